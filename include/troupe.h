@@ -1,0 +1,12 @@
+/* troupe: actors with lock-free mailboxes on a work-stealing pool, libuv for sockets and
+ * timers, msgpack messages. This umbrella header includes the whole public API. */
+#ifndef TROUPE_H
+#define TROUPE_H
+
+#include "troupe/common.h"
+#include "troupe/error.h"
+#include "troupe/msg.h"
+#include "troupe/actor.h"
+#include "troupe/log.h"
+
+#endif

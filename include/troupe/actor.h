@@ -1,0 +1,244 @@
+/* Actors: the system, behaviours, spawning, sending, exits, the local registry, counters,
+ * and clients (how a thread that is not an actor, such as main(), talks to actors).
+ *
+ * Lifecycles are written down in docs/lifecycle.md; the rules numbered there are referred
+ * to below as (L-n).
+ *
+ * Contexts. Every operation that acts on behalf of someone takes a `tr_ctx_t *`:
+ *  - inside a handler, the ctx passed to it (it names the running actor; valid only during
+ *    that call, only on that thread);
+ *  - from a thread that is not a worker, tr_system_ctx(sys) (an anonymous sender), or a
+ *    client's ctx (a sender with a pid that can receive replies). */
+#ifndef TROUPE_ACTOR_H
+#define TROUPE_ACTOR_H
+
+#include "common.h"
+#include "msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- exit reasons ---- */
+
+typedef enum {
+  TR_REASON_NORMAL = 0,   /* the actor finished its work */
+  TR_REASON_SHUTDOWN,     /* the system or a supervisor stopped it */
+  TR_REASON_KILLED,       /* killed unconditionally */
+  TR_REASON_ERROR,        /* a handler failed: code and text say why */
+  TR_REASON_NOPROC,       /* the actor did not exist */
+  TR_REASON_NOCONNECTION, /* the node that ran it is unreachable */
+} tr_reason_kind_t;
+
+#define TR_REASON_TEXT_MAX 48
+
+typedef struct {
+  tr_reason_kind_t kind;
+  int code;                       /* for TR_REASON_ERROR: the handler's error code */
+  char text[TR_REASON_TEXT_MAX];  /* a short NUL-terminated explanation, may be empty */
+} tr_reason_t;
+
+/* Fill a reason; text may be NULL and is truncated to fit. Returns r for chaining. */
+TR_API tr_reason_t *tr_reason_set(tr_reason_t *r, tr_reason_kind_t kind, int code,
+                                  const char *text);
+TR_API const char *tr_reason_kind_name(tr_reason_kind_t kind);
+
+/* ---- behaviours ---- */
+
+/* A behaviour is plain constant data: a table of callbacks shared by all actors running it.
+ * Every callback runs on a worker thread, one at a time per actor, with `state` pointing at
+ * the actor's state_size bytes (zeroed before init, 16-byte aligned). */
+typedef struct tr_behaviour {
+  const char *name;  /* shown by the console and in logs */
+  size_t state_size; /* bytes of state allocated with the actor (may be 0) */
+  /* First callback of every actor, with the spawn's init message (tag TR_ATOM_INIT; its
+   * payload may be empty). May be NULL. Returning non-zero ends the actor with reason
+   * error(code) and terminate is not called. */
+  int (*init)(tr_ctx_t *ctx, void *state, const tr_msg_t *init);
+  /* One message. Returning 0 continues; non-zero ends the actor with reason error(code).
+   * Required. */
+  int (*receive)(tr_ctx_t *ctx, void *state, const tr_msg_t *msg);
+  /* Last callback, with the reason; may send messages but not receive any more. May be
+   * NULL. */
+  void (*terminate)(tr_ctx_t *ctx, void *state, const tr_reason_t *reason);
+  /* Describe the state for the console: write one msgpack value (a map is usual) with pk.
+   * Runs on the actor's own worker between messages, so it sees a consistent state.
+   * May be NULL. */
+  int (*inspect)(const void *state, msgpack_packer *pk);
+} tr_behaviour_t;
+
+/* ---- the system ---- */
+
+typedef struct {
+  unsigned workers;    /* scheduler threads; 0 = number of online CPUs */
+  uint32_t max_actors; /* live actors at once; 0 = default (TR_DEFAULT_MAX_ACTORS) */
+  uint64_t seed;       /* seed for the scheduler's random choices; 0 = from the clock. With
+                          workers = 1 and a fixed seed a run is deterministic as long as
+                          only actors (no outside threads) send messages. */
+} tr_config_t;
+
+#define TR_DEFAULT_MAX_ACTORS (1u << 24)
+#define TR_MAX_ACTORS_LIMIT (1u << 26)
+
+/* Fill cfg with the defaults. */
+TR_API void tr_config_init(tr_config_t *cfg);
+
+/* Create and start a system: its worker threads are running when this returns. cfg may be
+ * NULL for the defaults. On success *out owns the system (free it with tr_system_free).
+ * Errors: TR_EINVAL (bad config), TR_ENOMEM, TR_ESYS (a thread could not start). Must not be
+ * called from a worker thread of another system's handler that expects to block on it. */
+TR_API int tr_system_new(const tr_config_t *cfg, tr_system_t **out);
+
+/* Stop gracefully (L-4): every live actor gets an exit with reason shutdown (its terminate
+ * runs), messages still queued are dropped and counted as dead letters, then every thread
+ * joins. Blocks. Call from an outside thread, never from a handler. Idempotent; after it
+ * spawns and sends fail with TR_ESTOPPED. */
+TR_API void tr_system_stop(tr_system_t *sys);
+
+/* Stop (if not yet stopped) and free everything. sys is invalid afterwards. */
+TR_API void tr_system_free(tr_system_t *sys);
+
+/* Block the calling outside thread until no actor is alive, or timeout_ms passes (negative:
+ * forever). Returns 0 or TR_ETIMEDOUT. */
+TR_API int tr_system_await(tr_system_t *sys, int timeout_ms);
+
+/* The context of the outside world: sends from it carry no sender pid. Use from threads that
+ * are not workers of this system (main(), tests, other libraries' threads); any number of
+ * such threads may use it at once. */
+TR_API tr_ctx_t *tr_system_ctx(tr_system_t *sys);
+
+/* ---- inside handlers ---- */
+
+TR_API tr_pid_t tr_self(const tr_ctx_t *ctx);           /* TR_PID_NONE for tr_system_ctx */
+TR_API tr_system_t *tr_ctx_system(const tr_ctx_t *ctx);
+
+/* Stop the calling actor with reason normal once the current callback returns. Only from a
+ * handler of that actor. */
+TR_API void tr_stop(tr_ctx_t *ctx);
+
+/* ---- spawning and sending ---- */
+
+/* Spawn an actor running `b`; its init callback receives an init message whose payload is a
+ * copy of init[0..len) (len may be 0). On success stores the pid in *out (may be NULL).
+ * Any context. The new actor may run before this returns.
+ * Errors: TR_EINVAL (b NULL, no receive), TR_ELIMIT (actor table full), TR_ENOMEM,
+ * TR_ESTOPPED. */
+TR_API int tr_spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size_t len,
+                    tr_pid_t *out);
+/* As tr_spawn, with the init payload packed from a format (see msg.h). */
+TR_API int tr_spawnf(tr_ctx_t *ctx, const tr_behaviour_t *b, tr_pid_t *out, const char *fmt,
+                     ...);
+
+/* Send a message: the payload bytes are copied. Delivery is asynchronous; messages from one
+ * sender to one receiver arrive in order. Sending to a dead or unknown pid is not an error:
+ * the message becomes a dead letter (counted). Any context.
+ * Errors: TR_EINVAL (bad tag), TR_EMSGSIZE (payload over TR_MSG_MAX), TR_ENOMEM,
+ * TR_ESTOPPED. */
+#define TR_MSG_MAX ((size_t)64 << 20)
+TR_API int tr_send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len);
+/* As tr_send, with the payload packed from a format. TR_EINVAL also for a bad format. */
+TR_API int tr_sendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const char *fmt, ...);
+/* Send a local-only pointer payload without copying. On success the runtime owns ptr and
+ * calls free_fn(ptr) once the message has been handled (or dropped); on failure the caller
+ * keeps it. free_fn may be NULL. */
+TR_API int tr_send_ptr(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, void *ptr,
+                       void (*free_fn)(void *));
+
+/* Reply to a request: send to tr_msg_from(req) carrying tr_msg_ref(req). tag 0 means
+ * TR_ATOM_REPLY. Otherwise as tr_send. */
+TR_API int tr_reply(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const void *data,
+                    size_t len);
+TR_API int tr_replyf(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const char *fmt, ...);
+
+/* End another actor (or oneself) with a reason. Asynchronous: the target's terminate runs on
+ * its own worker before any further message of its is handled. Unknown or dead pids are
+ * ignored (returns 0). Any context. Errors: TR_EINVAL, TR_ESTOPPED. */
+TR_API int tr_exit(tr_ctx_t *ctx, tr_pid_t pid, const tr_reason_t *reason);
+
+/* ---- the local registry ---- */
+
+#define TR_NAME_MAX 63
+
+/* Register `name` (1..TR_NAME_MAX bytes) for a live pid. A name names one actor, an actor has
+ * at most one name; the name is dropped when the actor exits. Any thread.
+ * Errors: TR_EINVAL (bad name), TR_EEXIST (name taken, or the actor has a name),
+ * TR_ENOENT (pid not alive). */
+TR_API int tr_register(tr_system_t *sys, const char *name, tr_pid_t pid);
+/* Remove a name. Errors: TR_ENOENT. */
+TR_API int tr_unregister(tr_system_t *sys, const char *name);
+/* The pid registered under name, or TR_PID_NONE. */
+TR_API tr_pid_t tr_whereis(tr_system_t *sys, const char *name);
+
+/* ---- counters and statistics (any thread, while the system runs; never stops it) ---- */
+
+typedef enum { TR_STATUS_RUNNABLE, TR_STATUS_RUNNING, TR_STATUS_WAITING, TR_STATUS_EXITING }
+    tr_status_t;
+
+typedef struct {
+  tr_pid_t pid;
+  const char *behaviour;      /* the behaviour's name (static) */
+  char name[TR_NAME_MAX + 1]; /* registered name or "" */
+  uint64_t msgs_in;           /* messages handled */
+  uint64_t msgs_out;          /* messages sent */
+  uint64_t mailbox;           /* messages queued now */
+  uint64_t mailbox_hwm;       /* the most ever queued at once (sampled at each turn) */
+  uint64_t run_ns;            /* time in callbacks (estimated by sampling turns) */
+  uint64_t turns;             /* times scheduled */
+  tr_status_t status;
+} tr_actor_info_t;
+
+/* Fill *out for a live actor. Errors: TR_ENOENT. */
+TR_API int tr_actor_info(tr_system_t *sys, tr_pid_t pid, tr_actor_info_t *out);
+
+/* Call fn for every live actor (a snapshot taken actor by actor; actors may come and go
+ * meanwhile). fn must not call back into the system's actor table (no spawn, no info);
+ * returning non-zero stops the walk. Returns the number of actors visited. */
+TR_API size_t tr_actor_foreach(tr_system_t *sys, int (*fn)(const tr_actor_info_t *info,
+                                                           void *arg),
+                               void *arg);
+
+typedef struct {
+  unsigned workers;
+  uint64_t actors;       /* alive now */
+  uint64_t spawned;      /* since start */
+  uint64_t exited;
+  uint64_t messages;     /* handled */
+  uint64_t dead_letters; /* sent to nobody, or dropped with their receiver */
+  uint64_t turns;        /* actor turns run */
+  uint64_t steals;       /* successful steals */
+  uint64_t parks;        /* times a worker went to sleep */
+  uint64_t injected;     /* actors made runnable from outside the pool */
+  uint64_t memory;       /* bytes held by actors, envelopes and tables (approximate) */
+} tr_stats_t;
+
+TR_API void tr_system_stats(tr_system_t *sys, tr_stats_t *out);
+
+/* ---- clients: a mailbox for a thread that is not an actor ---- */
+
+typedef struct tr_client tr_client_t;
+
+/* Open a client: it gets a pid, so actors can send to it and reply to its requests. Use a
+ * client from one thread at a time. Errors: TR_ENOMEM, TR_ELIMIT, TR_ESTOPPED. */
+TR_API int tr_client_open(tr_system_t *sys, tr_client_t **out);
+/* Close it; messages still queued are dropped. */
+TR_API void tr_client_close(tr_client_t *c);
+TR_API tr_pid_t tr_client_pid(const tr_client_t *c);
+/* The client's context: sends from it carry the client's pid. */
+TR_API tr_ctx_t *tr_client_ctx(tr_client_t *c);
+
+/* Wait up to timeout_ms (negative: forever, 0: poll) for the next message. On success the
+ * caller owns *out and frees it with tr_msg_free. Errors: TR_ETIMEDOUT, TR_ESTOPPED. */
+TR_API int tr_client_receive(tr_client_t *c, int timeout_ms, tr_msg_t **out);
+
+/* A blocking request: send (tag, data) to `to` with a fresh reference, then wait up to
+ * timeout_ms for the reply carrying it (tr_reply). Other messages that arrive meanwhile are
+ * kept for tr_client_receive. A reply that comes after the timeout is dropped. On success the
+ * caller owns *reply (free with tr_msg_free). Errors: TR_ETIMEDOUT, TR_ESTOPPED, and those of
+ * tr_send. */
+TR_API int tr_client_request(tr_client_t *c, tr_pid_t to, tr_atom_t tag, const void *data,
+                             size_t len, int timeout_ms, tr_msg_t **reply);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

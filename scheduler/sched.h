@@ -1,0 +1,117 @@
+/* The scheduler: N worker threads running tasks (actors) that the layer above hands it.
+ *
+ * Design, in short (the long form is at the top of worker.c):
+ *  - Each worker owns a deque (run queue) and a one-task LIFO slot. A task made runnable by
+ *    a message from the running task goes to the LIFO slot and runs next on the same core:
+ *    a request/response pair stays hot in one cache. Spawned and yielding tasks go to the
+ *    back of the deque, so everything queued runs in turn.
+ *  - Tasks made runnable from outside the pool go to the injection queue.
+ *  - A worker out of work steals half of a random victim's deque, then takes from the
+ *    injection queue, then parks. A push wakes a parked worker only when no one is
+ *    searching already.
+ *  - The scheduler never looks inside a task: `run` is the layer above's function that runs
+ *    one turn of it. */
+#ifndef TR_SCHEDULER_SCHED_H
+#define TR_SCHEDULER_SCHED_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "base/base.h"
+#include "mailbox/envelope.h"
+#include "scheduler/deque.h"
+#include "scheduler/inject.h"
+#include "scheduler/qsbr.h"
+
+/* Every this many turns a worker looks at the injection queue before its own deque, so
+ * actors woken from outside cannot be starved by a worker that always has local work
+ * (a prime, as in Go and tokio, so it does not beat in step with a workload's period). */
+#define TR_SCHED_INJECT_INTERVAL 61u
+/* The LIFO slot may run this many tasks in a row while the deque has others waiting; then
+ * the LIFO task goes to the back. Two actors ping-ponging cannot starve the queue. */
+#define TR_SCHED_LIFO_MAX 3u
+
+typedef struct tr_sched tr_sched_t;
+
+typedef struct tr_worker {
+  tr_deque_t dq; /* cache-line aligned inside */
+  /* Owner only. */
+  void *lifo;
+  uint32_t lifo_runs;
+  bool searching;
+  uint64_t tick;
+  uint64_t rng;
+  unsigned id;
+  tr_sched_t *s;
+  tr_qsbr_rec_t *qs;
+  tr_pool_t pool; /* envelopes */
+  void *local;    /* the layer above's per-worker data */
+  pthread_t thread;
+  /* Written by the owner (relaxed stores), read by statistics. */
+  alignas(TR_CACHE_LINE) _Atomic uint64_t turns;
+  _Atomic uint64_t steals;
+  _Atomic uint64_t parks;
+  /* Parking: guarded by park_mu. */
+  alignas(TR_CACHE_LINE) pthread_mutex_t park_mu;
+  pthread_cond_t park_cv;
+  bool notified;
+} tr_worker_t;
+
+typedef struct tr_idle {
+  /* Workers looking for work right now, and workers asleep. Both are read lock-free by
+   * producers deciding whether to wake someone; the stack of sleepers is guarded by mu. */
+  alignas(TR_CACHE_LINE) _Atomic uint32_t searching;
+  _Atomic uint32_t sleeping;
+  pthread_mutex_t mu;
+  unsigned *stack;
+  unsigned nstack;
+} tr_idle_t;
+
+typedef struct tr_sched_hooks {
+  void (*run)(void *task, tr_worker_t *w);   /* run one turn of task */
+  void (*start)(tr_worker_t *w);             /* on the worker thread, before any task */
+  void (*stop)(tr_worker_t *w);              /* on the worker thread, after the last task */
+  void (*reclaim)(void *obj, void *arg);     /* free a retired object (arg: a worker or NULL) */
+  void *user;
+} tr_sched_hooks_t;
+
+struct tr_sched {
+  tr_worker_t *workers;
+  unsigned n;
+  tr_inject_t inject;
+  tr_qsbr_t qsbr;
+  tr_idle_t idle;
+  tr_depot_t depot;
+  tr_sched_hooks_t hooks;
+  _Atomic bool shutdown;
+  _Atomic uint64_t injected;
+};
+
+/* The worker running on this thread, or NULL on threads that are not workers. */
+extern _Thread_local tr_worker_t *tr__tls_worker;
+
+int tr__sched_init(tr_sched_t *s, unsigned workers, uint64_t seed, const tr_sched_hooks_t *h);
+int tr__sched_start(tr_sched_t *s);
+/* Stop every worker and join it. Call once no task can become runnable any more. */
+void tr__sched_stop(tr_sched_t *s);
+void tr__sched_destroy(tr_sched_t *s);
+
+/* Worker only, from inside a turn: run `task` next on this worker (the LIFO slot). */
+void tr__sched_wake_local(tr_worker_t *w, void *task);
+/* Worker only: queue `task` at the back of this worker's deque. */
+void tr__sched_push_local(tr_worker_t *w, void *task);
+/* Any thread: queue `task` on the injection queue and wake a worker if needed. */
+void tr__sched_inject(tr_sched_t *s, void *task);
+
+/* idle.c */
+int tr__idle_init(tr_idle_t *i, unsigned workers);
+void tr__idle_destroy(tr_idle_t *i);
+/* Wake one sleeper if there is one and no one is searching. `fenced` must be true when the
+ * caller is not a worker that will itself run the work it just queued. */
+void tr__idle_notify(tr_sched_t *s, bool fenced);
+/* Park the calling worker until notified or shutdown. */
+void tr__idle_park(tr_worker_t *w);
+void tr__idle_wake_all(tr_sched_t *s);
+
+#endif

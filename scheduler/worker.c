@@ -1,0 +1,232 @@
+/* The worker threads of the scheduler.
+ *
+ * The worker loop. A worker repeats: pick a task, run one turn of it (the layer above's
+ * `run`), announce a quiescent point (qsbr.h). It picks, in order:
+ *   1. every TR_SCHED_INJECT_INTERVAL turns, a task from the injection queue first;
+ *   2. the LIFO slot (the task the last turn woke), unless it has run TR_SCHED_LIFO_MAX times
+ *      in a row while the deque had others waiting; then it goes to the back of the deque;
+ *   3. the front of its own deque;
+ *   4. searching: half the deque of each other worker in turn (starting at a random one),
+ *      then a share of the injection queue;
+ *   5. parking (idle.c), until a producer wakes it.
+ *
+ * Victim choice is random so that thieves spread over victims; the seed comes from the
+ * config, so a run with one worker and a fixed seed is reproducible.
+ *
+ * Why nothing is lost. A task is runnable in exactly one place at a time (the mailbox
+ * handoff in mailbox/mpsc.h guarantees one schedule per wakeup): a LIFO slot, a deque slot,
+ * the injection queue, or a running worker. Moves between them (overflow, steal, LIFO
+ * eviction) hand the pointer over without copying it twice (deque.h). A worker parks only
+ * after seeing every queue empty under the protocol in idle.c.
+ *
+ * Shutdown, step by step: (1) the layer above stops making tasks runnable (every actor has
+ * exited); (2) tr__sched_stop sets `shutdown`; (3) wakes every worker; (4) each worker, on
+ * finding no work, sees `shutdown`, flushes its reclamation lists, runs the stop hook and
+ * exits; (5) tr__sched_stop joins them. Whatever a worker retired and could not free yet is
+ * freed by tr__sched_destroy once all threads are gone. */
+#include <string.h>
+
+#include "scheduler/sched.h"
+
+_Thread_local tr_worker_t *tr__tls_worker;
+
+static inline void bump(_Atomic uint64_t *c) {
+  /* Owner-only counter: a plain increment published with a relaxed store; readers on other
+   * threads may see a slightly old value, never a torn one. */
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+}
+
+int tr__sched_init(tr_sched_t *s, unsigned workers, uint64_t seed, const tr_sched_hooks_t *h) {
+  memset(s, 0, sizeof *s);
+  s->n = workers;
+  s->hooks = *h;
+  s->workers = aligned_alloc(TR_CACHE_LINE, sizeof(tr_worker_t) * workers);
+  if (!s->workers)
+    return TR_ENOMEM;
+  memset(s->workers, 0, sizeof(tr_worker_t) * workers);
+  int rc = tr__inject_init(&s->inject);
+  if (rc == 0)
+    rc = tr__qsbr_init(&s->qsbr, workers, h->reclaim);
+  if (rc == 0)
+    rc = tr__idle_init(&s->idle, workers);
+  if (rc != 0)
+    return rc; /* tr__sched_destroy cleans up what was made */
+  tr__depot_init(&s->depot);
+  for (unsigned k = 0; k < workers; k++) {
+    tr_worker_t *w = &s->workers[k];
+    tr__deque_init(&w->dq);
+    w->id = k;
+    w->s = s;
+    w->qs = &s->qsbr.recs[k];
+    w->rng = (seed + k) * UINT64_C(0x9E3779B97F4A7C15) | 1;
+    tr__pool_init(&w->pool, &s->depot);
+    pthread_mutex_init(&w->park_mu, NULL);
+    pthread_cond_init(&w->park_cv, NULL);
+  }
+  atomic_store_explicit(&s->shutdown, false, memory_order_relaxed);
+  return 0;
+}
+
+static void push_or_overflow(tr_worker_t *w, void *task) {
+  if (TR_LIKELY(tr__deque_push(&w->dq, task)))
+    return;
+  /* Full: move the older half and this task to the injection queue, where any worker can
+   * take them, instead of growing without bound. */
+  void *batch[TR_DEQUE_CAP / 2 + 1];
+  uint32_t n = tr__deque_grab_half(&w->dq, batch, TR_DEQUE_CAP / 2);
+  batch[n++] = task;
+  tr__inject_push(&w->s->inject, batch, n);
+  tr__idle_notify(w->s, true);
+}
+
+void tr__sched_push_local(tr_worker_t *w, void *task) {
+  push_or_overflow(w, task);
+  tr__idle_notify(w->s, false);
+}
+
+void tr__sched_wake_local(tr_worker_t *w, void *task) {
+  void *prev = w->lifo;
+  w->lifo = task;
+  if (prev)
+    tr__sched_push_local(w, prev);
+}
+
+void tr__sched_inject(tr_sched_t *s, void *task) {
+  tr__inject_push(&s->inject, &task, 1);
+  atomic_fetch_add_explicit(&s->injected, 1, memory_order_relaxed); /* statistics */
+  tr__idle_notify(s, true);
+}
+
+static void *take_injected(tr_worker_t *w) {
+  tr_sched_t *s = w->s;
+  size_t len = tr__inject_len(&s->inject);
+  if (len == 0)
+    return NULL;
+  /* Take a fair share, so one worker does not drain a burst that others could run. */
+  size_t want = len / s->n + 1;
+  if (want > TR_DEQUE_CAP / 2)
+    want = TR_DEQUE_CAP / 2;
+  void *batch[TR_DEQUE_CAP / 2];
+  size_t n = tr__inject_pop(&s->inject, batch, want);
+  for (size_t k = 1; k < n; k++)
+    push_or_overflow(w, batch[k]);
+  return n ? batch[0] : NULL;
+}
+
+static void *next_local(tr_worker_t *w) {
+  void *t;
+  if (++w->tick % TR_SCHED_INJECT_INTERVAL == 0 && (t = take_injected(w)) != NULL)
+    return t;
+  if (w->lifo) {
+    t = w->lifo;
+    w->lifo = NULL;
+    if (w->lifo_runs < TR_SCHED_LIFO_MAX || tr__deque_len(&w->dq) == 0) {
+      w->lifo_runs++;
+      return t;
+    }
+    push_or_overflow(w, t);
+  }
+  w->lifo_runs = 0;
+  return tr__deque_pop(&w->dq);
+}
+
+static void end_search(tr_worker_t *w) {
+  w->searching = false;
+  /* The last searcher to find work wakes another, so parallelism ramps up when a burst
+   * arrives instead of staying with one worker. */
+  if (atomic_fetch_sub_explicit(&w->s->idle.searching, 1, memory_order_relaxed) == 1)
+    tr__idle_notify(w->s, false);
+}
+
+static void *search(tr_worker_t *w) {
+  tr_sched_t *s = w->s;
+  if (!w->searching) {
+    w->searching = true;
+    atomic_fetch_add_explicit(&s->idle.searching, 1, memory_order_relaxed);
+  }
+  void *t = NULL;
+  if (s->n > 1) {
+    unsigned start = (unsigned)(tr__rand(&w->rng) % s->n);
+    for (unsigned k = 0; k < s->n && !t; k++) {
+      unsigned v = (start + k) % s->n;
+      if (v != w->id)
+        t = tr__deque_steal(&s->workers[v].dq, &w->dq);
+    }
+    if (t)
+      bump(&w->steals);
+  }
+  if (!t)
+    t = take_injected(w);
+  if (t)
+    end_search(w);
+  return t;
+}
+
+static void *worker_main(void *arg) {
+  tr_worker_t *w = arg;
+  tr_sched_t *s = w->s;
+  tr__tls_worker = w;
+  tr__qsbr_online(&s->qsbr, w->qs);
+  if (s->hooks.start)
+    s->hooks.start(w);
+  for (;;) {
+    void *t = next_local(w);
+    if (!t)
+      t = search(w);
+    if (!t) {
+      if (atomic_load_explicit(&s->shutdown, memory_order_acquire))
+        break;
+      tr__idle_park(w);
+      continue;
+    }
+    s->hooks.run(t, w);
+    bump(&w->turns);
+    tr__qsbr_quiescent(&s->qsbr, w->qs);
+  }
+  if (s->hooks.stop)
+    s->hooks.stop(w);
+  tr__qsbr_flush(&s->qsbr, w->qs, w);
+  tr__qsbr_offline(&s->qsbr, w->qs);
+  tr__tls_worker = NULL;
+  return NULL;
+}
+
+int tr__sched_start(tr_sched_t *s) {
+  for (unsigned k = 0; k < s->n; k++) {
+    if (pthread_create(&s->workers[k].thread, NULL, worker_main, &s->workers[k]) != 0) {
+      tr_log(TR_LOG_ERROR, "cannot start worker thread %u", k);
+      s->n = k; /* only these run; stop joins them */
+      tr__sched_stop(s);
+      return TR_ESYS;
+    }
+  }
+  return 0;
+}
+
+void tr__sched_stop(tr_sched_t *s) {
+  atomic_store_explicit(&s->shutdown, true, memory_order_release);
+  tr__idle_wake_all(s);
+  for (unsigned k = 0; k < s->n; k++)
+    pthread_join(s->workers[k].thread, NULL);
+}
+
+void tr__sched_destroy(tr_sched_t *s) {
+  if (!s->workers)
+    return;
+  if (s->qsbr.recs)
+    tr__qsbr_destroy(&s->qsbr, NULL);
+  for (unsigned k = 0; k < s->n; k++) {
+    tr_worker_t *w = &s->workers[k];
+    tr__pool_destroy(&w->pool);
+    pthread_mutex_destroy(&w->park_mu);
+    pthread_cond_destroy(&w->park_cv);
+  }
+  tr__depot_destroy(&s->depot);
+  if (s->inject.ring)
+    tr__inject_destroy(&s->inject);
+  if (s->idle.stack)
+    tr__idle_destroy(&s->idle);
+  free(s->workers);
+  s->workers = NULL;
+}
