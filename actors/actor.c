@@ -1,0 +1,140 @@
+/* Actor lifecycle: spawning, exiting and reclaiming (docs/lifecycle.md, L-1 to L-3).
+ *
+ * Spawn: allocate the actor with its state, reserve a slot, queue the init payload (if any)
+ * as its first message, publish it in the table, and schedule it. Exit: run terminate, drop
+ * its name, close its signal lane, unlink it from the table, drop what is queued, and retire
+ * it; its memory is freed once no thread can still hold it. */
+#include <string.h>
+
+#include "actors/actor.h"
+
+static void bump_spawned(tr_ctx_t *ctx) {
+  if (ctx->w)
+    tr__bump(&((tr_wlocal_t *)ctx->w->local)->spawned, 1);
+  else
+    atomic_fetch_add_explicit(&ctx->sys->f_spawned, 1, memory_order_relaxed);
+}
+
+int tr__spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, uint32_t flags, size_t state_size,
+              tr_msg_t *init, tr_pid_t *out) {
+  tr_system_t *sys = ctx->sys;
+  if (atomic_load_explicit(&sys->state, memory_order_acquire) != TR_SYS_RUNNING)
+    return TR_ESTOPPED;
+  size_t size = sizeof(tr_actor_t) + ((state_size + 15) & ~(size_t)15);
+  tr_actor_t *a = malloc(size);
+  if (!a)
+    return TR_ENOMEM;
+  tr_pid_t pid =
+      tr__table_reserve(&sys->table, ctx->w ? &((tr_wlocal_t *)ctx->w->local)->slots : NULL);
+  if (tr_pid_is_none(pid)) {
+    free(a);
+    return TR_ELIMIT;
+  }
+  memset(a->state, 0, size - sizeof(tr_actor_t));
+  /* Created scheduled, not idle: the spawner schedules it once, below, whatever arrives. */
+  tr__mq_init(&a->mq, false);
+  atomic_store_explicit(&a->sigs, NULL, memory_order_relaxed);
+  a->pid = pid;
+  a->beh = b;
+  atomic_store_explicit(&a->ext, NULL, memory_order_relaxed);
+  atomic_store_explicit(&a->flags, flags | (init ? TR_AF_INIT_MSG : 0u), memory_order_relaxed);
+  atomic_store_explicit(&a->hwm, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->enq, init ? 1u : 0u, memory_order_relaxed);
+  atomic_store_explicit(&a->deq, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->out, 0, memory_order_relaxed);
+  atomic_store_explicit(&a->run_ticks, 0, memory_order_relaxed);
+  if (init)
+    tr__mq_push(&a->mq, &init->node);
+  tr__table_publish(&sys->table, a, pid);
+  if (!(flags & TR_AF_CLIENT)) { /* clients are not actors to count or schedule */
+    bump_spawned(ctx);
+    if (ctx->w)
+      tr__sched_push_local(ctx->w, a);
+    else
+      tr__sched_inject(&sys->sched, a);
+  }
+  *out = pid; /* not `a`: from outside the pool, a may already be gone */
+  return 0;
+}
+
+tr_actor_ext_t *tr__actor_ext(tr_actor_t *a) {
+  tr_actor_ext_t *e = atomic_load_explicit(&a->ext, memory_order_seq_cst); /* see below */
+  if (e)
+    return e;
+  tr_actor_ext_t *n = calloc(1, sizeof *n);
+  if (!n)
+    return NULL;
+  /* seq_cst: publishes the zeroed ext, and is half of the Dekker pair in tr__actor_die. */
+  if (!atomic_compare_exchange_strong_explicit(&a->ext, &e, n, memory_order_seq_cst,
+                                               memory_order_seq_cst)) {
+    free(n);
+    return e;
+  }
+  return n;
+}
+
+void tr__actor_drain(tr_actor_t *a, tr_pool_t *pool, tr_wlocal_t *L, tr_system_t *sys) {
+  uint64_t dropped = 0;
+  tr_mq_node_t *released, *n;
+  while ((n = tr__mq_pop(&a->mq, &released)) != NULL) {
+    if (released)
+      tr__msg_recycle(pool, (tr_msg_t *)released);
+    tr_msg_t *m = (tr_msg_t *)n;
+    if (m->kind == TR_KIND_USER || m->kind == TR_KIND_REPLY)
+      dropped++;
+    tr__msg_release_payload(m);
+  }
+  if (!dropped)
+    return;
+  if (L)
+    tr__bump(&L->dead_letters, dropped);
+  else if (sys)
+    atomic_fetch_add_explicit(&sys->f_dead_letters, dropped, memory_order_relaxed);
+}
+
+static void drop_signals(tr_actor_t *a, tr_pool_t *pool) {
+  /* acq_rel: takes what senders pushed (acquire) and closes the lane for good (release), so
+   * a later signal push fails and its sender knows the actor is gone. */
+  tr_msg_t *s = atomic_exchange_explicit(&a->sigs, TR_SIGS_CLOSED, memory_order_acq_rel);
+  while (s) {
+    tr_msg_t *next = (tr_msg_t *)atomic_load_explicit(&s->node.next, memory_order_relaxed);
+    tr__msg_free(pool, s);
+    s = next;
+  }
+}
+
+void tr__actor_die(tr_worker_t *w, tr_actor_t *a, const tr_reason_t *reason, bool terminate) {
+  tr_wlocal_t *L = w->local;
+  tr_system_t *sys = L->ctx.sys;
+  uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
+  /* seq_cst: a Dekker pair with tr_register, which creates the ext block (seq_cst CAS in
+   * tr__actor_ext) and then reads DYING (seq_cst); tr__registry_drop reads ext after this.
+   * Either register sees DYING and refuses, or drop sees the ext block and takes the lock. */
+  atomic_store_explicit(&a->flags, f | TR_AF_DYING, memory_order_seq_cst);
+  if (terminate && a->beh->terminate) {
+    L->ctx.self = a;
+    a->beh->terminate(&L->ctx, a->state, reason);
+  }
+  if (tr_log_enabled(TR_LOG_DEBUG))
+    tr_log(TR_LOG_DEBUG, "actor %016llx (%s) exits: %s", (unsigned long long)a->pid.id,
+           a->beh->name ? a->beh->name : "?", tr_reason_kind_name(reason->kind));
+  tr__registry_drop(sys, a);
+  drop_signals(a, &w->pool);
+  tr__table_release(&sys->table, &L->slots, a->pid);
+  /* The mailbox stays "scheduled" for good, so late pushes never schedule the dead actor;
+   * drain what is there now, and what arrives until reclamation is drained then. */
+  tr__actor_drain(a, &w->pool, L, sys);
+  tr__bump(&L->exited, 1);
+  tr__qsbr_retire(&w->s->qsbr, w->qs, a, w);
+}
+
+void tr__actor_reclaim(void *obj, void *arg) {
+  tr_actor_t *a = obj;
+  tr_worker_t *w = arg;
+  tr_pool_t *pool = w ? &w->pool : NULL;
+  tr__actor_drain(a, pool, w ? w->local : NULL, NULL);
+  if (a->mq.tail != &a->mq.stub)
+    tr__msg_recycle(pool, (tr_msg_t *)a->mq.tail);
+  free(atomic_load_explicit(&a->ext, memory_order_relaxed));
+  free(a);
+}

@@ -1,0 +1,316 @@
+/* Sending: build an envelope, find the receiver, push, and schedule it if the push woke it.
+ * Also the exit signal and the public spawn functions, which share these steps.
+ *
+ * A worker finds the receiver without a lock (its quiescent points keep the actor's memory
+ * valid, scheduler/qsbr.h); other threads hold the foreign lock across find + push. */
+#include <string.h>
+
+#include "actors/actor.h"
+
+void tr__dead_letter(tr_ctx_t *ctx, tr_msg_t *m) {
+  if (ctx->w)
+    tr__bump(&((tr_wlocal_t *)ctx->w->local)->dead_letters, 1);
+  else
+    atomic_fetch_add_explicit(&ctx->sys->f_dead_letters, 1, memory_order_relaxed);
+  if (tr_log_enabled(TR_LOG_DEBUG))
+    tr_log(TR_LOG_DEBUG, "dead letter: tag %u from %016llx", (unsigned)m->tag,
+           (unsigned long long)m->from.id);
+  tr__msg_free(tr__ctx_pool(ctx), m);
+}
+
+void tr__enqueue(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
+  bool woke = tr__mq_push(&a->mq, &m->node);
+  /* Statistics only (relaxed): the mailbox depth is enq - deq. */
+  atomic_fetch_add_explicit(&a->enq, 1, memory_order_relaxed);
+  if (!woke)
+    return;
+  if (TR_UNLIKELY(atomic_load_explicit(&a->flags, memory_order_relaxed) & TR_AF_CLIENT))
+    tr__client_wake(a);
+  else if (ctx->w)
+    tr__sched_wake_local(ctx->w, a);
+  else
+    tr__sched_inject(&ctx->sys->sched, a);
+}
+
+void tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
+  tr_system_t *sys = ctx->sys;
+  if (TR_LIKELY(ctx->w != NULL)) {
+    tr_actor_t *a = tr__table_get(&sys->table, to);
+    if (TR_LIKELY(a != NULL))
+      tr__enqueue(ctx, a, m);
+    else
+      tr__dead_letter(ctx, m);
+    return;
+  }
+  tr__qsbr_foreign_enter(&sys->sched.qsbr);
+  tr_actor_t *a = tr__table_get(&sys->table, to);
+  if (a)
+    tr__enqueue(ctx, a, m);
+  tr__qsbr_foreign_exit(&sys->sched.qsbr);
+  if (!a)
+    tr__dead_letter(ctx, m);
+}
+
+static inline void count_out(tr_ctx_t *ctx) {
+  if (ctx->self && ctx->w)
+    tr__bump(&ctx->self->out, 1);
+}
+
+static inline int check_send(tr_ctx_t *ctx, tr_atom_t tag, size_t len) {
+  if (TR_UNLIKELY(!ctx || tag == 0))
+    return TR_EINVAL;
+  if (TR_UNLIKELY(len > TR_MSG_MAX))
+    return TR_EMSGSIZE;
+  if (TR_UNLIKELY(atomic_load_explicit(&ctx->sys->state, memory_order_relaxed) ==
+                  TR_SYS_STOPPED))
+    return TR_ESTOPPED;
+  return 0;
+}
+
+int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
+             uint64_t ref, uint8_t kind) {
+  int rc = check_send(ctx, tag, len);
+  if (rc)
+    return rc;
+  tr_pool_t *pool = tr__ctx_pool(ctx);
+  tr_msg_t *m = tr__msg_alloc(pool);
+  if (TR_UNLIKELY(!m))
+    return TR_ENOMEM;
+  if (TR_UNLIKELY((rc = tr__msg_fill(m, tag, tr_self(ctx), data, len)) != 0)) {
+    tr__msg_recycle(pool, m);
+    return rc;
+  }
+  m->ref = ref;
+  m->kind = kind;
+  count_out(ctx);
+  tr__deliver(ctx, to, m);
+  return 0;
+}
+
+int tr_send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len) {
+  if (TR_UNLIKELY(len && !data))
+    return TR_EINVAL;
+  return tr__send(ctx, to, tag, data, len, 0, TR_KIND_USER);
+}
+
+/* Pack a format into the envelope: inline when it fits, else into a malloc'd block. */
+static int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  size_t len;
+  int rc = tr_vpack_into(m->u.bytes, TR_MSG_INLINE, &len, fmt, ap2);
+  va_end(ap2);
+  if (TR_LIKELY(rc == 0)) {
+    m->store = TR_STORE_INLINE;
+    m->len = (uint32_t)len;
+    return 0;
+  }
+  if (rc != TR_EMSGSIZE)
+    return rc;
+  void *heap;
+  if ((rc = tr_vpack(&heap, &len, fmt, ap)) != 0)
+    return rc;
+  if (len > TR_MSG_MAX) {
+    free(heap);
+    return TR_EMSGSIZE;
+  }
+  m->store = TR_STORE_HEAP;
+  m->u.heap = heap;
+  m->len = (uint32_t)len;
+  return 0;
+}
+
+static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8_t kind,
+                  const char *fmt, va_list ap) {
+  int rc = check_send(ctx, tag, 0);
+  if (rc)
+    return rc;
+  if (!fmt)
+    return TR_EINVAL;
+  tr_pool_t *pool = tr__ctx_pool(ctx);
+  tr_msg_t *m = tr__msg_alloc(pool);
+  if (TR_UNLIKELY(!m))
+    return TR_ENOMEM;
+  if ((rc = pack_into_msg(m, fmt, ap)) != 0) {
+    m->store = TR_STORE_INLINE;
+    tr__msg_recycle(pool, m);
+    return rc;
+  }
+  m->from = tr_self(ctx);
+  m->ref = ref;
+  m->tag = tag;
+  m->kind = kind;
+  m->sig = 0;
+  m->aux = 0;
+  count_out(ctx);
+  tr__deliver(ctx, to, m);
+  return 0;
+}
+
+int tr_sendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = vsendf(ctx, to, tag, 0, TR_KIND_USER, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int tr_send_ptr(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, void *ptr, void (*free_fn)(void *)) {
+  int rc = check_send(ctx, tag, 0);
+  if (rc)
+    return rc;
+  if (tr__pid_node(to) != ctx->sys->table.node)
+    return TR_ENOTLOCAL;
+  tr_pool_t *pool = tr__ctx_pool(ctx);
+  tr_msg_t *m = tr__msg_alloc(pool);
+  if (!m)
+    return TR_ENOMEM;
+  tr__msg_fill(m, tag, tr_self(ctx), NULL, 0);
+  m->store = TR_STORE_PTR;
+  m->u.p.ptr = ptr;
+  m->u.p.free_fn = free_fn;
+  count_out(ctx);
+  tr__deliver(ctx, to, m);
+  return 0;
+}
+
+int tr_reply(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const void *data, size_t len) {
+  if (!req || (len && !data))
+    return TR_EINVAL;
+  return tr__send(ctx, req->from, tag ? tag : TR_ATOM_REPLY, data, len, req->ref,
+                  TR_KIND_REPLY);
+}
+
+int tr_replyf(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const char *fmt, ...) {
+  if (!req)
+    return TR_EINVAL;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = vsendf(ctx, req->from, tag ? tag : TR_ATOM_REPLY, req->ref, TR_KIND_REPLY, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+/* Push a signal onto a's signal lane. False when the lane is closed (a has exited). */
+static bool push_signal(tr_actor_t *a, tr_msg_t *s) {
+  tr_msg_t *top = atomic_load_explicit(&a->sigs, memory_order_relaxed);
+  do {
+    if (top == TR_SIGS_CLOSED)
+      return false;
+    atomic_store_explicit(&s->node.next, (tr_mq_node_t *)top, memory_order_relaxed);
+    /* release: publishes the signal's contents to the owner's acquire exchange. */
+  } while (!atomic_compare_exchange_weak_explicit(&a->sigs, &top, s, memory_order_release,
+                                                  memory_order_relaxed));
+  return true;
+}
+
+/* Under the caller's protection of `a` (worker, or foreign lock): signal, then nudge the
+ * mailbox so that an idle actor gets scheduled and looks at its signals. */
+static void signal_actor(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *s, tr_msg_t *nudge) {
+  if (!push_signal(a, s)) {
+    tr__msg_free(tr__ctx_pool(ctx), s);
+    tr__msg_free(tr__ctx_pool(ctx), nudge);
+    return;
+  }
+  tr__enqueue(ctx, a, nudge);
+}
+
+int tr_exit(tr_ctx_t *ctx, tr_pid_t pid, const tr_reason_t *reason) {
+  if (!ctx || !reason)
+    return TR_EINVAL;
+  tr_system_t *sys = ctx->sys;
+  if (atomic_load_explicit(&sys->state, memory_order_relaxed) == TR_SYS_STOPPED)
+    return TR_ESTOPPED;
+  tr_pool_t *pool = tr__ctx_pool(ctx);
+  tr_msg_t *s = tr__msg_alloc(pool), *nudge = tr__msg_alloc(pool);
+  tr_reason_t *copy = malloc(sizeof *copy);
+  if (!s || !nudge || !copy) {
+    if (s)
+      tr__msg_recycle(pool, s);
+    if (nudge)
+      tr__msg_recycle(pool, nudge);
+    free(copy);
+    return TR_ENOMEM;
+  }
+  *copy = *reason;
+  tr__msg_fill(s, TR_ATOM_EXIT, tr_self(ctx), NULL, 0);
+  s->kind = TR_KIND_SIGNAL;
+  s->sig = TR_SIG_EXIT;
+  s->store = TR_STORE_HEAP;
+  s->u.heap = copy;
+  s->len = sizeof *copy;
+  tr__msg_fill(nudge, TR_ATOM_EXIT, tr_self(ctx), NULL, 0);
+  nudge->kind = TR_KIND_NUDGE;
+  bool foreign = !ctx->w;
+  if (foreign)
+    tr__qsbr_foreign_enter(&sys->sched.qsbr);
+  tr_actor_t *a = tr__table_get(&sys->table, pid);
+  if (a)
+    signal_actor(ctx, a, s, nudge);
+  if (foreign)
+    tr__qsbr_foreign_exit(&sys->sched.qsbr);
+  if (!a) {
+    tr__msg_free(pool, s);
+    tr__msg_recycle(pool, nudge);
+  }
+  return 0;
+}
+
+int tr_spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size_t len,
+             tr_pid_t *out) {
+  if (!ctx || !b || !b->receive || (len && !init) || len > TR_MSG_MAX)
+    return TR_EINVAL;
+  tr_msg_t *m = NULL;
+  tr_pool_t *pool = tr__ctx_pool(ctx);
+  if (len) {
+    if (!(m = tr__msg_alloc(pool)))
+      return TR_ENOMEM;
+    if (tr__msg_fill(m, TR_ATOM_INIT, tr_self(ctx), init, len) != 0) {
+      tr__msg_recycle(pool, m);
+      return TR_ENOMEM;
+    }
+    m->kind = TR_KIND_INIT;
+  }
+  tr_pid_t pid;
+  int rc = tr__spawn(ctx, b, TR_AF_INIT_PENDING, b->state_size, m, &pid);
+  if (rc) {
+    if (m)
+      tr__msg_free(pool, m);
+    return rc;
+  }
+  if (out)
+    *out = pid;
+  return 0;
+}
+
+int tr_spawnf(tr_ctx_t *ctx, const tr_behaviour_t *b, tr_pid_t *out, const char *fmt, ...) {
+  if (!ctx || !b || !b->receive || !fmt)
+    return TR_EINVAL;
+  tr_pool_t *pool = tr__ctx_pool(ctx);
+  tr_msg_t *m = tr__msg_alloc(pool);
+  if (!m)
+    return TR_ENOMEM;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = pack_into_msg(m, fmt, ap);
+  va_end(ap);
+  if (rc) {
+    m->store = TR_STORE_INLINE;
+    tr__msg_recycle(pool, m);
+    return rc;
+  }
+  m->from = tr_self(ctx);
+  m->ref = 0;
+  m->tag = TR_ATOM_INIT;
+  m->kind = TR_KIND_INIT;
+  m->sig = 0;
+  m->aux = 0;
+  tr_pid_t pid;
+  if ((rc = tr__spawn(ctx, b, TR_AF_INIT_PENDING, b->state_size, m, &pid)) != 0) {
+    tr__msg_free(pool, m);
+    return rc;
+  }
+  if (out)
+    *out = pid;
+  return 0;
+}
