@@ -1,12 +1,17 @@
-/* A worker's bounded run queue: a ring the owner pushes to and pops from (FIFO, so actors
- * run in the order they became runnable), from which idle workers steal half at a time.
+/* A worker's bounded run queue: a ring the owner pushes to and pops from, and from which
+ * idle workers steal half at a time.
  *
- * head packs two indexes: `real`, the next slot the owner pops, and `steal`, the first slot a
- * thief may still be copying. They are equal when no steal is in progress. A thief claims a
- * range by advancing `real` (one CAS), copies the tasks out, then sets steal = real (another
- * CAS). The owner never writes a slot at or past `steal + CAP`, so a claimed range stays
- * intact while it is copied. Only one steal runs at a time per deque; a second thief fails
- * and looks elsewhere. Indexes are free-running 32-bit counters; slots are index & MASK. */
+ * All three indexes live in one 64-bit word, `ctl`, changed only by CAS, so every operation
+ * is linearised by its CAS and no thread acts on a stale view of another index:
+ *   tail   next slot the owner pushes to (the owner pops its newest task at tail - 1)
+ *   real   oldest task still in the queue (thieves claim from here)
+ *   steal  start of a range a thief has claimed and is still copying; equal to real when
+ *          no steal is in progress. The owner never writes a slot at or past steal + CAP,
+ *          so a claimed range stays intact while it is copied.
+ * A thief claims a range by advancing real (one CAS, only when steal == real, so one steal
+ * runs at a time per deque), copies the tasks out, then sets steal = real (another CAS).
+ * Indexes are 21-bit counters that wrap; differences are taken modulo 2^21, which is safe
+ * because no two indexes are ever more than TR_DEQUE_CAP apart. Slots are index & MASK. */
 #ifndef TR_SCHEDULER_DEQUE_H
 #define TR_SCHEDULER_DEQUE_H
 
@@ -26,10 +31,8 @@
 #define TR_DEQUE_MASK (TR_DEQUE_CAP - 1)
 
 typedef struct tr_deque {
-  /* steal << 32 | real. Written by the owner (pop) and by thieves (steal). */
-  alignas(TR_CACHE_LINE) _Atomic uint64_t head;
-  /* Written by the owner only; read by thieves. */
-  alignas(TR_CACHE_LINE) _Atomic uint32_t tail;
+  /* steal << 42 | real << 21 | tail. Written by the owner and by thieves, always by CAS. */
+  alignas(TR_CACHE_LINE) _Atomic uint64_t ctl;
   _Atomic(void *) buf[TR_DEQUE_CAP];
 } tr_deque_t;
 
@@ -41,6 +44,11 @@ bool tr__deque_push(tr_deque_t *d, void *task);
 /* Owner only. The oldest task, or NULL. */
 void *tr__deque_pop(tr_deque_t *d);
 
+/* Owner only. The newest task, or NULL. Running the newest first makes a tree of spawns run
+ * depth-first on one worker (a small live set in hot caches) while thieves take the oldest
+ * tasks, the biggest subtrees, from the other end. */
+void *tr__deque_pop_newest(tr_deque_t *d);
+
 /* Owner only: remove up to `max` of the oldest tasks into out (used to move half of a full
  * deque to the injection queue). Returns how many; 0 when a thief holds a claim. */
 uint32_t tr__deque_grab_half(tr_deque_t *d, void **out, uint32_t max);
@@ -49,7 +57,7 @@ uint32_t tr__deque_grab_half(tr_deque_t *d, void **out, uint32_t max);
  * of `from`'s tasks (rounded up) into `to` and return one of them to run now, or NULL. */
 void *tr__deque_steal(tr_deque_t *from, tr_deque_t *to);
 
-/* Any thread; approximate unless called by the owner. */
+/* Any thread; a snapshot. */
 uint32_t tr__deque_len(const tr_deque_t *d);
 
 #endif
