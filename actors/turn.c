@@ -153,5 +153,5 @@ void tr__actor_run(void *task, tr_worker_t *w) {
   /* Yield when the batch ran out, or when a push is still linking its message: either way
    * the actor stays scheduled and goes to the back of this worker's queue. */
   if (!empty || !tr__mq_try_idle(&a->mq))
-    tr__sched_push_local(w, a);
+    tr__sched_yield(w, a);
 }

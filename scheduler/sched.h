@@ -3,8 +3,8 @@
  * Design, in short (the long form is at the top of worker.c):
  *  - Each worker owns a deque (run queue) and a one-task LIFO slot. A task made runnable by
  *    a message from the running task goes to the LIFO slot and runs next on the same core:
- *    a request/response pair stays hot in one cache. Spawned and yielding tasks go to the
- *    back of the deque, so everything queued runs in turn.
+ *    a request/response pair stays hot in one cache. Spawned tasks go to the deque, whose
+ *    owner runs the newest first; yielding tasks go behind all others.
  *  - Tasks made runnable from outside the pool go to the injection queue.
  *  - A worker out of work steals half of a random victim's deque, then takes from the
  *    injection queue, then parks. A push wakes a parked worker only when no one is
@@ -101,6 +101,8 @@ void tr__sched_destroy(tr_sched_t *s);
 void tr__sched_wake_local(tr_worker_t *w, void *task);
 /* Worker only: queue `task` at the back of this worker's deque. */
 void tr__sched_push_local(tr_worker_t *w, void *task);
+/* Worker only: `task` used up its turn and stays runnable; queue it behind the others. */
+void tr__sched_yield(tr_worker_t *w, void *task);
 /* Any thread: queue `task` on the injection queue and wake a worker if needed. */
 void tr__sched_inject(tr_sched_t *s, void *task);
 

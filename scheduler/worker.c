@@ -4,11 +4,19 @@
  * `run`), announce a quiescent point (qsbr.h). It picks, in order:
  *   1. every TR_SCHED_INJECT_INTERVAL turns, a task from the injection queue first;
  *   2. the LIFO slot (the task the last turn woke), unless it has run TR_SCHED_LIFO_MAX times
- *      in a row while the deque had others waiting; then it goes to the back of the deque;
- *   3. the front of its own deque;
+ *      in a row while the deque had others waiting; then it goes behind everyone (below);
+ *   3. the newest task of its own deque: spawns run depth-first, which keeps the set of live
+ *      actors small and in cache, while thieves take the oldest (biggest) pieces of work;
  *   4. searching: half the deque of each other worker in turn (starting at a random one),
  *      then a share of the injection queue;
  *   5. parking (idle.c), until a producer wakes it.
+ * An actor that used up its batch, or a LIFO task that hit its limit, goes to the back of the
+ * line: the injection queue when other work waits here, else its own deque (then no one
+ * waits on it). Together with the periodic look at the injection queue, this is what keeps
+ * a busy actor, or two actors bouncing messages, from starving the rest. The price of
+ * newest-first is that under saturation an old entry of a deque waits until the newer ones
+ * drain or an idle worker steals it (thieves take the oldest). CAF makes the same choice
+ * for work an actor creates; message wakeups mostly take the LIFO slot instead.
  *
  * Victim choice is random so that thieves spread over victims; the seed comes from the
  * config, so a run with one worker and a fixed seed is reproducible.
@@ -85,6 +93,13 @@ void tr__sched_push_local(tr_worker_t *w, void *task) {
   tr__idle_notify(w->s, false);
 }
 
+void tr__sched_yield(tr_worker_t *w, void *task) {
+  if (!w->lifo && tr__deque_len(&w->dq) == 0)
+    push_or_overflow(w, task);
+  else
+    tr__sched_inject(w->s, task);
+}
+
 void tr__sched_wake_local(tr_worker_t *w, void *task) {
   void *prev = w->lifo;
   w->lifo = task;
@@ -125,10 +140,10 @@ static void *next_local(tr_worker_t *w) {
       w->lifo_runs++;
       return t;
     }
-    push_or_overflow(w, t);
+    tr__sched_yield(w, t);
   }
   w->lifo_runs = 0;
-  return tr__deque_pop(&w->dq);
+  return tr__deque_pop_newest(&w->dq);
 }
 
 static void end_search(tr_worker_t *w) {
