@@ -20,14 +20,14 @@ int tr__spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, uint32_t flags, size_t sta
   tr_system_t *sys = ctx->sys;
   if (atomic_load_explicit(&sys->state, memory_order_acquire) != TR_SYS_RUNNING)
     return TR_ESTOPPED;
-  size_t size = sizeof(tr_actor_t) + ((state_size + 15) & ~(size_t)15);
-  tr_actor_t *a = malloc(size);
+  size_t size = tr__actor_size(state_size);
+  tr_wlocal_t *L = ctx->w ? ctx->w->local : NULL;
+  tr_actor_t *a = tr__alloc(&sys->alloc, L ? &L->alloc : NULL, size);
   if (!a)
     return TR_ENOMEM;
-  tr_pid_t pid =
-      tr__table_reserve(&sys->table, ctx->w ? &((tr_wlocal_t *)ctx->w->local)->slots : NULL);
+  tr_pid_t pid = tr__table_reserve(&sys->table, L ? &L->slots : NULL);
   if (tr_pid_is_none(pid)) {
-    free(a);
+    tr__alloc_free(&sys->alloc, L ? &L->alloc : NULL, a, size);
     return TR_ELIMIT;
   }
   memset(a->state, 0, size - sizeof(tr_actor_t));
@@ -124,17 +124,33 @@ void tr__actor_die(tr_worker_t *w, tr_actor_t *a, const tr_reason_t *reason, boo
   /* The mailbox stays "scheduled" for good, so late pushes never schedule the dead actor;
    * drain what is there now, and what arrives until reclamation is drained then. */
   tr__actor_drain(a, &w->pool, L, sys);
+  tr_mq_node_t *last = tr__mq_retire_tail(&a->mq);
+  if (last)
+    tr__msg_recycle(&w->pool, (tr_msg_t *)last);
   tr__bump(&L->exited, 1);
   tr__qsbr_retire(&w->s->qsbr, w->qs, a, w);
+}
+
+void tr__actor_free(tr_system_t *sys, tr_worker_t *w, tr_actor_t *a) {
+  tr_wlocal_t *L = w ? w->local : NULL;
+  tr__alloc_free(&sys->alloc, L ? &L->alloc : NULL, a, tr__actor_size(a->beh->state_size));
 }
 
 void tr__actor_reclaim(void *obj, void *arg) {
   tr_actor_t *a = obj;
   tr_worker_t *w = arg;
   tr_pool_t *pool = w ? &w->pool : NULL;
-  tr__actor_drain(a, pool, w ? w->local : NULL, NULL);
-  if (a->mq.tail != &a->mq.stub)
-    tr__msg_recycle(pool, (tr_msg_t *)a->mq.tail);
+  /* Usually nothing arrived after the exit (tr__actor_die left the stub as the tail and head
+   * still points at it): then the mailbox need not be walked. */
+  if (atomic_load_explicit(&a->mq.head, memory_order_acquire) != (uintptr_t)&a->mq.stub) {
+    tr__actor_drain(a, pool, w ? w->local : NULL, NULL);
+    if (a->mq.tail != &a->mq.stub)
+      tr__msg_recycle(pool, (tr_msg_t *)a->mq.tail);
+  }
   free(atomic_load_explicit(&a->ext, memory_order_relaxed));
-  free(a);
+  if (w) {
+    tr__actor_free(((tr_wlocal_t *)w->local)->ctx.sys, w, a);
+  } else if (!TR_ALLOC_POOLED || tr__actor_size(a->beh->state_size) > TR_ALLOC_MAX) {
+    free(a); /* at system teardown; pooled blocks go with their slabs */
+  }
 }

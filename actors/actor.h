@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "actors/alloc.h"
 #include "actors/table.h"
 #include "base/base.h"
 #include "mailbox/atom.h"
@@ -61,6 +62,11 @@ struct tr_actor {
 };
 typedef struct tr_actor tr_actor_t;
 
+/* Bytes of an actor block with `state_size` bytes of state. */
+static inline size_t tr__actor_size(size_t state_size) {
+  return sizeof(struct tr_actor) + ((state_size + 15) & ~(size_t)15);
+}
+
 /* Find a live actor by pid, or NULL. The caller must be a worker of this system or hold the
  * foreign lock (scheduler/qsbr.h), which keeps the actor's memory valid until it is done. */
 static inline tr_actor_t *tr__table_get(tr_table_t *t, tr_pid_t pid) {
@@ -81,6 +87,7 @@ struct tr_ctx {
 typedef struct tr_wlocal {
   struct tr_ctx ctx;
   tr_slot_cache_t slots;
+  tr_alloc_local_t alloc;
   uint32_t sample_countdown;
   /* Owner writes (relaxed), statistics read. */
   _Atomic uint64_t spawned, exited, messages, dead_letters;
@@ -97,6 +104,7 @@ enum { TR_SYS_RUNNING = 0, TR_SYS_STOPPING, TR_SYS_STOPPED };
 struct tr_system {
   tr_sched_t sched;
   tr_table_t table;
+  tr_alloc_t alloc;
   tr_atoms_t atoms;
   tr_registry_t reg;
   tr_config_t cfg;
@@ -133,6 +141,8 @@ int tr__spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, uint32_t flags, size_t sta
               tr_msg_t *init, tr_pid_t *out);
 void tr__actor_die(tr_worker_t *w, tr_actor_t *a, const tr_reason_t *reason, bool terminate);
 void tr__actor_reclaim(void *obj, void *arg);
+/* Free an actor block (w: the calling worker, or NULL on other threads). */
+void tr__actor_free(tr_system_t *sys, tr_worker_t *w, tr_actor_t *a);
 void tr__actor_drain(tr_actor_t *a, tr_pool_t *pool, tr_wlocal_t *L, tr_system_t *sys);
 tr_actor_ext_t *tr__actor_ext(tr_actor_t *a);
 

@@ -224,7 +224,7 @@ static void destroy(tr_system_t *sys, tr_client_t *c, bool running) {
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cv);
   free(atomic_load_explicit(&a->ext, memory_order_relaxed));
-  free(a);
+  tr__actor_free(sys, NULL, a);
 }
 
 static void unlist(tr_system_t *sys, tr_client_t *c) {

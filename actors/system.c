@@ -59,6 +59,8 @@ int tr_system_new(const tr_config_t *cfg, tr_system_t **out) {
   if (rc == 0)
     rc = tr__table_init(&sys->table, c.max_actors, 0);
   if (rc == 0)
+    rc = tr__alloc_init(&sys->alloc);
+  if (rc == 0)
     rc = tr__atoms_init(&sys->atoms);
   if (rc == 0)
     rc = tr__registry_init(&sys->reg);
@@ -143,6 +145,7 @@ void tr_system_free(tr_system_t *sys) {
   tr__registry_destroy(&sys->reg);
   tr__atoms_destroy(&sys->atoms);
   tr__table_destroy(&sys->table);
+  tr__alloc_destroy(&sys->alloc);
   pthread_mutex_destroy(&sys->clients_mu);
   free(sys->locals);
   free(sys);

@@ -84,9 +84,19 @@ void tr__pool_destroy(tr_pool_t *p); /* hands everything back to the depot */
 tr_msg_t *tr__pool_refill(tr_pool_t *p); /* slow path of alloc */
 void tr__pool_spill(tr_pool_t *p);       /* slow path of free */
 
+/* Under AddressSanitizer envelopes are not pooled: each goes back to free(), so the
+ * sanitizer catches a use of a message after it was recycled. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TR_MSG_POOLED 0
+#else
+#define TR_MSG_POOLED 1
+#endif
+
 /* An empty envelope from the pool (pool NULL: malloc). NULL when out of memory. Only the
  * link is initialised. */
 static inline tr_msg_t *tr__msg_alloc(tr_pool_t *p) {
+  if (!TR_MSG_POOLED)
+    return (tr_msg_t *)malloc(sizeof(tr_msg_t));
   if (p && TR_LIKELY(p->free != NULL)) {
     tr_msg_t *m = p->free;
     p->free = (tr_msg_t *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
@@ -111,7 +121,7 @@ static inline void tr__msg_release_payload(tr_msg_t *m) {
 
 /* Return an envelope whose payload was already released. */
 static inline void tr__msg_recycle(tr_pool_t *p, tr_msg_t *m) {
-  if (!p) {
+  if (!TR_MSG_POOLED || !p) {
     free(m);
     return;
   }

@@ -18,3 +18,19 @@ bool tr__mq_try_idle(tr_mq_t *q) {
   return atomic_compare_exchange_strong_explicit(&q->head, &expect, expect | 1u,
                                                  memory_order_release, memory_order_relaxed);
 }
+
+tr_mq_node_t *tr__mq_retire_tail(tr_mq_t *q) {
+  tr_mq_node_t *tail = q->tail;
+  if (tail == &q->stub || atomic_load_explicit(&tail->next, memory_order_acquire) != NULL)
+    return NULL;
+  atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
+  uintptr_t expect = (uintptr_t)tail;
+  /* acq_rel: a producer whose exchange follows ours gets the stub as its predecessor and
+   * links after it (release: the stub's cleared link is visible to it). If a producer got in
+   * first, head moved and the CAS fails: that producer holds `tail` as its predecessor. */
+  if (!atomic_compare_exchange_strong_explicit(&q->head, &expect, (uintptr_t)&q->stub,
+                                               memory_order_acq_rel, memory_order_relaxed))
+    return NULL;
+  q->tail = &q->stub;
+  return tail;
+}

@@ -71,6 +71,12 @@ static inline tr_mq_node_t *tr__mq_pop(tr_mq_t *q, tr_mq_node_t **released) {
  * empty (or a push is linking), in which case the caller keeps the owner scheduled. */
 bool tr__mq_try_idle(tr_mq_t *q);
 
+/* Consumer only, on an empty queue that will never be consumed again (its owner exited):
+ * swap the last node for the stub, so the last node can be recycled now, while it is hot,
+ * instead of when the owner's memory is reclaimed. Returns the node to recycle, or NULL when
+ * a push is under way (then the node stays until reclamation). */
+tr_mq_node_t *tr__mq_retire_tail(tr_mq_t *q);
+
 /* Consumer only (or the reclaimer, once no producer can reach q). True when no node follows
  * the tail. */
 static inline bool tr__mq_empty(const tr_mq_t *q) {
