@@ -15,8 +15,43 @@ static void bump_spawned(tr_ctx_t *ctx) {
     atomic_fetch_add_explicit(&ctx->sys->f_spawned, 1, memory_order_relaxed);
 }
 
+/* Apply spawn options to a child that nobody can see yet. */
+static int apply_opts(tr_ctx_t *ctx, tr_actor_t *a, const tr_spawn_opts_t *opts) {
+  int rc = 0;
+  if (opts->name && (rc = tr__registry_add_new(ctx->sys, a, opts->name)) != 0)
+    return rc;
+  if (opts->link && (rc = tr__link_new(ctx, a)) != 0)
+    return rc;
+  if (opts->monitor && (rc = tr__monitor_new(ctx, a, opts->monitor)) != 0)
+    return rc;
+  return 0;
+}
+
+/* Undo a spawn that failed before its actor was published. */
+static void unmake(tr_ctx_t *ctx, tr_actor_t *a, size_t size) {
+  tr_system_t *sys = ctx->sys;
+  tr_wlocal_t *L = ctx->w ? ctx->w->local : NULL;
+  tr__registry_drop(sys, a);
+  tr_actor_ext_t *e = atomic_load_explicit(&a->ext, memory_order_acquire);
+  if (e) {
+    if (ctx->self) { /* take back what apply_opts gave the parent */
+      tr_actor_ext_t *pe = atomic_load_explicit(&ctx->self->ext, memory_order_acquire);
+      uint64_t k, v;
+      for (uint32_t i = 0; pe && tr__u64map_next(&e->watchers, &i, &k, &v);)
+        tr__u64map_del(&pe->monitors, k, NULL);
+      if (pe)
+        tr__u64map_del(&pe->links, a->pid.id, NULL);
+    }
+    tr__u64map_free(&e->links);
+    tr__u64map_free(&e->watchers);
+    free(e);
+  }
+  tr__table_release(&sys->table, L ? &L->slots : NULL, a->pid);
+  tr__alloc_free(&sys->alloc, L ? &L->alloc : NULL, a, size);
+}
+
 int tr__spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, uint32_t flags, size_t state_size,
-              tr_msg_t *init, tr_pid_t *out) {
+              tr_msg_t *init, const tr_spawn_opts_t *opts, tr_pid_t *out) {
   tr_system_t *sys = ctx->sys;
   if (atomic_load_explicit(&sys->state, memory_order_acquire) != TR_SYS_RUNNING)
     return TR_ESTOPPED;
@@ -39,10 +74,17 @@ int tr__spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, uint32_t flags, size_t sta
   atomic_store_explicit(&a->ext, NULL, memory_order_relaxed);
   atomic_store_explicit(&a->flags, flags | (init ? TR_AF_INIT_MSG : 0u), memory_order_relaxed);
   atomic_store_explicit(&a->hwm, 0, memory_order_relaxed);
-  atomic_store_explicit(&a->enq, init ? 1u : 0u, memory_order_relaxed);
+  atomic_store_explicit(&a->enq, 0, memory_order_relaxed); /* the init message is not counted */
   atomic_store_explicit(&a->deq, 0, memory_order_relaxed);
   atomic_store_explicit(&a->out, 0, memory_order_relaxed);
   atomic_store_explicit(&a->run_ticks, 0, memory_order_relaxed);
+  if (opts) {
+    int rc = apply_opts(ctx, a, opts);
+    if (rc != 0) {
+      unmake(ctx, a, size);
+      return rc;
+    }
+  }
   if (init)
     tr__mq_push(&a->mq, &init->node);
   tr__table_publish(&sys->table, a, pid);
@@ -92,34 +134,25 @@ void tr__actor_drain(tr_actor_t *a, tr_pool_t *pool, tr_wlocal_t *L, tr_system_t
     atomic_fetch_add_explicit(&sys->f_dead_letters, dropped, memory_order_relaxed);
 }
 
-static void drop_signals(tr_actor_t *a, tr_pool_t *pool) {
-  /* acq_rel: takes what senders pushed (acquire) and closes the lane for good (release), so
-   * a later signal push fails and its sender knows the actor is gone. */
-  tr_msg_t *s = atomic_exchange_explicit(&a->sigs, TR_SIGS_CLOSED, memory_order_acq_rel);
-  while (s) {
-    tr_msg_t *next = (tr_msg_t *)atomic_load_explicit(&s->node.next, memory_order_relaxed);
-    tr__msg_free(pool, s);
-    s = next;
-  }
-}
-
-void tr__actor_die(tr_worker_t *w, tr_actor_t *a, const tr_reason_t *reason, bool terminate) {
+void tr__actor_die(tr_ctx_t *ctx, tr_actor_t *a, const tr_reason_t *reason, bool terminate,
+                   tr_msg_t *pending) {
+  tr_worker_t *w = ctx->w;
   tr_wlocal_t *L = w->local;
-  tr_system_t *sys = L->ctx.sys;
+  tr_system_t *sys = ctx->sys;
   uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
   /* seq_cst: a Dekker pair with tr_register, which creates the ext block (seq_cst CAS in
    * tr__actor_ext) and then reads DYING (seq_cst); tr__registry_drop reads ext after this.
    * Either register sees DYING and refuses, or drop sees the ext block and takes the lock. */
   atomic_store_explicit(&a->flags, f | TR_AF_DYING, memory_order_seq_cst);
-  if (terminate && a->beh->terminate) {
-    L->ctx.self = a;
-    a->beh->terminate(&L->ctx, a->state, reason);
-  }
+  ctx->self = a;
+  if (terminate && a->beh->terminate)
+    a->beh->terminate(ctx, a->state, reason);
   if (tr_log_enabled(TR_LOG_DEBUG))
     tr_log(TR_LOG_DEBUG, "actor %016llx (%s) exits: %s", (unsigned long long)a->pid.id,
            a->beh->name ? a->beh->name : "?", tr_reason_kind_name(reason->kind));
   tr__registry_drop(sys, a);
-  drop_signals(a, &w->pool);
+  tr__timers_owner_exit(ctx, a);
+  tr__signals_exit(ctx, a, pending, reason);
   tr__table_release(&sys->table, &L->slots, a->pid);
   /* The mailbox stays "scheduled" for good, so late pushes never schedule the dead actor;
    * drain what is there now, and what arrives until reclamation is drained then. */
@@ -147,7 +180,15 @@ void tr__actor_reclaim(void *obj, void *arg) {
     if (a->mq.tail != &a->mq.stub)
       tr__msg_recycle(pool, (tr_msg_t *)a->mq.tail);
   }
-  free(atomic_load_explicit(&a->ext, memory_order_relaxed));
+  tr_actor_ext_t *e = atomic_load_explicit(&a->ext, memory_order_acquire);
+  if (e) { /* the maps were emptied at exit; free what is left of them */
+    tr__u64map_free(&e->links);
+    tr__u64map_free(&e->watchers);
+    tr__u64map_free(&e->monitors);
+    tr__u64map_free(&e->timers);
+    tr__u64map_free(&e->requests);
+    free(e);
+  }
   if (w) {
     tr__actor_free(((tr_wlocal_t *)w->local)->ctx.sys, w, a);
   } else if (!TR_ALLOC_POOLED || tr__actor_size(a->beh->state_size) > TR_ALLOC_MAX) {

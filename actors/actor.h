@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 
 #include "actors/alloc.h"
+#include "base/u64map.h"
 #include "actors/table.h"
 #include "base/base.h"
 #include "mailbox/atom.h"
@@ -33,17 +34,42 @@ enum {
   TR_AF_CLIENT = 1u << 2,       /* a client endpoint: woken by signalling its thread */
   TR_AF_RUNNING = 1u << 3,      /* in a turn now */
   TR_AF_DYING = 1u << 4,        /* exiting: the registry must not give it a name */
+  TR_AF_TRAP = 1u << 5,         /* traps exit signals */
+  TR_AF_RTIMEOUT = 1u << 6,     /* has a receive timeout: note when each turn ends */
 };
+
+/* Next id for monitors, requests and timers: unique in the system. */
+#define TR__NEXT_REF(sys) atomic_fetch_add_explicit(&(sys)->next_ref, 1, memory_order_relaxed)
 
 /* The sentinel that closes the signal lane of an exited actor. */
 #define TR_SIGS_CLOSED ((tr_msg_t *)(uintptr_t)1)
 
-/* Signals (TR_KIND_SIGNAL envelopes, the `sig` field). */
-enum { TR_SIG_EXIT = 1 };
+/* Signals (TR_KIND_SIGNAL envelopes, the `sig` field). The sender is `from`; a monitor's
+ * reference travels in `ref`; an exit's reason is a heap tr_reason_t. */
+enum {
+  TR_SIG_EXIT = 1,   /* aux: TR_EXITF_* */
+  TR_SIG_LINK,
+  TR_SIG_UNLINK,
+  TR_SIG_MONITOR,
+  TR_SIG_DEMONITOR,
+};
+enum {
+  TR_EXITF_LINK = 1u << 0,   /* sent because a linked actor exited */
+  TR_EXITF_FORCED = 1u << 1, /* the system is stopping: never trapped */
+};
 
-/* Cold data, allocated on first use. */
+/* Cold data, allocated on first use. `name` is guarded by the registry lock; everything else
+ * belongs to the thread running the actor. */
 typedef struct tr_actor_ext {
-  char name[TR_NAME_MAX + 1]; /* registered name; guarded by the registry lock */
+  char name[TR_NAME_MAX + 1];
+  tr_u64map_t links;       /* linked pid -> 1 */
+  tr_u64map_t watchers;    /* monitor ref -> watcher pid (others monitoring us) */
+  tr_u64map_t monitors;    /* monitor ref -> target pid (our monitors) */
+  tr_u64map_t timers;      /* owned timer id -> target pid / request ref / 0 */
+  tr_u64map_t requests;    /* pending request ref -> its timeout timer id */
+  uint64_t rt_ms;          /* receive timeout, 0 when off */
+  uint64_t rt_last_ns;     /* when the last turn that handled a message ended */
+  uint64_t rt_timer;       /* the owned timer that checks it */
 } tr_actor_ext_t;
 
 struct tr_actor {
@@ -62,6 +88,17 @@ struct tr_actor {
 };
 typedef struct tr_actor tr_actor_t;
 
+/* Raise the mailbox high-water mark to at least depth. The owner (at each turn) and
+ * statistics readers both raise it, so it is a CAS loop; it runs only when depth is a new
+ * maximum. */
+static inline void tr__raise_hwm(tr_actor_t *a, uint64_t depth) {
+  uint32_t d = (uint32_t)(depth > UINT32_MAX ? UINT32_MAX : depth);
+  uint32_t h = atomic_load_explicit(&a->hwm, memory_order_relaxed);
+  while (d > h && !atomic_compare_exchange_weak_explicit(&a->hwm, &h, d, memory_order_relaxed,
+                                                         memory_order_relaxed)) {
+  }
+}
+
 /* Bytes of an actor block with `state_size` bytes of state. */
 static inline size_t tr__actor_size(size_t state_size) {
   return sizeof(struct tr_actor) + ((state_size + 15) & ~(size_t)15);
@@ -78,9 +115,12 @@ static inline tr_actor_t *tr__table_get(tr_table_t *t, tr_pid_t pid) {
 
 struct tr_ctx {
   tr_system_t *sys;
-  tr_worker_t *w;    /* NULL outside the pool */
-  tr_actor_t *self;  /* NULL for the outside world */
-  bool stop;         /* tr_stop was called in this callback */
+  tr_worker_t *w;     /* the worker running this ctx, or NULL */
+  tr_actor_t *self;   /* NULL for the outside world */
+  tr_pool_t *pool;    /* envelopes come from here (NULL: malloc) */
+  bool lockfree;      /* a reclamation participant: may read actors without the foreign lock */
+  bool stop;          /* tr_stop / tr_stop_reason was called in this callback */
+  tr_reason_t stop_reason;
 };
 
 /* Per-worker data of the actor layer (tr_worker_t.local). */
@@ -107,6 +147,7 @@ struct tr_system {
   tr_alloc_t alloc;
   tr_atoms_t atoms;
   tr_registry_t reg;
+  struct tr_io *io;
   tr_config_t cfg;
   struct tr_ctx ctx; /* the outside world */
   tr_wlocal_t *locals;
@@ -125,10 +166,7 @@ static inline void tr__bump(_Atomic uint64_t *c, uint64_t n) {
                         memory_order_relaxed);
 }
 
-static inline bool tr__ctx_is_worker(const tr_ctx_t *ctx) { return ctx->w != NULL; }
-static inline tr_pool_t *tr__ctx_pool(const tr_ctx_t *ctx) {
-  return ctx->w ? &ctx->w->pool : NULL;
-}
+static inline tr_pool_t *tr__ctx_pool(const tr_ctx_t *ctx) { return ctx->pool; }
 /* Is the calling thread a worker of sys (so it may read actors without the foreign lock)? */
 static inline bool tr__on_worker(const tr_system_t *sys) {
   return tr__tls_worker && tr__tls_worker->s == &sys->sched;
@@ -138,8 +176,11 @@ static inline bool tr__on_worker(const tr_system_t *sys) {
 /* Create, publish and (unless a client) schedule an actor; its pid goes to *out. Takes init
  * (may be NULL) on success only. */
 int tr__spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, uint32_t flags, size_t state_size,
-              tr_msg_t *init, tr_pid_t *out);
-void tr__actor_die(tr_worker_t *w, tr_actor_t *a, const tr_reason_t *reason, bool terminate);
+              tr_msg_t *init, const tr_spawn_opts_t *opts, tr_pid_t *out);
+/* End the running actor (ctx: its worker's context). pending: signals already taken off its
+ * lane and not yet handled (answered by the exit). */
+void tr__actor_die(tr_ctx_t *ctx, tr_actor_t *a, const tr_reason_t *reason, bool terminate,
+                   tr_msg_t *pending);
 void tr__actor_reclaim(void *obj, void *arg);
 /* Free an actor block (w: the calling worker, or NULL on other threads). */
 void tr__actor_free(tr_system_t *sys, tr_worker_t *w, tr_actor_t *a);
@@ -163,7 +204,34 @@ void tr__dead_letter(tr_ctx_t *ctx, tr_msg_t *m);
 int tr__registry_init(tr_registry_t *r);
 void tr__registry_destroy(tr_registry_t *r);
 void tr__registry_drop(tr_system_t *sys, tr_actor_t *a);
+/* Name an actor that is not published yet. Errors: TR_EINVAL, TR_EEXIST, TR_ENOMEM. */
+int tr__registry_add_new(tr_system_t *sys, tr_actor_t *a, const char *name);
 void tr__registry_name_of(tr_system_t *sys, tr_actor_t *a, char *out);
+
+/* links.c */
+/* Handle the signal lane; true when the actor exited. */
+bool tr__signals_handle(tr_ctx_t *ctx, tr_actor_t *a);
+/* At exit: answer what is left on the closed signal lane and notify links and monitors. */
+void tr__signals_exit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *pending, const tr_reason_t *r);
+/* A DOWN message for a monitor the actor still holds? (drops it from its monitors) */
+bool tr__monitor_admit(tr_actor_t *a, const tr_msg_t *m);
+/* Push a signal; false when the target has exited (the lane is closed). */
+bool tr__signal_push(tr_actor_t *a, tr_msg_t *s);
+/* Build and send a signal to pid; returns false when pid is dead or unknown. */
+bool tr__signal_send(tr_ctx_t *ctx, tr_pid_t pid, uint16_t sig, uint32_t aux, uint64_t ref,
+                     const tr_reason_t *reason);
+int tr__link_new(tr_ctx_t *ctx, tr_actor_t *child);
+int tr__monitor_new(tr_ctx_t *ctx, tr_actor_t *target, uint64_t *ref);
+
+/* timers/timer.c */
+/* A timer message reached its owner: true when it is to be handed to receive. */
+bool tr__timer_admit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m);
+/* A reply reached an actor: true when it answers a pending request (or no request). */
+bool tr__reply_admit(tr_ctx_t *ctx, tr_actor_t *a, const tr_msg_t *m);
+/* At exit: cancel every timer the actor owns. */
+void tr__timers_owner_exit(tr_ctx_t *ctx, tr_actor_t *a);
+/* After a turn that handled messages, for actors with a receive timeout. */
+void tr__recv_timeout_touch(tr_actor_t *a);
 
 /* client.c */
 void tr__client_wake(tr_actor_t *a);

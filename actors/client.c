@@ -7,7 +7,10 @@
  * instead of queuing it on a worker. The client's thread is the mailbox's one consumer.
  *
  * Popped envelopes stay in the mailbox as its tail (mpsc.h), so a message handed to the
- * caller is a copy that owns the payload. */
+ * caller is a copy that owns the payload.
+ *
+ * A client takes no signals: exits, links and monitors aimed at it are dropped when it
+ * closes. It is not an actor that can die of an exit signal; its thread decides. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -42,7 +45,7 @@ int tr_client_open(tr_system_t *sys, tr_client_t **out) {
     return TR_EINVAL;
   tr_pid_t pid;
   int rc = tr__spawn(&sys->ctx, &client_behaviour, TR_AF_CLIENT, sizeof(struct tr_client), NULL,
-                     &pid);
+                     NULL, &pid);
   if (rc)
     return rc;
   tr__qsbr_foreign_enter(&sys->sched.qsbr);
@@ -100,7 +103,10 @@ static tr_msg_t *pop_copy(tr_client_t *c) {
     free(released); /* every envelope is its own malloc block (envelope.h) */
   if (!n)
     return NULL;
-  tr_msg_t *m = (tr_msg_t *)n, *copy = malloc(sizeof *copy);
+  tr_msg_t *m = (tr_msg_t *)n;
+  if (m->kind == TR_KIND_NUDGE)
+    return pop_copy(c); /* a signal's nudge: clients do not take signals (see destroy) */
+  tr_msg_t *copy = malloc(sizeof *copy);
   if (!copy) {
     tr_log(TR_LOG_ERROR, "client %016llx: out of memory, message dropped",
            (unsigned long long)a->pid.id);
@@ -219,6 +225,12 @@ static void destroy(tr_system_t *sys, tr_client_t *c, bool running) {
     tr_msg_free(m);
   }
   tr__actor_drain(a, NULL, NULL, sys);
+  tr_msg_t *s = atomic_exchange_explicit(&a->sigs, TR_SIGS_CLOSED, memory_order_acquire);
+  while (s) {
+    tr_msg_t *next = (tr_msg_t *)atomic_load_explicit(&s->node.next, memory_order_relaxed);
+    tr_msg_free(s);
+    s = next;
+  }
   if (a->mq.tail != &a->mq.stub)
     free(a->mq.tail);
   pthread_mutex_destroy(&c->mu);

@@ -115,6 +115,33 @@ int tr_register(tr_system_t *sys, const char *name, tr_pid_t pid) {
   return rc;
 }
 
+int tr__registry_add_new(tr_system_t *sys, tr_actor_t *a, const char *name) {
+  if (!valid_name(name))
+    return TR_EINVAL;
+  tr_actor_ext_t *ext = tr__actor_ext(a);
+  if (!ext)
+    return TR_ENOMEM;
+  tr_registry_t *r = &sys->reg;
+  int rc = 0;
+  pthread_mutex_lock(&r->mu);
+  tr_name_entry_t **pp = find(r, name);
+  tr_name_entry_t *e = *pp ? NULL : calloc(1, sizeof *e);
+  if (*pp) {
+    rc = TR_EEXIST;
+  } else if (!e) {
+    rc = TR_ENOMEM;
+  } else {
+    strcpy(e->name, name);
+    e->pid = a->pid;
+    *pp = e;
+    strcpy(ext->name, name);
+    if (++r->count > r->nbuckets * 2)
+      grow(r);
+  }
+  pthread_mutex_unlock(&r->mu);
+  return rc;
+}
+
 /* Under mu: remove name's entry; clear the owner's copy when the owner is given. */
 static bool remove_name(tr_registry_t *r, const char *name) {
   tr_name_entry_t **pp = find(r, name);

@@ -34,7 +34,7 @@ void tr__enqueue(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
 
 void tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
   tr_system_t *sys = ctx->sys;
-  if (TR_LIKELY(ctx->w != NULL)) {
+  if (TR_LIKELY(ctx->lockfree)) {
     tr_actor_t *a = tr__table_get(&sys->table, to);
     if (TR_LIKELY(a != NULL))
       tr__enqueue(ctx, a, m);
@@ -191,75 +191,12 @@ int tr_replyf(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const char *fmt
   return rc;
 }
 
-/* Push a signal onto a's signal lane. False when the lane is closed (a has exited). */
-static bool push_signal(tr_actor_t *a, tr_msg_t *s) {
-  tr_msg_t *top = atomic_load_explicit(&a->sigs, memory_order_relaxed);
-  do {
-    if (top == TR_SIGS_CLOSED)
-      return false;
-    atomic_store_explicit(&s->node.next, (tr_mq_node_t *)top, memory_order_relaxed);
-    /* release: publishes the signal's contents to the owner's acquire exchange. */
-  } while (!atomic_compare_exchange_weak_explicit(&a->sigs, &top, s, memory_order_release,
-                                                  memory_order_relaxed));
-  return true;
-}
-
-/* Under the caller's protection of `a` (worker, or foreign lock): signal, then nudge the
- * mailbox so that an idle actor gets scheduled and looks at its signals. */
-static void signal_actor(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *s, tr_msg_t *nudge) {
-  if (!push_signal(a, s)) {
-    tr__msg_free(tr__ctx_pool(ctx), s);
-    tr__msg_free(tr__ctx_pool(ctx), nudge);
-    return;
-  }
-  tr__enqueue(ctx, a, nudge);
-}
-
-int tr_exit(tr_ctx_t *ctx, tr_pid_t pid, const tr_reason_t *reason) {
-  if (!ctx || !reason)
-    return TR_EINVAL;
-  tr_system_t *sys = ctx->sys;
-  if (atomic_load_explicit(&sys->state, memory_order_relaxed) == TR_SYS_STOPPED)
-    return TR_ESTOPPED;
-  tr_pool_t *pool = tr__ctx_pool(ctx);
-  tr_msg_t *s = tr__msg_alloc(pool), *nudge = tr__msg_alloc(pool);
-  tr_reason_t *copy = malloc(sizeof *copy);
-  if (!s || !nudge || !copy) {
-    if (s)
-      tr__msg_recycle(pool, s);
-    if (nudge)
-      tr__msg_recycle(pool, nudge);
-    free(copy);
-    return TR_ENOMEM;
-  }
-  *copy = *reason;
-  tr__msg_fill(s, TR_ATOM_EXIT, tr_self(ctx), NULL, 0);
-  s->kind = TR_KIND_SIGNAL;
-  s->sig = TR_SIG_EXIT;
-  s->store = TR_STORE_HEAP;
-  s->u.heap = copy;
-  s->len = sizeof *copy;
-  tr__msg_fill(nudge, TR_ATOM_EXIT, tr_self(ctx), NULL, 0);
-  nudge->kind = TR_KIND_NUDGE;
-  bool foreign = !ctx->w;
-  if (foreign)
-    tr__qsbr_foreign_enter(&sys->sched.qsbr);
-  tr_actor_t *a = tr__table_get(&sys->table, pid);
-  if (a)
-    signal_actor(ctx, a, s, nudge);
-  if (foreign)
-    tr__qsbr_foreign_exit(&sys->sched.qsbr);
-  if (!a) {
-    tr__msg_free(pool, s);
-    tr__msg_recycle(pool, nudge);
-  }
-  return 0;
-}
-
-int tr_spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size_t len,
-             tr_pid_t *out) {
+int tr_spawn_opts(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size_t len,
+                  const tr_spawn_opts_t *opts, tr_pid_t *out) {
   if (!ctx || !b || !b->receive || (len && !init) || len > TR_MSG_MAX)
     return TR_EINVAL;
+  if (opts && (opts->link || opts->monitor) && !(ctx->self && ctx->w))
+    return TR_EINVAL; /* links and monitors belong to an actor */
   tr_msg_t *m = NULL;
   tr_pool_t *pool = tr__ctx_pool(ctx);
   if (len) {
@@ -272,7 +209,7 @@ int tr_spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size_t le
     m->kind = TR_KIND_INIT;
   }
   tr_pid_t pid;
-  int rc = tr__spawn(ctx, b, TR_AF_INIT_PENDING, b->state_size, m, &pid);
+  int rc = tr__spawn(ctx, b, TR_AF_INIT_PENDING, b->state_size, m, opts, &pid);
   if (rc) {
     if (m)
       tr__msg_free(pool, m);
@@ -281,6 +218,11 @@ int tr_spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size_t le
   if (out)
     *out = pid;
   return 0;
+}
+
+int tr_spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size_t len,
+             tr_pid_t *out) {
+  return tr_spawn_opts(ctx, b, init, len, NULL, out);
 }
 
 int tr_spawnf(tr_ctx_t *ctx, const tr_behaviour_t *b, tr_pid_t *out, const char *fmt, ...) {
@@ -306,7 +248,7 @@ int tr_spawnf(tr_ctx_t *ctx, const tr_behaviour_t *b, tr_pid_t *out, const char 
   m->sig = 0;
   m->aux = 0;
   tr_pid_t pid;
-  if ((rc = tr__spawn(ctx, b, TR_AF_INIT_PENDING, b->state_size, m, &pid)) != 0) {
+  if ((rc = tr__spawn(ctx, b, TR_AF_INIT_PENDING, b->state_size, m, NULL, &pid)) != 0) {
     tr__msg_free(pool, m);
     return rc;
   }

@@ -15,9 +15,8 @@ static void fill_info(tr_system_t *sys, tr_actor_t *a, tr_actor_info_t *out) {
   out->msgs_in = deq;
   out->msgs_out = atomic_load_explicit(&a->out, memory_order_relaxed);
   out->mailbox = enq > deq ? enq - deq : 0;
+  tr__raise_hwm(a, out->mailbox);
   out->mailbox_hwm = atomic_load_explicit(&a->hwm, memory_order_relaxed);
-  if (out->mailbox_hwm < out->mailbox)
-    out->mailbox_hwm = out->mailbox;
   out->run_ns = tr__ticks_to_ns(atomic_load_explicit(&a->run_ticks, memory_order_relaxed));
   uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
   out->status = (f & TR_AF_DYING)     ? TR_STATUS_EXITING

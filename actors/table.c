@@ -160,6 +160,14 @@ void tr__table_release(tr_table_t *t, tr_slot_cache_t *cache, tr_pid_t pid) {
     pthread_mutex_lock(&t->mu);
     cache = &t->foreign;
   }
+  /* Once every slot has been handed out, a slot kept in one worker's cache could not serve a
+   * spawn elsewhere (the table would report full while slots are free): share them all. */
+  if (!locked && atomic_load_explicit(&t->fresh, memory_order_relaxed) >= t->cap) {
+    pthread_mutex_lock(&t->mu);
+    global_put(t, e);
+    pthread_mutex_unlock(&t->mu);
+    return;
+  }
   if (cache->count == TR_SLOT_CACHE) {
     /* Full: the oldest half goes to the global FIFO, in order. */
     if (!locked)

@@ -7,44 +7,16 @@
 
 static const struct tr_msg empty_init = {.tag = TR_ATOM_INIT, .kind = TR_KIND_INIT};
 
-static void set_error(tr_reason_t *r, int rc, const char *what) {
-  tr_reason_set(r, TR_REASON_ERROR, rc, what);
-}
-
-/* Handle the signal lane. Returns true when the actor exited. */
-static bool handle_signals(tr_worker_t *w, tr_actor_t *a) {
-  /* acquire: pairs with the release CAS in push_signal (send.c): the envelopes' contents. */
-  tr_msg_t *s = atomic_exchange_explicit(&a->sigs, NULL, memory_order_acquire);
-  /* The lane is a stack: reverse it so signals are handled in the order they were sent. */
-  tr_msg_t *fifo = NULL;
-  while (s) {
-    tr_msg_t *next = (tr_msg_t *)atomic_load_explicit(&s->node.next, memory_order_relaxed);
-    atomic_store_explicit(&s->node.next, (tr_mq_node_t *)fifo, memory_order_relaxed);
-    fifo = s;
-    s = next;
-  }
-  bool exited = false;
-  tr_reason_t reason;
-  while (fifo) {
-    tr_msg_t *next = (tr_msg_t *)atomic_load_explicit(&fifo->node.next, memory_order_relaxed);
-    if (!exited && fifo->sig == TR_SIG_EXIT) {
-      reason = *(const tr_reason_t *)fifo->u.heap;
-      exited = true;
-    }
-    tr__msg_free(&w->pool, fifo);
-    fifo = next;
-  }
-  if (exited) {
-    uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
-    /* An actor whose init never ran has nothing for terminate to clean up. */
-    tr__actor_die(w, a, &reason, !(f & TR_AF_INIT_PENDING));
-  }
-  return exited;
+/* The reason a callback's outcome gives: its error, or what tr_stop* asked for. */
+static void outcome(const tr_ctx_t *ctx, int rc, const char *what, tr_reason_t *r) {
+  if (rc)
+    tr_reason_set(r, TR_REASON_ERROR, rc, what);
+  else
+    *r = ctx->stop_reason;
 }
 
 /* Run init. Returns true when the actor exited (init failed or stopped it). */
-static bool run_init(tr_worker_t *w, tr_actor_t *a, uint32_t f) {
-  tr_ctx_t *ctx = &((tr_wlocal_t *)w->local)->ctx;
+static bool run_init(tr_ctx_t *ctx, tr_actor_t *a, uint32_t f) {
   const tr_msg_t *m = &empty_init;
   tr_mq_node_t *released = NULL, *n = NULL;
   if (f & TR_AF_INIT_MSG) {
@@ -52,23 +24,37 @@ static bool run_init(tr_worker_t *w, tr_actor_t *a, uint32_t f) {
     TR_ASSERT(n != NULL); /* pushed by tr__spawn before the actor was published */
     m = (const tr_msg_t *)n;
   }
-  atomic_store_explicit(&a->flags, f & ~(uint32_t)(TR_AF_INIT_PENDING | TR_AF_INIT_MSG),
+  (void)f;
+  uint32_t cur = atomic_load_explicit(&a->flags, memory_order_relaxed); /* RUNNING is set */
+  atomic_store_explicit(&a->flags, cur & ~(uint32_t)(TR_AF_INIT_PENDING | TR_AF_INIT_MSG),
                         memory_order_relaxed);
   int rc = a->beh->init ? a->beh->init(ctx, a->state, m) : 0;
-  if (n) {
-    tr__msg_release_payload((tr_msg_t *)n);
-    atomic_store_explicit(&a->deq, 1, memory_order_relaxed);
-  }
+  if (n)
+    tr__msg_release_payload((tr_msg_t *)n); /* the init message is not counted as handled */
   if (rc != 0 || ctx->stop) {
     tr_reason_t r;
-    if (rc)
-      set_error(&r, rc, "init failed");
-    else
-      tr_reason_set(&r, TR_REASON_NORMAL, 0, NULL);
-    tr__actor_die(w, a, &r, rc == 0);
+    outcome(ctx, rc, "init failed", &r);
+    tr__actor_die(ctx, a, &r, rc == 0, NULL);
     return true;
   }
   return false;
+}
+
+/* Should this message reach receive? Timers, replies and DOWNs are checked against what the
+ * actor still waits for; a nudge only made the actor look at its signals. */
+static inline bool admit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
+  switch (m->kind) {
+  case TR_KIND_USER:
+    return true;
+  case TR_KIND_REPLY:
+    return m->ref == 0 || tr__reply_admit(ctx, a, m);
+  case TR_KIND_TIMER:
+    return tr__timer_admit(ctx, a, m);
+  case TR_KIND_DOWN:
+    return tr__monitor_admit(a, m);
+  default:
+    return false;
+  }
 }
 
 static inline bool sample_now(tr_wlocal_t *L, tr_worker_t *w) {
@@ -78,6 +64,44 @@ static inline bool sample_now(tr_wlocal_t *L, tr_worker_t *w) {
    * that alternates actors; every sample stands for TR_TIME_SAMPLE turns. */
   L->sample_countdown = 1 + (uint32_t)(tr__rand(&w->rng) % (2 * TR_TIME_SAMPLE - 1));
   return true;
+}
+
+static void note_depth(tr_actor_t *a, uint64_t deq) {
+  tr__raise_hwm(a, atomic_load_explicit(&a->enq, memory_order_relaxed) - deq);
+}
+
+/* Handle up to a batch of messages. Returns -1 when the actor exited, 1 when its mailbox
+ * ran empty, 0 when the batch ran out. */
+static int run_batch(tr_ctx_t *ctx, tr_wlocal_t *L, tr_actor_t *a, uint32_t *handled) {
+  tr_worker_t *w = ctx->w;
+  while (*handled < TR_SCHED_BATCH) {
+    tr_mq_node_t *released;
+    tr_mq_node_t *n = tr__mq_pop(&a->mq, &released);
+    if (released)
+      tr__msg_recycle(&w->pool, (tr_msg_t *)released);
+    if (!n)
+      return 1;
+    tr_msg_t *m = (tr_msg_t *)n;
+    int rc = 0;
+    if (TR_LIKELY(admit(ctx, a, m))) {
+      rc = a->beh->receive(ctx, a->state, m);
+      (*handled)++;
+    }
+    tr__msg_release_payload(m);
+    if (TR_UNLIKELY(rc != 0 || ctx->stop)) {
+      tr_reason_t r;
+      outcome(ctx, rc, "receive failed", &r);
+      tr__bump(&L->messages, *handled);
+      tr__actor_die(ctx, a, &r, true, NULL);
+      return -1;
+    }
+    if (TR_UNLIKELY(atomic_load_explicit(&a->sigs, memory_order_relaxed) != NULL) &&
+        tr__signals_handle(ctx, a)) {
+      tr__bump(&L->messages, *handled);
+      return -1;
+    }
+  }
+  return 0;
 }
 
 void tr__actor_run(void *task, tr_worker_t *w) {
@@ -90,68 +114,29 @@ void tr__actor_run(void *task, tr_worker_t *w) {
   uint64_t t0 = timed ? tr__ticks() : 0;
   uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
   atomic_store_explicit(&a->flags, f | TR_AF_RUNNING, memory_order_relaxed);
-
   uint64_t deq = atomic_load_explicit(&a->deq, memory_order_relaxed);
-  uint64_t depth = atomic_load_explicit(&a->enq, memory_order_relaxed) - deq;
-  if (depth > atomic_load_explicit(&a->hwm, memory_order_relaxed))
-    atomic_store_explicit(&a->hwm, (uint32_t)(depth > UINT32_MAX ? UINT32_MAX : depth),
-                          memory_order_relaxed);
+  note_depth(a, deq);
 
   if (TR_UNLIKELY(atomic_load_explicit(&a->sigs, memory_order_relaxed) != NULL) &&
-      handle_signals(w, a))
+      tr__signals_handle(ctx, a))
     return;
-  if (TR_UNLIKELY(f & TR_AF_INIT_PENDING)) {
-    if (run_init(w, a, f))
-      return;
-    deq = atomic_load_explicit(&a->deq, memory_order_relaxed);
-  }
+  if (TR_UNLIKELY(f & TR_AF_INIT_PENDING) && run_init(ctx, a, f))
+    return;
 
   uint32_t handled = 0;
-  bool empty = false;
-  while (handled < TR_SCHED_BATCH) {
-    tr_mq_node_t *released;
-    tr_mq_node_t *n = tr__mq_pop(&a->mq, &released);
-    if (released)
-      tr__msg_recycle(&w->pool, (tr_msg_t *)released);
-    if (!n) {
-      empty = true;
-      break;
-    }
-    tr_msg_t *m = (tr_msg_t *)n;
-    int rc = 0;
-    if (TR_LIKELY(m->kind == TR_KIND_USER || m->kind == TR_KIND_REPLY)) {
-      rc = a->beh->receive(ctx, a->state, m);
-      handled++;
-    }
-    tr__msg_release_payload(m);
-    if (TR_UNLIKELY(rc != 0 || ctx->stop)) {
-      atomic_store_explicit(&a->deq, deq + handled, memory_order_relaxed);
-      tr__bump(&L->messages, handled);
-      tr_reason_t r;
-      if (rc)
-        set_error(&r, rc, "receive failed");
-      else
-        tr_reason_set(&r, TR_REASON_NORMAL, 0, NULL);
-      tr__actor_die(w, a, &r, true);
-      return;
-    }
-    if (TR_UNLIKELY(atomic_load_explicit(&a->sigs, memory_order_relaxed) != NULL)) {
-      atomic_store_explicit(&a->deq, deq + handled, memory_order_relaxed);
-      if (handle_signals(w, a)) {
-        tr__bump(&L->messages, handled);
-        return;
-      }
-    }
-  }
-
+  int end = run_batch(ctx, L, a, &handled);
+  if (end < 0)
+    return;
   atomic_store_explicit(&a->deq, deq + handled, memory_order_relaxed);
   tr__bump(&L->messages, handled);
+  f = atomic_load_explicit(&a->flags, memory_order_relaxed); /* init may have changed it */
+  if (TR_UNLIKELY(f & TR_AF_RTIMEOUT) && handled)
+    tr__recv_timeout_touch(a);
   if (timed)
     tr__bump(&a->run_ticks, (tr__ticks() - t0) * TR_TIME_SAMPLE);
-  f = atomic_load_explicit(&a->flags, memory_order_relaxed); /* init may have changed it */
   atomic_store_explicit(&a->flags, f & ~(uint32_t)TR_AF_RUNNING, memory_order_relaxed);
   /* Yield when the batch ran out, or when a push is still linking its message: either way
-   * the actor stays scheduled and goes to the back of this worker's queue. */
-  if (!empty || !tr__mq_try_idle(&a->mq))
+   * the actor stays scheduled and goes to the back of the line. */
+  if (end == 0 || !tr__mq_try_idle(&a->mq))
     tr__sched_yield(w, a);
 }

@@ -28,6 +28,8 @@ enum {
   TR_KIND_REPLY,  /* a reply (tr_reply): dropped by a client that no longer waits for it */
   TR_KIND_NUDGE,  /* no content: makes the actor run to look at its signals */
   TR_KIND_SIGNAL, /* on the signal lane: see actors/ */
+  TR_KIND_TIMER,  /* an owned timer's expiry: checked by the owner (timers/) */
+  TR_KIND_DOWN,   /* a monitor's DOWN: delivered only while the monitor is held */
 };
 
 #define TR_MSG_SIZE 64

@@ -11,8 +11,14 @@
  * relaxed (no fence on the hot path); missing a sleeper there costs parallelism for a
  * moment, never progress. */
 #include <string.h>
+#include <time.h>
 
 #include "scheduler/sched.h"
+
+/* A parked worker that still holds exited actors it could not free wakes this often to try
+ * again: short enough that memory and counters settle promptly, long enough to cost nothing
+ * measurable. */
+#define TR_PARK_RECLAIM_NS 5000000L
 
 int tr__idle_init(tr_idle_t *i, unsigned workers) {
   i->stack = calloc(workers, sizeof *i->stack);
@@ -85,8 +91,9 @@ static bool unlist(tr_idle_t *i, unsigned id) {
 void tr__idle_park(tr_worker_t *w) {
   tr_sched_t *s = w->s;
   tr_idle_t *i = &s->idle;
-  tr__qsbr_flush(&s->qsbr, w->qs, w);
+  /* Offline first: then our own announcement does not hold back what we can free now. */
   tr__qsbr_offline(&s->qsbr, w->qs);
+  tr__qsbr_flush(&s->qsbr, w->qs, w);
 
   pthread_mutex_lock(&i->mu);
   i->stack[i->nstack++] = w->id;
@@ -113,8 +120,27 @@ void tr__idle_park(tr_worker_t *w) {
     atomic_store_explicit(&w->parks, atomic_load_explicit(&w->parks, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     pthread_mutex_lock(&w->park_mu);
-    while (!w->notified && !atomic_load_explicit(&s->shutdown, memory_order_acquire))
-      pthread_cond_wait(&w->park_cv, &w->park_mu);
+    while (!w->notified && !atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
+      if (!tr__qsbr_holding(w->qs)) {
+        pthread_cond_wait(&w->park_cv, &w->park_mu);
+        continue;
+      }
+      /* Exited actors wait for others' quiescent points before they are freed (and what was
+       * sent to them late is counted). Sleep in short naps until that is done, so an idle
+       * system settles its memory and its dead-letter count. */
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      ts.tv_nsec += TR_PARK_RECLAIM_NS;
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      if (pthread_cond_timedwait(&w->park_cv, &w->park_mu, &ts) != 0) {
+        pthread_mutex_unlock(&w->park_mu);
+        tr__qsbr_flush(&s->qsbr, w->qs, w);
+        pthread_mutex_lock(&w->park_mu);
+      }
+    }
     w->notified = false;
     pthread_mutex_unlock(&w->park_mu);
   }

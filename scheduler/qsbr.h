@@ -69,8 +69,14 @@ void tr__qsbr_online(tr_qsbr_t *q, tr_qsbr_rec_t *r);
 /* Participant only: retire an unlinked object; it is freed (free_fn(obj, arg)) by this
  * participant once no one can hold it. */
 void tr__qsbr_retire(tr_qsbr_t *q, tr_qsbr_rec_t *r, void *obj, void *arg);
-/* Participant only: stamp what is pending and free what is safe (e.g. before parking). */
+/* Participant only: stamp what is pending and free what is safe (e.g. before parking; it may
+ * be called while offline, as freeing touches only objects no one else can reach). */
 void tr__qsbr_flush(tr_qsbr_t *q, tr_qsbr_rec_t *r, void *arg);
+
+/* Participant only: does it still hold retired objects it could not free yet? */
+static inline bool tr__qsbr_holding(const tr_qsbr_rec_t *r) {
+  return r->limbo || (r->pending && r->pending->n);
+}
 
 /* Threads that are not participants bracket their reads of shared objects with these. */
 static inline void tr__qsbr_foreign_enter(tr_qsbr_t *q) { pthread_mutex_lock(&q->foreign_mu); }

@@ -91,7 +91,10 @@ struct tr_sched {
 /* The worker running on this thread, or NULL on threads that are not workers. */
 extern _Thread_local tr_worker_t *tr__tls_worker;
 
-int tr__sched_init(tr_sched_t *s, unsigned workers, uint64_t seed, const tr_sched_hooks_t *h);
+/* `extra`: reclamation participants besides the workers (their records follow the workers'
+ * in qsbr.recs), e.g. the I/O thread. */
+int tr__sched_init(tr_sched_t *s, unsigned workers, unsigned extra, uint64_t seed,
+                   const tr_sched_hooks_t *h);
 int tr__sched_start(tr_sched_t *s);
 /* Stop every worker and join it. Call once no task can become runnable any more. */
 void tr__sched_stop(tr_sched_t *s);

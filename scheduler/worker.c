@@ -33,6 +33,7 @@
  * exits; (5) tr__sched_stop joins them. Whatever a worker retired and could not free yet is
  * freed by tr__sched_destroy once all threads are gone. */
 #include <string.h>
+#include <time.h>
 
 #include "scheduler/sched.h"
 
@@ -45,7 +46,8 @@ static inline void bump(_Atomic uint64_t *c) {
                         memory_order_relaxed);
 }
 
-int tr__sched_init(tr_sched_t *s, unsigned workers, uint64_t seed, const tr_sched_hooks_t *h) {
+int tr__sched_init(tr_sched_t *s, unsigned workers, unsigned extra, uint64_t seed,
+                   const tr_sched_hooks_t *h) {
   memset(s, 0, sizeof *s);
   s->n = workers;
   s->hooks = *h;
@@ -55,7 +57,7 @@ int tr__sched_init(tr_sched_t *s, unsigned workers, uint64_t seed, const tr_sche
   memset(s->workers, 0, sizeof(tr_worker_t) * workers);
   int rc = tr__inject_init(&s->inject);
   if (rc == 0)
-    rc = tr__qsbr_init(&s->qsbr, workers, h->reclaim);
+    rc = tr__qsbr_init(&s->qsbr, workers + extra, h->reclaim);
   if (rc == 0)
     rc = tr__idle_init(&s->idle, workers);
   if (rc != 0)
@@ -70,7 +72,11 @@ int tr__sched_init(tr_sched_t *s, unsigned workers, uint64_t seed, const tr_sche
     w->rng = (seed + k) * UINT64_C(0x9E3779B97F4A7C15) | 1;
     tr__pool_init(&w->pool, &s->depot);
     pthread_mutex_init(&w->park_mu, NULL);
-    pthread_cond_init(&w->park_cv, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->park_cv, &attr);
+    pthread_condattr_destroy(&attr);
   }
   atomic_store_explicit(&s->shutdown, false, memory_order_relaxed);
   return 0;
