@@ -4,12 +4,15 @@
 #include <unistd.h>
 
 #include "actors/actor.h"
+#include "net/io.h"
 
 static void worker_start(tr_worker_t *w) {
   tr_system_t *sys = w->s->hooks.user;
   tr_wlocal_t *L = &sys->locals[w->id];
   L->ctx.sys = sys;
   L->ctx.w = w;
+  L->ctx.pool = &w->pool;
+  L->ctx.lockfree = true;
   L->sample_countdown = 1;
   w->local = L;
 }
@@ -65,9 +68,15 @@ int tr_system_new(const tr_config_t *cfg, tr_system_t **out) {
   if (rc == 0)
     rc = tr__registry_init(&sys->reg);
   if (rc == 0)
-    rc = tr__sched_init(&sys->sched, c.workers, c.seed, &hooks);
+    rc = tr__sched_init(&sys->sched, c.workers, 1, c.seed, &hooks);
   if (rc == 0)
     rc = tr__sched_start(&sys->sched);
+  if (rc == 0)
+    rc = (sys->io = calloc(1, sizeof *sys->io)) ? 0 : TR_ENOMEM;
+  if (rc == 0 && (rc = tr__io_start(sys, sys->io, &sys->sched.qsbr.recs[c.workers])) != 0) {
+    free(sys->io);
+    sys->io = NULL;
+  }
   if (rc != 0) {
     atomic_store_explicit(&sys->state, TR_SYS_STOPPED, memory_order_relaxed);
     tr_system_free(sys);
@@ -112,7 +121,7 @@ static void shutdown_all(tr_system_t *sys) {
       pid = a->pid;
     tr__qsbr_foreign_exit(&sys->sched.qsbr);
     if (!tr_pid_is_none(pid))
-      tr_exit(&sys->ctx, pid, &r);
+      tr__signal_send(&sys->ctx, pid, TR_SIG_EXIT, TR_EXITF_FORCED, 0, &r);
   }
 }
 
@@ -130,6 +139,8 @@ void tr_system_stop(tr_system_t *sys) {
     tr_log(TR_LOG_WARN, "stopping: %llu actors still alive after 1 s, signalling again",
            (unsigned long long)live_actors(sys));
   }
+  if (sys->io)
+    tr__io_stop(sys->io);
   tr__clients_stop(sys);
   tr__sched_stop(&sys->sched);
   atomic_store_explicit(&sys->state, TR_SYS_STOPPED, memory_order_release);
@@ -142,6 +153,7 @@ void tr_system_free(tr_system_t *sys) {
     tr_system_stop(sys);
   tr__clients_close_all(sys);
   tr__sched_destroy(&sys->sched);
+  free(sys->io);
   tr__registry_destroy(&sys->reg);
   tr__atoms_destroy(&sys->atoms);
   tr__table_destroy(&sys->table);
@@ -154,7 +166,16 @@ void tr_system_free(tr_system_t *sys) {
 tr_ctx_t *tr_system_ctx(tr_system_t *sys) { return &sys->ctx; }
 tr_pid_t tr_self(const tr_ctx_t *ctx) { return ctx->self ? ctx->self->pid : TR_PID_NONE; }
 tr_system_t *tr_ctx_system(const tr_ctx_t *ctx) { return ctx->sys; }
-void tr_stop(tr_ctx_t *ctx) { ctx->stop = true; }
+bool tr_ctx_in_handler(const tr_ctx_t *ctx) { return ctx && ctx->self && ctx->w; }
+void tr_stop(tr_ctx_t *ctx) {
+  ctx->stop = true;
+  tr_reason_set(&ctx->stop_reason, TR_REASON_NORMAL, 0, NULL);
+}
+
+void tr_stop_reason(tr_ctx_t *ctx, const tr_reason_t *reason) {
+  ctx->stop = true;
+  ctx->stop_reason = *reason;
+}
 
 tr_atom_t tr_atom(tr_system_t *sys, const char *name) {
   return name ? tr__atoms_intern(&sys->atoms, name, strlen(name)) : 0;

@@ -7,6 +7,9 @@
 #include "troupe/error.h"
 #include "troupe/msg.h"
 #include "troupe/actor.h"
+#include "troupe/timer.h"
+#include "troupe/net.h"
+#include "troupe/supervisor.h"
 #include "troupe/log.h"
 
 #endif

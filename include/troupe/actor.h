@@ -110,6 +110,9 @@ TR_API tr_ctx_t *tr_system_ctx(tr_system_t *sys);
 /* ---- inside handlers ---- */
 
 TR_API tr_pid_t tr_self(const tr_ctx_t *ctx);           /* TR_PID_NONE for tr_system_ctx */
+/* True when ctx is an actor's, inside one of its callbacks (false for tr_system_ctx and
+ * clients, which have no handler to link or monitor from). */
+TR_API bool tr_ctx_in_handler(const tr_ctx_t *ctx);
 TR_API tr_system_t *tr_ctx_system(const tr_ctx_t *ctx);
 
 /* Stop the calling actor with reason normal once the current callback returns. Only from a
@@ -150,10 +153,66 @@ TR_API int tr_reply(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const voi
                     size_t len);
 TR_API int tr_replyf(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const char *fmt, ...);
 
-/* End another actor (or oneself) with a reason. Asynchronous: the target's terminate runs on
+/* Stop the calling actor with `reason` once the current callback returns (tr_stop with a
+ * reason other than normal). Only from a handler of that actor; never trapped. */
+TR_API void tr_stop_reason(tr_ctx_t *ctx, const tr_reason_t *reason);
+
+/* Send an exit signal to another actor (or oneself) with a reason. Asynchronous: the target's terminate runs on
  * its own worker before any further message of its is handled. Unknown or dead pids are
  * ignored (returns 0). Any context. Errors: TR_EINVAL, TR_ESTOPPED. */
 TR_API int tr_exit(tr_ctx_t *ctx, tr_pid_t pid, const tr_reason_t *reason);
+
+/* ---- links, monitors and trapping exits (from inside handlers) ----
+ *
+ * Exit signals. When an actor exits, every actor linked to it gets an exit signal with the
+ * same reason; tr_exit sends one explicitly. An actor that does not trap exits ignores a
+ * signal with reason normal (unless it sent it to itself) and exits with the signal's
+ * reason otherwise; reason killed is never trapped and ends the target with reason killed.
+ * An actor that traps exits receives the signal as a message instead: tag TR_ATOM_EXIT,
+ * read it with tr_msg_exit. Signals travel the actor's signal lane, handled before any
+ * ordinary message, and are never dropped while the target lives. */
+
+/* Link the calling actor and pid, both ways. Linking to a dead or unknown pid delivers an
+ * exit signal with reason noproc to the caller at once (as Erlang does). Linking twice is
+ * the same as once. Errors: TR_EINVAL (not called from a handler, or pid is self). */
+TR_API int tr_link(tr_ctx_t *ctx, tr_pid_t pid);
+/* Remove a link, both ways (no effect when there is none). */
+TR_API int tr_unlink(tr_ctx_t *ctx, tr_pid_t pid);
+/* Turn trapping of exit signals on or off for the calling actor. */
+TR_API int tr_trap_exit(tr_ctx_t *ctx, bool on);
+
+/* Monitor pid: when it exits, the caller receives exactly one message with tag TR_ATOM_DOWN
+ * (read it with tr_msg_down) carrying *ref, the pid and the reason. Monitoring a dead or
+ * unknown pid delivers DOWN with reason noproc at once. Each call makes a new monitor.
+ * From a handler only. Errors: TR_EINVAL, TR_ENOMEM. */
+TR_API int tr_monitor(tr_ctx_t *ctx, tr_pid_t pid, uint64_t *ref);
+/* Remove a monitor; a DOWN for it that is already on its way is dropped, never delivered.
+ * Errors: TR_ENOENT (no such monitor of the caller's). */
+TR_API int tr_demonitor(tr_ctx_t *ctx, uint64_t ref);
+
+typedef struct {
+  uint64_t ref;       /* the monitor's reference */
+  tr_pid_t pid;       /* who exited */
+  tr_reason_t reason;
+} tr_down_t;
+
+/* Decode a TR_ATOM_DOWN message. Errors: TR_ETYPE when m is not one. */
+TR_API int tr_msg_down(const tr_msg_t *m, tr_down_t *out);
+/* Decode a TR_ATOM_EXIT message (a trapped exit signal). Errors: TR_ETYPE when m is not one. */
+TR_API int tr_msg_exit(const tr_msg_t *m, tr_pid_t *from, tr_reason_t *reason);
+
+/* Spawn options (tr_spawn_opts). */
+typedef struct {
+  bool link;            /* link the new actor and the caller before it runs (from a handler) */
+  uint64_t *monitor;    /* if not NULL, monitor the new actor and store the reference here */
+  const char *name;     /* if not NULL, register this name for it before it runs */
+} tr_spawn_opts_t;
+
+/* tr_spawn with options; all of them take effect before the new actor runs, so no exit can
+ * slip between the spawn and the link, monitor or name. Errors: those of tr_spawn, TR_EEXIST
+ * (name taken: nothing is spawned), TR_EINVAL (link or monitor outside a handler). */
+TR_API int tr_spawn_opts(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size_t len,
+                         const tr_spawn_opts_t *opts, tr_pid_t *out);
 
 /* ---- the local registry ---- */
 

@@ -1,0 +1,67 @@
+/* Supervisors, as in Erlang/OTP: an actor that starts children from specs, restarts them
+ * by a strategy when they exit, and gives up (exits itself) past a restart intensity.
+ *
+ * Specs are plain constant data and are not copied: a spec, its children array, nested
+ * specs, behaviours, names and init payloads must stay valid while the supervisor runs
+ * (static const data in practice). */
+#ifndef TROUPE_SUPERVISOR_H
+#define TROUPE_SUPERVISOR_H
+
+#include "actor.h"
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  TR_RESTART_PERMANENT, /* always restarted */
+  TR_RESTART_TRANSIENT, /* restarted only after an abnormal exit (not normal or shutdown) */
+  TR_RESTART_TEMPORARY, /* never restarted */
+} tr_restart_t;
+
+typedef enum {
+  TR_ONE_FOR_ONE,  /* restart the child that exited */
+  TR_ONE_FOR_ALL,  /* stop all others (reverse start order), restart all (start order) */
+  TR_REST_FOR_ONE, /* stop the children started after it (reverse order), restart them */
+} tr_strategy_t;
+
+struct tr_supervisor_spec;
+
+typedef struct {
+  const char *id;                  /* names the child in logs and the console */
+  const tr_behaviour_t *behaviour; /* what the child runs ... */
+  const struct tr_supervisor_spec *supervisor; /* ... or, when set, a nested supervisor */
+  const void *init;                /* init payload for each (re)start; may be NULL */
+  size_t init_len;
+  tr_restart_t restart;
+  uint32_t shutdown_ms; /* on stop: wait this long after the shutdown signal, then kill it;
+                           0 kills it at once */
+  const char *name;     /* if not NULL, registered for the child at each (re)start */
+} tr_child_spec_t;
+
+typedef struct tr_supervisor_spec {
+  tr_strategy_t strategy;
+  uint32_t intensity; /* at most this many restarts ... */
+  uint32_t period_ms; /* ... within this many milliseconds; one more ends the supervisor */
+  const tr_child_spec_t *children;
+  size_t nchildren;
+} tr_supervisor_spec_t;
+
+/* Start a supervisor: it starts its children in order (each linked to it) before it handles
+ * anything else. From a handler the supervisor is linked to the caller (it stops, children
+ * first in reverse start order, when the caller exits). On a start failure of a child the
+ * supervisor stops what it started and exits with that error. Any context.
+ * Errors: TR_EINVAL (bad spec), and those of tr_spawn. */
+TR_API int tr_supervisor_start(tr_ctx_t *ctx, const tr_supervisor_spec_t *spec, tr_pid_t *out);
+
+/* The pid of a supervisor's child by id, asked from outside (blocking request through a
+ * client, up to timeout_ms). TR_PID_NONE in *out when the child is not running.
+ * Errors: TR_ENOENT (no such child id), TR_ETIMEDOUT. */
+TR_API int tr_supervisor_child(tr_client_t *c, tr_pid_t sup, const char *id, int timeout_ms,
+                               tr_pid_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
