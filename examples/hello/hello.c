@@ -1,6 +1,7 @@
 /* hello: the smallest troupe program worth running. It spawns a "greeter" actor and a pool of
  * "worker" actors, sends each worker a job, collects the answers in main() through a client,
- * asks the greeter a blocking question, prints what the system counted, and stops. */
+ * asks the greeter a blocking question, watches a supervisor restart a child that crashed,
+ * prints what the system counted, and stops. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 enum { WORKERS = 8, JOBS_PER_WORKER = 1000 };
 
 static struct {
-  tr_atom_t job, result, hello;
+  tr_atom_t job, result, hello, crash;
 } atoms;
 
 /* A worker squares the numbers it is sent and reports the running total to whoever asked. */
@@ -51,6 +52,52 @@ static int greeter_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
 
 static const tr_behaviour_t greeter_behaviour = {.name = "greeter", .receive = greeter_receive};
 
+/* A crasher fails (its receive returns an error) when told "crash"; its supervisor, started
+ * from the constant specs below, then starts a new one in its place. */
+static int crasher_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  (void)ctx;
+  (void)state;
+  return tr_msg_tag(m) == atoms.crash ? 1 : 0;
+}
+
+static const tr_behaviour_t crasher_behaviour = {.name = "crasher", .receive = crasher_receive};
+
+static const tr_child_spec_t crasher_child = {.id = "crasher",
+                                              .behaviour = &crasher_behaviour,
+                                              .restart = TR_RESTART_PERMANENT,
+                                              .shutdown_ms = 1000};
+
+static const tr_supervisor_spec_t crasher_tree = {.strategy = TR_ONE_FOR_ONE,
+                                                  .intensity = 3,
+                                                  .period_ms = 5000,
+                                                  .children = &crasher_child,
+                                                  .nchildren = 1};
+
+/* Start the supervisor, crash its child, and poll (1 ms apart, about 5 s at most) until the
+ * supervisor names a new child. */
+static int show_restart(tr_client_t *me) {
+  tr_pid_t sup, before, after = TR_PID_NONE;
+  int rc = tr_supervisor_start(tr_client_ctx(me), &crasher_tree, &sup);
+  if (rc == 0)
+    rc = tr_supervisor_child(me, sup, "crasher", 1000, &before);
+  if (rc == 0)
+    rc = tr_send(tr_client_ctx(me), before, atoms.crash, NULL, 0);
+  for (int i = 0; rc == 0 && i < 5000; i++) {
+    if ((rc = tr_supervisor_child(me, sup, "crasher", 1000, &after)) != 0 ||
+        (!tr_pid_is_none(after) && !tr_pid_eq(after, before)))
+      break;
+    tr_msg_t *m; /* nothing else is sent to main() now: this only waits 1 ms */
+    if (tr_client_receive(me, 1, &m) == 0)
+      tr_msg_free(m);
+  }
+  if (rc == 0 && (tr_pid_is_none(after) || tr_pid_eq(after, before)))
+    rc = TR_ETIMEDOUT;
+  if (rc == 0)
+    printf("supervisor restarted crashed child: old pid %016" PRIx64 " -> new pid %016" PRIx64 "\n",
+           before.id, after.id);
+  return rc;
+}
+
 static int fail(const char *what, int rc) {
   fprintf(stderr, "hello: %s: %s\n", what, tr_strerror(rc));
   return 1;
@@ -64,6 +111,7 @@ int main(void) {
   atoms.job = tr_atom(sys, "job");
   atoms.result = tr_atom(sys, "result");
   atoms.hello = tr_atom(sys, "hello");
+  atoms.crash = tr_atom(sys, "crash");
 
   tr_client_t *me;
   if ((rc = tr_client_open(sys, &me)) != 0)
@@ -111,6 +159,9 @@ int main(void) {
   if (tr_msg_unpack(reply, "s", &text, &tlen) == 0)
     printf("greeter says: %.*s\n", (int)tlen, text);
   tr_msg_free(reply);
+
+  if ((rc = show_restart(me)) != 0)
+    return fail("supervisor", rc);
 
   tr_stats_t st;
   tr_system_stats(sys, &st);
