@@ -1,0 +1,116 @@
+/* TCP for actors. Sockets live on the system's I/O thread (libuv); actors see them as
+ * messages and act on them with commands, never touching libuv.
+ *
+ * A connection belongs to one actor, its owner: the actor spawned for it by a listener, or
+ * the actor that dialled it. The owner receives, in order:
+ *   TR_ATOM_TCP_OPEN    once, when the connection is up: read it with tr_msg_tcp_open
+ *   TR_ATOM_TCP_DATA    input cut by the connection's codec: raw bytes as they came, one
+ *                       line (without its "\n" or "\r\n"), or one msgpack frame's bytes
+ *                       (tr_msg_data); tr_msg_ref(m) is the connection's id
+ *   TR_ATOM_TCP_CLOSED  once, last: read the reason with tr_msg_tcp_closed
+ * When the owner exits, its connections close. Input that breaks the codec's limits (a line
+ * over max, a frame over max or not valid msgpack) closes the connection with reason
+ * TR_ELIMIT or TR_EPROTO: bad input never grows memory and never stops the node.
+ *
+ * Backpressure. Reading pauses while the owner's mailbox holds more than `high_water`
+ * messages and resumes once it is below `low_water`, so a slow actor holds back its own
+ * client and nothing else. Output that troupe holds for one connection (written by the
+ * owner, not yet taken by the kernel's socket buffer, which is bounded on its own) is capped
+ * at `out_limit` bytes; a client that stops reading is disconnected when it passes it
+ * (reason TR_ELIMIT, with a log line), and no one else slows down. */
+#ifndef TROUPE_NET_H
+#define TROUPE_NET_H
+
+#include "actor.h"
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  uint64_t id;
+} tr_conn_t;
+
+typedef enum {
+  TR_CODEC_RAW = 0, /* chunks as read, each at most `max` bytes */
+  TR_CODEC_LINES,   /* lines ended by "\n" (a "\r" before it is dropped), each at most `max` */
+  TR_CODEC_FRAMES,  /* a 4-byte big-endian length, then that many bytes of one msgpack value,
+                       at most `max`; checked with tr_msgpack_check before delivery */
+} tr_codec_kind_t;
+
+typedef struct {
+  tr_codec_kind_t kind;
+  size_t max; /* 0: the default (raw 64 KiB, lines 8 KiB, frames 1 MiB) */
+} tr_codec_t;
+
+typedef struct {
+  tr_codec_t codec;
+  size_t out_limit;    /* bytes queued for output before the peer is dropped; 0: 1 MiB */
+  uint32_t high_water; /* pause reading above this many queued messages; 0: 256 */
+  uint32_t low_water;  /* resume below this many; 0: high_water / 4 */
+} tr_conn_opts_t;
+
+typedef struct {
+  const char *bind;  /* IPv4 or IPv6 literal address; NULL: "127.0.0.1" */
+  uint16_t port;     /* 0: any free port (see tr_listener_port) */
+  int backlog;       /* 0: 128 */
+  const tr_behaviour_t *behaviour; /* spawned for each accepted connection */
+  const void *init;  /* init payload of each connection actor (copied by tr_listen) */
+  size_t init_len;
+  tr_conn_opts_t conn;
+} tr_listen_opts_t;
+
+typedef struct {
+  uint64_t id;
+} tr_listener_t;
+
+/* Listen for TCP connections. The listener belongs to the calling actor (it closes when the
+ * actor exits) or, from an outside thread, to the system (it closes at stop). Each accepted
+ * connection gets a new actor running opts->behaviour, which owns it. Blocks the caller
+ * briefly, until the I/O thread has bound the socket, so errors come back here.
+ * Errors: TR_EINVAL (bad address or options), TR_EADDRINUSE, TR_ESYS (another socket error,
+ * logged with its cause), TR_ENOMEM, TR_ESTOPPED. */
+TR_API int tr_listen(tr_ctx_t *ctx, const tr_listen_opts_t *opts, tr_listener_t *out);
+/* The port a listener is bound to (useful after port 0). Any thread. 0 when unknown. */
+TR_API uint16_t tr_listener_port(tr_system_t *sys, tr_listener_t l);
+/* Stop listening; connections already accepted stay. Any context. */
+TR_API int tr_listener_close(tr_ctx_t *ctx, tr_listener_t l);
+
+/* Dial host:port (an IPv4 or IPv6 literal, or a name resolved by the I/O thread) from a
+ * handler; the calling actor owns the connection. The result arrives as a message:
+ * TR_ATOM_TCP_OPEN on success, or TR_ATOM_TCP_CLOSED with the reason (TR_ETIMEDOUT after
+ * timeout_ms, or the connect error, e.g. TR_ECONNREFUSED; a name that does not resolve
+ * gives TR_ESYS, logged with its cause). A name's addresses are tried in turn.
+ * timeout_ms 0: no timeout but the system's own. The connection's id is stored in *out at
+ * once, and writes may be queued on it at once: they go out when it is up.
+ * Errors: TR_EINVAL (not from a handler, bad arguments), TR_ENOMEM, TR_ESTOPPED. */
+TR_API int tr_dial(tr_ctx_t *ctx, const char *host, uint16_t port, uint32_t timeout_ms,
+                   const tr_conn_opts_t *opts, tr_conn_t *out);
+
+/* Queue bytes for a connection (copied). For TR_CODEC_FRAMES the 4-byte length is added.
+ * From its owner's handlers, in order; does not block. Returns 0, or TR_ENOENT when the
+ * connection is closed or not the caller's (checked at once; a write that races with a
+ * close the I/O thread is making is dropped, and TR_ATOM_TCP_CLOSED tells the owner).
+ * Also TR_EINVAL (bad arguments), TR_EMSGSIZE (len over TR_MSG_MAX), TR_ENOMEM,
+ * TR_ESTOPPED. Passing out_limit closes the connection (see above); that is reported by
+ * TR_ATOM_TCP_CLOSED, not here. */
+TR_API int tr_conn_write(tr_ctx_t *ctx, tr_conn_t c, const void *data, size_t len);
+/* Close after the queued output is written. TR_ATOM_TCP_CLOSED follows (reason 0). From
+ * its owner; errors as tr_conn_write's. A peer that closes its side is answered the same
+ * way: our queued output is written, then the connection closes with reason 0. */
+TR_API int tr_conn_close(tr_ctx_t *ctx, tr_conn_t c);
+
+#define TR_ADDR_MAX 64 /* "[ipv6]:port" fits */
+
+/* Decode TR_ATOM_TCP_OPEN: the connection, the peer's and our address as text. */
+TR_API int tr_msg_tcp_open(const tr_msg_t *m, tr_conn_t *c, char peer[TR_ADDR_MAX],
+                           char local[TR_ADDR_MAX]);
+/* Decode TR_ATOM_TCP_CLOSED: the connection and why (0: closed by us or by the peer in
+ * order; else a TR_E* code). */
+TR_API int tr_msg_tcp_closed(const tr_msg_t *m, tr_conn_t *c, int *reason);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

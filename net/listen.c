@@ -1,0 +1,255 @@
+/* Listeners: binding (a command the caller waits for, so that bind errors come back from
+ * tr_listen), accepting (each connection gets a new actor that owns it), the port registry
+ * that tr_listener_port reads from any thread, and closing. */
+#include <string.h>
+
+#include "net/tcp.h"
+
+/* tr_listen's command: lives on the caller's stack while it waits for the answer. */
+typedef struct {
+  tr_io_cmd_t cmd;
+  tr_tcp_listener_t *l; /* handed to the I/O thread, which owns it from the run on */
+  struct sockaddr_storage addr;
+  int backlog;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool done;  /* guarded by mu */
+  int result; /* guarded by mu */
+} listen_cmd_t;
+
+typedef struct {
+  tr_io_cmd_t cmd;
+  uint64_t id;
+} unlisten_cmd_t;
+
+static void free_listener(tr_tcp_listener_t *l) {
+  free(l->init);
+  free(l);
+}
+
+static void on_listener_closed(uv_handle_t *h) { free_listener(h->data); }
+
+void tr__net_listener_close(tr_tcp_listener_t *l) {
+  tr_net_t *net = l->net;
+  uint64_t v;
+  if (!tr__u64map_del(&net->listeners, l->id, &v))
+    return; /* closing already */
+  pthread_mutex_lock(&net->mu);
+  tr__u64map_del(&net->ports, l->id, NULL);
+  pthread_mutex_unlock(&net->mu);
+  uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+}
+
+/* ---- accepting ---- */
+
+/* Spawn the actor for an accepted connection and make it the owner. */
+static int adopt_accepted(tr_tcp_listener_t *l, tr_tcp_conn_t *c) {
+  tr_io_t *io = l->net->io;
+  tr_pid_t pid;
+  int rc = tr_spawn(&io->ctx, l->beh, l->init, l->init_len, &pid);
+  if (rc != 0) {
+    tr_log(rc == TR_ESTOPPED ? TR_LOG_DEBUG : TR_LOG_WARN,
+           "tcp: refusing %s: cannot start its actor: %s", c->peer, tr_strerror(rc));
+    return rc;
+  }
+  c->owner = pid;
+  c->id = TR__NEXT_REF(io->sys);
+  pthread_mutex_lock(&l->net->mu);
+  rc = tr__u64map_put(&l->net->owners, c->id, pid.id);
+  pthread_mutex_unlock(&l->net->mu);
+  if (rc == 0 && (rc = tr__net_conn_adopt(c)) != 0) {
+    pthread_mutex_lock(&l->net->mu);
+    tr__u64map_del(&l->net->owners, c->id, NULL);
+    pthread_mutex_unlock(&l->net->mu);
+  }
+  if (rc != 0) {
+    /* The actor runs without its connection: it hears nothing and ends when it likes. */
+    tr_log(TR_LOG_ERROR, "tcp: out of memory accepting %s", c->peer);
+  }
+  return rc;
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  tr_tcp_listener_t *l = server->data;
+  tr_net_t *net = l->net;
+  if (!tr__net_enter(net))
+    return;
+  tr_tcp_conn_t *c = NULL;
+  if (status < 0) {
+    tr__net_err(status, "accept"); /* logged; the listener goes on */
+  } else if (!(c = tr__net_conn_new(net, &l->opts)) || !(c->tcp = tr__net_tcp_new(c))) {
+    tr_log(TR_LOG_ERROR, "tcp: out of memory accepting a connection");
+  } else if ((status = uv_accept(server, (uv_stream_t *)c->tcp)) != 0) {
+    tr__net_err(status, "accept");
+  } else {
+    tr__net_conn_names(c);
+    if (adopt_accepted(l, c) == 0) {
+      tr__net_conn_opened(c);
+      c = NULL;
+    }
+  }
+  if (c) { /* not accepted: let go of it without telling anyone */
+    c->state = TR_CONN_CLOSING;
+    if (c->tcp)
+      tr__net_close_tcp(c->tcp);
+    tr__net_unref(c);
+  }
+  tr__net_leave(net);
+}
+
+/* ---- binding ---- */
+
+static void answer(listen_cmd_t *lc, int result) {
+  pthread_mutex_lock(&lc->mu);
+  lc->result = result;
+  lc->done = true;
+  pthread_cond_signal(&lc->cv);
+  /* After the unlock the caller may return and lc is gone: touch nothing after it. */
+  pthread_mutex_unlock(&lc->mu);
+}
+
+/* Bind and listen; returns the bound port, or a TR_E* code. */
+static int bind_listen(tr_net_t *net, tr_tcp_listener_t *l, const struct sockaddr *addr,
+                       int backlog) {
+  int rc = uv_tcp_bind(&l->tcp, addr, 0);
+  /* libuv may report EADDRINUSE from bind or, delayed, from listen. */
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&l->tcp, backlog, on_connection);
+  if (rc != 0)
+    return tr__net_err(rc, "listen");
+  struct sockaddr_storage sa;
+  int n = sizeof sa;
+  if ((rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&sa, &n)) != 0)
+    return tr__net_err(rc, "getsockname");
+  uint16_t port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                  : ((struct sockaddr_in *)&sa)->sin_port);
+  if (tr__u64map_put(&net->listeners, l->id, (uint64_t)(uintptr_t)l) != 0)
+    return TR_ENOMEM;
+  pthread_mutex_lock(&net->mu);
+  rc = tr__u64map_put(&net->ports, l->id, port);
+  pthread_mutex_unlock(&net->mu);
+  if (rc != 0) {
+    tr__u64map_del(&net->listeners, l->id, NULL);
+    return TR_ENOMEM;
+  }
+  return port;
+}
+
+static void run_listen(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
+  listen_cmd_t *lc = (listen_cmd_t *)cmd;
+  tr_tcp_listener_t *l = lc->l;
+  if (discard) {
+    free_listener(l);
+    answer(lc, TR_ESTOPPED);
+    return;
+  }
+  tr_net_t *net = io->net;
+  l->net = net;
+  uv_tcp_init(&io->loop, &l->tcp);
+  l->tcp.data = l;
+  int rc = bind_listen(net, l, (const struct sockaddr *)&lc->addr, lc->backlog);
+  if (rc < 0) {
+    uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+  } else {
+    rc = 0;
+    if (!tr_pid_is_none(l->owner))
+      tr__net_watch(net);
+  }
+  answer(lc, rc);
+}
+
+/* Any thread: check the options and build the listener (not yet bound). */
+static int make_listener(tr_ctx_t *ctx, const tr_listen_opts_t *o, struct sockaddr_storage *addr,
+                         tr_tcp_listener_t **out) {
+  if (!o->behaviour || !o->behaviour->receive || o->backlog < 0 ||
+      o->init_len > TR_MSG_MAX || (o->init_len && !o->init))
+    return TR_EINVAL;
+  tr_net_opts_t opts;
+  int rc = tr__net_opts(&o->conn, &opts);
+  if (rc == 0)
+    rc = tr__net_parse_addr(o->bind ? o->bind : "127.0.0.1", o->port, addr);
+  if (rc != 0)
+    return rc;
+  tr_tcp_listener_t *l = calloc(1, sizeof *l);
+  void *init = o->init_len ? malloc(o->init_len) : NULL;
+  if (!l || (o->init_len && !init)) {
+    free(l);
+    free(init);
+    return TR_ENOMEM;
+  }
+  if (o->init_len)
+    memcpy(init, o->init, o->init_len);
+  l->id = TR__NEXT_REF(ctx->sys);
+  l->owner = tr__net_in_handler(ctx) ? tr_self(ctx) : TR_PID_NONE;
+  l->beh = o->behaviour;
+  l->init = init;
+  l->init_len = o->init_len;
+  l->opts = opts;
+  *out = l;
+  return 0;
+}
+
+int tr_listen(tr_ctx_t *ctx, const tr_listen_opts_t *opts, tr_listener_t *out) {
+  if (!ctx || !opts || !out)
+    return TR_EINVAL;
+  if (atomic_load_explicit(&ctx->sys->state, memory_order_relaxed) == TR_SYS_STOPPED)
+    return TR_ESTOPPED;
+  listen_cmd_t lc = {.cmd.run = run_listen, .backlog = opts->backlog ? opts->backlog
+                                                                     : TR_NET_BACKLOG};
+  uint64_t id;
+  int rc = make_listener(ctx, opts, &lc.addr, &lc.l);
+  if (rc != 0)
+    return rc;
+  id = lc.l->id;
+  pthread_mutex_init(&lc.mu, NULL);
+  pthread_cond_init(&lc.cv, NULL);
+  if ((rc = tr__io_post(ctx->sys->io, ctx, &lc.cmd)) != 0) {
+    free_listener(lc.l);
+  } else {
+    pthread_mutex_lock(&lc.mu);
+    while (!lc.done)
+      pthread_cond_wait(&lc.cv, &lc.mu);
+    rc = lc.result;
+    pthread_mutex_unlock(&lc.mu);
+  }
+  pthread_mutex_destroy(&lc.mu);
+  pthread_cond_destroy(&lc.cv);
+  if (rc == 0)
+    out->id = id;
+  return rc;
+}
+
+uint16_t tr_listener_port(tr_system_t *sys, tr_listener_t l) {
+  if (!sys || !sys->io || !sys->io->net)
+    return 0;
+  tr_net_t *net = sys->io->net;
+  uint64_t port = 0;
+  pthread_mutex_lock(&net->mu);
+  tr__u64map_get(&net->ports, l.id, &port);
+  pthread_mutex_unlock(&net->mu);
+  return (uint16_t)port;
+}
+
+static void run_unlisten(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
+  unlisten_cmd_t *uc = (unlisten_cmd_t *)cmd;
+  uint64_t v;
+  if (!discard && tr__u64map_get(&io->net->listeners, uc->id, &v))
+    tr__net_listener_close((tr_tcp_listener_t *)(uintptr_t)v);
+  free(uc);
+}
+
+int tr_listener_close(tr_ctx_t *ctx, tr_listener_t l) {
+  if (!ctx || l.id == 0)
+    return TR_EINVAL;
+  if (tr_listener_port(ctx->sys, l) == 0)
+    return TR_ENOENT;
+  unlisten_cmd_t *uc = malloc(sizeof *uc);
+  if (!uc)
+    return TR_ENOMEM;
+  uc->cmd.run = run_unlisten;
+  uc->id = l.id;
+  int rc = tr__io_post(ctx->sys->io, ctx, &uc->cmd);
+  if (rc != 0)
+    free(uc);
+  return rc;
+}

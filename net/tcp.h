@@ -1,0 +1,202 @@
+/* Private: TCP listeners and connections on the I/O thread (include/troupe/net.h), shared by
+ * tcp.c (the state, delivery, closing, the owner sweep), conn.c (reading, backpressure,
+ * writing), listen.c (listeners, accepting) and dial.c (outgoing connections).
+ *
+ * Threads. Everything here belongs to the I/O thread, except the `shared` part of tr_net_t:
+ * the map from each open connection to its owner and the map from each listener to its
+ * port, which any thread reads under `mu` (tr_conn_write checks ownership there, at once,
+ * so it can answer TR_ENOENT). The I/O thread reads actors (their mailbox counters, to
+ * deliver and to apply backpressure) only between tr__net_enter and tr__net_leave, as every
+ * other libuv callback of the I/O thread does (io.c); commands already run inside them.
+ *
+ * A connection's life on the I/O thread:
+ *   1. created: by an accept (OPEN at once) or a dial command (DIALING: resolving,
+ *      connecting, perhaps to several addresses in turn, under an optional timeout);
+ *   2. OPEN: TR_ATOM_TCP_OPEN delivered, reading, writing;
+ *   3. CLOSING: it left the id maps (writes now get TR_ENOENT or are dropped), its owner got
+ *      or is about to get TR_ATOM_TCP_CLOSED, and its handles are closing;
+ *   4. freed, once every libuv handle and request that points at it has called back
+ *      (`refs`: one for being open, one per handle, one per name lookup in flight).
+ * At system stop, tr__net_discard_all closes whatever is left without telling anyone (every
+ * actor has exited by then), and tr__net_free frees the state once the loop has run the
+ * close callbacks. */
+#ifndef TR_NET_TCP_H
+#define TR_NET_TCP_H
+
+#include <pthread.h>
+#include <uv.h>
+
+#include "base/u64map.h"
+#include "net/codec.h"
+#include "net/io.h"
+#include "troupe/net.h"
+
+/* Bytes of one read: the most input a paused connection parks besides its codec buffer. */
+#define TR_NET_READ_CHUNK ((size_t)64 << 10)
+/* How often the I/O thread looks for connections and listeners whose owner has exited, while
+ * there are any: their sockets close within this long after the owner is gone. */
+#define TR_NET_SWEEP_MS 100u
+/* How often a paused connection looks at its owner's mailbox again: short, because reading
+ * resumes no sooner; it runs only while some connection is paused. */
+#define TR_NET_RESUME_MS 1u
+/* Defaults of tr_conn_opts_t (net.h). */
+#define TR_NET_OUT_LIMIT ((size_t)1 << 20)
+#define TR_NET_HIGH_WATER 256u
+#define TR_NET_BACKLOG 128
+
+enum { TR_CONN_DIALING = 0, TR_CONN_OPEN, TR_CONN_CLOSING };
+
+typedef struct tr_net tr_net_t;
+typedef struct tr_net_write tr_net_write_t;
+
+/* Options with every default resolved. */
+typedef struct {
+  tr_codec_t codec;
+  size_t out_limit;
+  uint32_t high_water, low_water;
+} tr_net_opts_t;
+
+typedef struct tr_tcp_conn {
+  tr_io_cmd_t cmd;   /* the dial command that brings a dialled connection to the I/O thread */
+  tr_net_t *net;
+  uint64_t id;
+  tr_pid_t owner;
+  uint8_t state;     /* TR_CONN_* */
+  bool paused;       /* reading stopped for backpressure */
+  bool timer_on;     /* `timer` is initialised and not closed */
+  bool resolving;    /* `gai` is in flight */
+  int close_reason;  /* for a close waiting on its shutdown */
+  uint32_t refs;
+  uv_tcp_t *tcp;     /* the socket; NULL while a dial resolves */
+  uv_timer_t timer;  /* a dial's timeout */
+  uv_shutdown_t shutdown;
+  uv_connect_t connect;
+  uv_getaddrinfo_t gai;
+  tr_net_opts_t opts;
+  tr_codec_state_t codec;
+  unsigned char *stash; /* input read but not delivered when reading paused */
+  size_t stash_off, stash_len;
+  tr_net_write_t *pending, **pending_tail; /* writes queued while dialling */
+  size_t pending_bytes;
+  struct tr_tcp_conn *prev, *next;             /* every connection not yet freed */
+  struct tr_tcp_conn *pause_prev, *pause_next; /* paused connections */
+  char *host;        /* a dial's target */
+  uint16_t port;
+  uint32_t timeout_ms;
+  struct addrinfo *ai, *ai_next; /* a dial's resolved addresses, and the next to try */
+  char peer[TR_ADDR_MAX], local[TR_ADDR_MAX];
+} tr_tcp_conn_t;
+
+typedef struct tr_tcp_listener {
+  tr_net_t *net;
+  uint64_t id;
+  tr_pid_t owner;    /* TR_PID_NONE: the system's */
+  uv_tcp_t tcp;
+  const tr_behaviour_t *beh;
+  void *init;
+  size_t init_len;
+  tr_net_opts_t opts;
+} tr_tcp_listener_t;
+
+struct tr_net {
+  tr_io_t *io;
+  /* Shared: any thread, under mu. Written by the I/O thread, and by tr_dial (which records a
+   * connection's owner before the I/O thread first hears of it). */
+  pthread_mutex_t mu;
+  tr_u64map_t owners; /* open connection id -> owner pid */
+  tr_u64map_t ports;  /* listener id -> bound port */
+  /* The I/O thread's own. */
+  tr_u64map_t conns;     /* id -> tr_tcp_conn_t * of connections not closing */
+  tr_u64map_t listeners; /* id -> tr_tcp_listener_t * of listeners not closing */
+  tr_tcp_conn_t *all;    /* every connection not yet freed */
+  tr_tcp_conn_t *paused;
+  uv_timer_t sweep, resume;
+  bool stopping;         /* tr__net_discard_all ran: deliver nothing, read no actor */
+  unsigned char rbuf[TR_NET_READ_CHUNK]; /* every read lands here (one read at a time) */
+};
+
+/* ---- io.c's hooks ---- */
+
+/* With the loop, before the I/O thread starts. Returns 0 or TR_ENOMEM. */
+int tr__net_init(tr_io_t *io);
+/* After the I/O thread stopped (the stopping thread owns the loop): close every socket and
+ * handle of the net layer, silently; the loop's last run calls their close callbacks. */
+void tr__net_discard_all(tr_io_t *io);
+/* After that last run: free the state. */
+void tr__net_free(tr_io_t *io);
+
+/* ---- shared by the net files (I/O thread unless noted) ---- */
+
+/* Bracket a libuv callback that may read actors (see io.c). False once the net layer is
+ * being discarded: then the callback only releases what it holds. */
+static inline bool tr__net_enter(tr_net_t *n) {
+  if (n->stopping)
+    return false;
+  tr__qsbr_online(&n->io->sys->sched.qsbr, n->io->qs);
+  return true;
+}
+static inline void tr__net_leave(tr_net_t *n) {
+  if (!n->stopping)
+    tr__qsbr_offline(&n->io->sys->sched.qsbr, n->io->qs);
+}
+
+static inline tr_net_t *tr__net_of(const tr_ctx_t *ctx) { return ctx->sys->io->net; }
+
+/* Is ctx an actor's handler (not an outside thread or a client)? Any thread. */
+static inline bool tr__net_in_handler(const tr_ctx_t *ctx) { return ctx->self && ctx->w; }
+
+/* Messages queued for an actor (handled ones are subtracted at the end of each turn). */
+static inline uint64_t tr__net_depth(tr_actor_t *a) {
+  uint64_t deq = atomic_load_explicit(&a->deq, memory_order_relaxed);
+  uint64_t enq = atomic_load_explicit(&a->enq, memory_order_relaxed);
+  return enq > deq ? enq - deq : 0;
+}
+
+/* Any thread: validate options and fill in the defaults. Returns 0 or TR_EINVAL. */
+int tr__net_opts(const tr_conn_opts_t *in, tr_net_opts_t *out);
+/* Translate a libuv error (never leaks out); unexpected ones are logged with `what`. */
+int tr__net_err(int uv_err, const char *what);
+/* "a.b.c.d:port" or "[v6]:port" of a socket address ("?" when it is neither). */
+void tr__net_addr_text(const struct sockaddr *sa, char out[TR_ADDR_MAX]);
+/* Parse an IPv4 or IPv6 literal (an IPv6 one may be in brackets). Returns 0 or TR_EINVAL. */
+int tr__net_parse_addr(const char *host, uint16_t port, struct sockaddr_storage *out);
+
+/* Any thread: a connection with its options, not yet known to the I/O thread. */
+tr_tcp_conn_t *tr__net_conn_new(tr_net_t *net, const tr_net_opts_t *opts);
+/* Free a connection that never reached the I/O thread. */
+void tr__net_conn_free(tr_tcp_conn_t *c);
+/* Make it the I/O thread's: list it and, as `id`, in the conns map. 0 or TR_ENOMEM. */
+int tr__net_conn_adopt(tr_tcp_conn_t *c);
+/* A socket handle for c (counted in refs). NULL when out of memory. */
+uv_tcp_t *tr__net_tcp_new(tr_tcp_conn_t *c);
+/* Close a socket handle of a connection; its close callback frees it and drops its ref. */
+void tr__net_close_tcp(uv_tcp_t *tcp);
+void tr__net_unref(tr_tcp_conn_t *c);
+/* Record the peer's and our address of c's socket. */
+void tr__net_conn_names(tr_tcp_conn_t *c);
+/* Deliver a message about c to its owner (ref = c's id). Returns the owner, or NULL when it
+ * is gone (nothing is delivered; the caller closes c). */
+tr_actor_t *tr__net_deliver(tr_tcp_conn_t *c, tr_atom_t tag, const void *data, size_t len);
+/* c is up (accepted or connected, its names recorded): tell its owner and start reading. */
+void tr__net_conn_opened(tr_tcp_conn_t *c);
+/* Close c, once: graceful (after queued writes, with a shutdown) or at once, then
+ * TR_ATOM_TCP_CLOSED with `reason` to its owner. */
+void tr__net_conn_close(tr_tcp_conn_t *c, int reason, bool graceful);
+/* Close a dial's timeout timer, if it is open. */
+void tr__net_stop_timer(tr_tcp_conn_t *c);
+/* Start the owner sweep if it is not running. */
+void tr__net_watch(tr_net_t *net);
+
+/* listen.c */
+void tr__net_listener_close(tr_tcp_listener_t *l);
+
+/* conn.c */
+/* Start reading c. */
+void tr__net_read_start(tr_tcp_conn_t *c);
+/* Drop c from the paused list and its parked input. */
+void tr__net_unpause(tr_tcp_conn_t *c);
+/* Write what was queued while dialling; free it instead when `discard`. */
+void tr__net_flush_pending(tr_tcp_conn_t *c, bool discard);
+void tr__net_on_resume(uv_timer_t *t);
+
+#endif
