@@ -36,6 +36,7 @@ enum {
   TR_AF_DYING = 1u << 4,        /* exiting: the registry must not give it a name */
   TR_AF_TRAP = 1u << 5,         /* traps exit signals */
   TR_AF_RTIMEOUT = 1u << 6,     /* has a receive timeout: note when each turn ends */
+  TR_AF_TRACED = 1u << 7,       /* a tracer gets an event per message handled and sent */
 };
 
 /* Next id for monitors, requests and timers: unique in the system. */
@@ -52,6 +53,13 @@ enum {
   TR_SIG_UNLINK,
   TR_SIG_MONITOR,
   TR_SIG_DEMONITOR,
+  TR_SIG_INSPECT, /* ref: the request; aux: TR_INSPECT_*; answered with a REPLY to `from` */
+  TR_SIG_TRACE,   /* ref: the tracer's pid; aux: 1 on, 0 off */
+};
+/* What an INSPECT signal asks for (debug.c). */
+enum {
+  TR_INSPECT_STATE = 0, /* the behaviour's inspect callback (nil without one) */
+  TR_INSPECT_META = 1,  /* counts from the owner's ext: links, monitors, watchers, timers */
 };
 enum {
   TR_EXITF_LINK = 1u << 0,   /* sent because a linked actor exited */
@@ -70,6 +78,7 @@ typedef struct tr_actor_ext {
   uint64_t rt_ms;          /* receive timeout, 0 when off */
   uint64_t rt_last_ns;     /* when the last turn that handled a message ended */
   uint64_t rt_timer;       /* the owned timer that checks it */
+  tr_pid_t tracer;         /* who gets trace events while TR_AF_TRACED is set */
 } tr_actor_ext_t;
 
 struct tr_actor {
@@ -84,6 +93,11 @@ struct tr_actor {
   _Atomic uint64_t deq;      /* owner: messages handled */
   _Atomic uint64_t out;      /* owner: messages sent */
   _Atomic uint64_t run_ticks; /* owner: estimated ticks in callbacks */
+  /* Coarse-clock stamps (tr_system_t.coarse_ms) for the console's ages; statistics only, so
+   * relaxed, read racily by tr_actor_info. last_run_ms: the owner, at each turn start.
+   * woke_ms: the sender whose push moved the mailbox from idle to scheduled (tr__enqueue). */
+  _Atomic uint32_t last_run_ms;
+  _Atomic uint32_t woke_ms;
   alignas(16) unsigned char state[];
 };
 typedef struct tr_actor tr_actor_t;
@@ -120,6 +134,9 @@ struct tr_ctx {
   tr_pool_t *pool;    /* envelopes come from here (NULL: malloc) */
   bool lockfree;      /* a reclamation participant: may read actors without the foreign lock */
   bool stop;          /* tr_stop / tr_stop_reason was called in this callback */
+  /* A copy of self's TR_AF_TRACED, set at each turn start and by the TRACE signal, so the
+   * send paths test a flag already in the worker's cache (one predictable branch). */
+  bool traced;
   tr_reason_t stop_reason;
 };
 
@@ -153,6 +170,15 @@ struct tr_system {
   tr_wlocal_t *locals;
   _Atomic int state;
   _Atomic uint64_t next_ref;
+  uint64_t start_ns; /* immutable: when the system was created */
+  /* The console's coarse clock (ms since start_ns). Written only by the I/O thread, every
+   * millisecond while a console runs (net/console.c); read (relaxed: an estimate, ordering
+   * nothing) at each turn start and by senders that wake an actor. On its own cache line so
+   * its ticks do not disturb the fields around it. clock_on: set once by tr_console_start
+   * (relaxed: it only tells readers whether the ages mean anything). */
+  alignas(TR_CACHE_LINE) _Atomic uint32_t coarse_ms;
+  _Atomic bool clock_on;
+  alignas(TR_CACHE_LINE) char coarse_pad_;
   /* Counters bumped by threads that are not workers (atomic increments: rare). */
   _Atomic uint64_t f_spawned, f_exited, f_dead_letters;
   /* Open clients, so a stop can wake them and a free can close them. */
@@ -191,8 +217,9 @@ tr_actor_ext_t *tr__actor_ext(tr_actor_t *a);
 void tr__actor_run(void *task, tr_worker_t *w);
 
 /* send.c */
-/* Deliver an envelope to pid, or count it as a dead letter and free it. Takes ownership. */
-void tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m);
+/* Deliver an envelope to pid, or count it as a dead letter and free it. Takes ownership.
+ * Returns false when pid was not alive (a dead letter). */
+bool tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m);
 /* Push an envelope into a's mailbox and schedule a if the push woke it. */
 void tr__enqueue(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m);
 /* Build and deliver a message; the common path of every send function. */
@@ -223,7 +250,23 @@ bool tr__signal_send(tr_ctx_t *ctx, tr_pid_t pid, uint16_t sig, uint32_t aux, ui
 int tr__link_new(tr_ctx_t *ctx, tr_actor_t *child);
 int tr__monitor_new(tr_ctx_t *ctx, tr_actor_t *target, uint64_t *ref);
 
+/* debug.c: inspect and trace (the console's hooks) */
+/* An INSPECT or TRACE signal reached its live target, on the target's worker. */
+void tr__debug_signal(tr_ctx_t *ctx, tr_actor_t *a, const tr_msg_t *s);
+/* A trace event: `a` (traced) handled (out false) or sent (out true) m to/from peer. Built
+ * and delivered by a path that is never itself traced; turns tracing off when the tracer is
+ * gone. */
+void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, bool out, tr_pid_t peer, const tr_msg_t *m);
+/* tr_inspect asking for `what` (TR_INSPECT_*). */
+int tr__inspect(tr_ctx_t *ctx, tr_pid_t pid, uint32_t what, uint64_t timeout_ms,
+                uint64_t *ref);
+
 /* timers/timer.c */
+/* Register a pending request of the running actor with a timeout (tr_request's
+ * bookkeeping); *ref gets its reference. Errors: TR_ENOMEM, TR_ESTOPPED. */
+int tr__request_begin(tr_ctx_t *ctx, uint64_t timeout_ms, uint64_t *ref);
+/* Undo tr__request_begin for a request that could not be sent. */
+void tr__request_abort(tr_ctx_t *ctx, uint64_t ref);
 /* A timer message reached its owner: true when it is to be handed to receive. */
 bool tr__timer_admit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m);
 /* A reply reached an actor: true when it answers a pending request (or no request). */

@@ -187,18 +187,13 @@ static void stash_put(tr_client_t *c, tr_msg_t *m) {
   c->stash_end = m;
 }
 
-int tr_client_request(tr_client_t *c, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
-                      int timeout_ms, tr_msg_t **reply) {
-  if (!c || !reply || (len && !data))
-    return TR_EINVAL;
-  tr_system_t *sys = c->ctx.sys;
-  uint64_t ref = atomic_fetch_add_explicit(&sys->next_ref, 1, memory_order_relaxed);
-  int rc = tr__send(&c->ctx, to, tag, data, len, ref, TR_KIND_USER);
-  if (rc)
-    return rc;
+/* Wait for the reply carrying ref; other messages are stashed for tr_client_receive and
+ * replies to earlier requests dropped. */
+static int await_reply(tr_client_t *c, uint64_t ref, int timeout_ms, tr_msg_t **reply) {
   uint64_t deadline = deadline_of(timeout_ms);
   for (;;) {
     tr_msg_t *m = pop_copy(c);
+    int rc;
     if (m && m->kind == TR_KIND_REPLY && m->ref == ref) {
       *reply = m;
       return 0;
@@ -211,6 +206,28 @@ int tr_client_request(tr_client_t *c, tr_pid_t to, tr_atom_t tag, const void *da
       return rc;
     }
   }
+}
+
+int tr_client_request(tr_client_t *c, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
+                      int timeout_ms, tr_msg_t **reply) {
+  if (!c || !reply || (len && !data))
+    return TR_EINVAL;
+  uint64_t ref = TR__NEXT_REF(c->ctx.sys);
+  int rc = tr__send(&c->ctx, to, tag, data, len, ref, TR_KIND_USER);
+  if (rc)
+    return rc;
+  return await_reply(c, ref, timeout_ms, reply);
+}
+
+int tr_client_inspect(tr_client_t *c, tr_pid_t pid, int timeout_ms, tr_msg_t **reply) {
+  if (!c || !reply)
+    return TR_EINVAL;
+  if (atomic_load_explicit(&c->ctx.sys->state, memory_order_relaxed) == TR_SYS_STOPPED)
+    return TR_ESTOPPED;
+  uint64_t ref = TR__NEXT_REF(c->ctx.sys);
+  if (!tr__signal_send(&c->ctx, pid, TR_SIG_INSPECT, TR_INSPECT_STATE, ref, NULL))
+    return TR_ENOENT;
+  return await_reply(c, ref, timeout_ms, reply);
 }
 
 static void destroy(tr_system_t *sys, tr_client_t *c, bool running) {

@@ -241,6 +241,8 @@ bool tr__signals_handle(tr_ctx_t *ctx, tr_actor_t *a) {
         tr__actor_die(ctx, a, &r, !(f & TR_AF_INIT_PENDING), next);
         return true;
       }
+    } else if (TR_UNLIKELY(s->sig >= TR_SIG_INSPECT)) {
+      tr__debug_signal(ctx, a, s); /* inspect, trace: answered only while alive */
     } else {
       apply(a, s);
     }

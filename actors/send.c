@@ -24,6 +24,11 @@ void tr__enqueue(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
   atomic_fetch_add_explicit(&a->enq, 1, memory_order_relaxed);
   if (!woke)
     return;
+  /* Statistics only (relaxed both ways): the console's estimate of how long the oldest
+   * message has waited starts here; tr_actor_info reads it racily (stats.c). */
+  atomic_store_explicit(&a->woke_ms,
+                        atomic_load_explicit(&ctx->sys->coarse_ms, memory_order_relaxed),
+                        memory_order_relaxed);
   if (TR_UNLIKELY(atomic_load_explicit(&a->flags, memory_order_relaxed) & TR_AF_CLIENT))
     tr__client_wake(a);
   else if (ctx->w)
@@ -32,7 +37,7 @@ void tr__enqueue(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
     tr__sched_inject(&ctx->sys->sched, a);
 }
 
-void tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
+bool tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
   tr_system_t *sys = ctx->sys;
   if (TR_LIKELY(ctx->lockfree)) {
     tr_actor_t *a = tr__table_get(&sys->table, to);
@@ -40,7 +45,7 @@ void tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
       tr__enqueue(ctx, a, m);
     else
       tr__dead_letter(ctx, m);
-    return;
+    return a != NULL;
   }
   tr__qsbr_foreign_enter(&sys->sched.qsbr);
   tr_actor_t *a = tr__table_get(&sys->table, to);
@@ -49,11 +54,18 @@ void tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
   tr__qsbr_foreign_exit(&sys->sched.qsbr);
   if (!a)
     tr__dead_letter(ctx, m);
+  return a != NULL;
 }
 
-static inline void count_out(tr_ctx_t *ctx) {
-  if (ctx->self && ctx->w)
+/* Count a send of the running actor and, while it is traced, report it to its tracer. The
+ * untraced cost is one predictable branch on ctx->traced, a byte of the worker's own context
+ * that the turn already loaded (turn.c). */
+static inline void count_out(tr_ctx_t *ctx, tr_pid_t to, const tr_msg_t *m) {
+  if (ctx->self && ctx->w) {
     tr__bump(&ctx->self->out, 1);
+    if (TR_UNLIKELY(ctx->traced))
+      tr__trace_event(ctx, ctx->self, true, to, m);
+  }
 }
 
 static inline int check_send(tr_ctx_t *ctx, tr_atom_t tag, size_t len) {
@@ -82,7 +94,7 @@ int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t
   }
   m->ref = ref;
   m->kind = kind;
-  count_out(ctx);
+  count_out(ctx, to, m);
   tr__deliver(ctx, to, m);
   return 0;
 }
@@ -142,7 +154,7 @@ static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8
   m->kind = kind;
   m->sig = 0;
   m->aux = 0;
-  count_out(ctx);
+  count_out(ctx, to, m);
   tr__deliver(ctx, to, m);
   return 0;
 }
@@ -169,7 +181,7 @@ int tr_send_ptr(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, void *ptr, void (*fre
   m->store = TR_STORE_PTR;
   m->u.p.ptr = ptr;
   m->u.p.free_fn = free_fn;
-  count_out(ctx);
+  count_out(ctx, to, m);
   tr__deliver(ctx, to, m);
   return 0;
 }

@@ -5,8 +5,32 @@
 
 #include "actors/actor.h"
 
+/* now - then on the wrapping coarse clock, 0 when then is not before now. */
+static uint64_t age(uint32_t now, uint32_t then) {
+  int32_t d = (int32_t)(now - then);
+  return d > 0 ? (uint64_t)d : 0;
+}
+
+/* The console's ages (actor.h: last_run_ms, woke_ms). All relaxed: estimates, read racily
+ * against the owner's and senders' stores, ordering nothing. */
+static void fill_ages(tr_system_t *sys, tr_actor_t *a, tr_actor_info_t *out) {
+  out->running_ms = out->waiting_ms = 0;
+  if (!atomic_load_explicit(&sys->clock_on, memory_order_relaxed))
+    return;
+  uint32_t now = atomic_load_explicit(&sys->coarse_ms, memory_order_relaxed);
+  uint32_t run = atomic_load_explicit(&a->last_run_ms, memory_order_relaxed);
+  if (out->status == TR_STATUS_RUNNING) {
+    out->running_ms = age(now, run);
+  } else if (out->mailbox > 0 && out->status != TR_STATUS_EXITING) {
+    uint32_t woke = atomic_load_explicit(&a->woke_ms, memory_order_relaxed);
+    /* The later of the two: messages queued before the last turn started were looked at. */
+    out->waiting_ms = age(now, (int32_t)(woke - run) > 0 ? woke : run);
+  }
+}
+
 /* Under the protection that keeps a valid (worker, or foreign lock). */
 static void fill_info(tr_system_t *sys, tr_actor_t *a, tr_actor_info_t *out) {
+  memset(out, 0, sizeof *out);
   out->pid = a->pid;
   out->behaviour = a->beh->name ? a->beh->name : "";
   tr__registry_name_of(sys, a, out->name);
@@ -23,6 +47,7 @@ static void fill_info(tr_system_t *sys, tr_actor_t *a, tr_actor_info_t *out) {
                 : (f & TR_AF_RUNNING) ? TR_STATUS_RUNNING
                 : out->mailbox        ? TR_STATUS_RUNNABLE
                                       : TR_STATUS_WAITING;
+  fill_ages(sys, a, out);
 }
 
 int tr_actor_info(tr_system_t *sys, tr_pid_t pid, tr_actor_info_t *out) {

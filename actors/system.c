@@ -51,6 +51,7 @@ int tr_system_new(const tr_config_t *cfg, tr_system_t **out) {
   memset(sys, 0, sizeof *sys);
   sys->cfg = c;
   sys->ctx.sys = sys;
+  sys->start_ns = tr__now_ns();
   atomic_store_explicit(&sys->next_ref, 1, memory_order_relaxed);
   pthread_mutex_init(&sys->clients_mu, NULL);
   sys->locals = calloc(c.workers, sizeof *sys->locals);

@@ -71,8 +71,11 @@ static void note_depth(tr_actor_t *a, uint64_t deq) {
 }
 
 /* Handle up to a batch of messages. Returns -1 when the actor exited, 1 when its mailbox
- * ran empty, 0 when the batch ran out. */
-static int run_batch(tr_ctx_t *ctx, tr_wlocal_t *L, tr_actor_t *a, uint32_t *handled) {
+ * ran empty, 0 when the batch ran out. *popped counts every envelope taken off the mailbox
+ * (the depth shown is enq - deq, and nudges, cancelled timers and late replies are popped
+ * without being handled); *handled counts those that reached receive. */
+static int run_batch(tr_ctx_t *ctx, tr_wlocal_t *L, tr_actor_t *a, uint32_t *handled,
+                     uint32_t *popped) {
   tr_worker_t *w = ctx->w;
   while (*handled < TR_SCHED_BATCH) {
     tr_mq_node_t *released;
@@ -81,9 +84,13 @@ static int run_batch(tr_ctx_t *ctx, tr_wlocal_t *L, tr_actor_t *a, uint32_t *han
       tr__msg_recycle(&w->pool, (tr_msg_t *)released);
     if (!n)
       return 1;
+    (*popped)++;
     tr_msg_t *m = (tr_msg_t *)n;
     int rc = 0;
     if (TR_LIKELY(admit(ctx, a, m))) {
+      /* Untraced: one predictable branch on a byte of the worker's context (see send.c). */
+      if (TR_UNLIKELY(ctx->traced))
+        tr__trace_event(ctx, a, false, m->from, m);
       rc = a->beh->receive(ctx, a->state, m);
       (*handled)++;
     }
@@ -114,6 +121,12 @@ void tr__actor_run(void *task, tr_worker_t *w) {
   uint64_t t0 = timed ? tr__ticks() : 0;
   uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
   atomic_store_explicit(&a->flags, f | TR_AF_RUNNING, memory_order_relaxed);
+  ctx->traced = (f & TR_AF_TRACED) != 0;
+  /* Statistics only (relaxed): the console's running_ms counts from here (stats.c). The
+   * clock only ticks while a console runs; otherwise this copies an unchanging 0. */
+  atomic_store_explicit(&a->last_run_ms,
+                        atomic_load_explicit(&ctx->sys->coarse_ms, memory_order_relaxed),
+                        memory_order_relaxed);
   uint64_t deq = atomic_load_explicit(&a->deq, memory_order_relaxed);
   note_depth(a, deq);
 
@@ -123,11 +136,11 @@ void tr__actor_run(void *task, tr_worker_t *w) {
   if (TR_UNLIKELY(f & TR_AF_INIT_PENDING) && run_init(ctx, a, f))
     return;
 
-  uint32_t handled = 0;
-  int end = run_batch(ctx, L, a, &handled);
+  uint32_t handled = 0, popped = 0;
+  int end = run_batch(ctx, L, a, &handled, &popped);
   if (end < 0)
     return;
-  atomic_store_explicit(&a->deq, deq + handled, memory_order_relaxed);
+  atomic_store_explicit(&a->deq, deq + popped, memory_order_relaxed);
   tr__bump(&L->messages, handled);
   f = atomic_load_explicit(&a->flags, memory_order_relaxed); /* init may have changed it */
   if (TR_UNLIKELY(f & TR_AF_RTIMEOUT) && handled)

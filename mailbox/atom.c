@@ -10,7 +10,7 @@ static const char *const builtin[] = {
     [TR_ATOM_INIT] = "init", [TR_ATOM_REPLY] = "reply", [TR_ATOM_EXIT] = "EXIT",
     [TR_ATOM_DOWN] = "DOWN", [TR_ATOM_TIMEOUT] = "timeout",
     [TR_ATOM_TCP_OPEN] = "tcp_open", [TR_ATOM_TCP_DATA] = "tcp_data",
-    [TR_ATOM_TCP_CLOSED] = "tcp_closed",
+    [TR_ATOM_TCP_CLOSED] = "tcp_closed", [TR_ATOM_TRACE] = "trace",
 };
 
 static uint32_t hash(const char *s, size_t len) {

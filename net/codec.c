@@ -8,6 +8,7 @@
 
 #include "base/base.h"
 #include "net/codec.h"
+#include "net/resp.h"
 
 /* The first allocation of a gathering buffer; it doubles from here up to the codec's max,
  * so a peer that announces a big frame and then sends little costs little. */
@@ -21,6 +22,8 @@ size_t tr__codec_max(const tr_codec_t *spec) {
     return TR_CODEC_LINES_MAX;
   case TR_CODEC_FRAMES:
     return TR_CODEC_FRAMES_MAX;
+  case TR_CODEC_RESP:
+    return TR_CODEC_RESP_MAX;
   default:
     return TR_CODEC_RAW_MAX;
   }
@@ -28,7 +31,7 @@ size_t tr__codec_max(const tr_codec_t *spec) {
 
 bool tr__codec_valid(const tr_codec_t *spec) {
   bool kind = spec->kind == TR_CODEC_RAW || spec->kind == TR_CODEC_LINES ||
-              spec->kind == TR_CODEC_FRAMES;
+              spec->kind == TR_CODEC_FRAMES || spec->kind == TR_CODEC_RESP;
   return kind && spec->max <= TR_MSG_MAX;
 }
 
@@ -195,6 +198,8 @@ int tr__codec_next(tr_codec_state_t *c, const void *in, size_t len, size_t *used
     return next_line(c, in, len, used, out, out_len);
   case TR_CODEC_FRAMES:
     return next_frame(c, in, len, used, out, out_len);
+  case TR_CODEC_RESP:
+    return tr__resp_next(c, in, len, used, out, out_len);
   default:
     return next_raw(c, in, len, used, out, out_len);
   }

@@ -132,6 +132,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (c->state != TR_CONN_OPEN) {
     /* reading stopped with the close; nothing more to deliver */
   } else if (nread > 0) {
+    c->bytes_in += (uint64_t)nread;
     const unsigned char *p = (const unsigned char *)buf->base;
     size_t used = feed(c, p, (size_t)nread);
     if (c->state == TR_CONN_OPEN && c->paused && used < (size_t)nread)
@@ -257,6 +258,7 @@ static void write_conn(tr_tcp_conn_t *c, tr_net_write_t *w) {
     tr__net_conn_close(c, TR_ELIMIT, false);
     return;
   }
+  c->bytes_out += b.len;
   if (c->state == TR_CONN_OPEN) {
     send_now(c, w);
     return;

@@ -98,10 +98,12 @@ int tr__io_start(tr_system_t *sys, tr_io_t *io, tr_qsbr_rec_t *qs) {
     return TR_ESYS;
   uv_async_init(&io->loop, &io->wake, on_wake);
   uv_timer_init(&io->loop, &io->timer);
+  uv_timer_init(&io->loop, &io->clock); /* inactive until a console starts it */
   if (tr__net_init(io) != 0)
     return TR_ENOMEM;
   io->wake.data = io;
   io->timer.data = io;
+  io->clock.data = io;
   if (pthread_create(&io->thread, NULL, io_main, io) != 0) {
     tr_log(TR_LOG_ERROR, "cannot start the I/O thread");
     return TR_ESYS;

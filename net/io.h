@@ -37,6 +37,7 @@ struct tr_io {
   uv_loop_t loop;
   uv_async_t wake;   /* commands are waiting, or stop */
   uv_timer_t timer;  /* set to the earliest timer of `heap` */
+  uv_timer_t clock;  /* ticks the system's coarse clock while a console runs (console.c) */
   pthread_t thread;
   tr_mq_t cmds;
   pthread_mutex_t post_mu; /* outside threads post under it; tr__io_stop closes under it */

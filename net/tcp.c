@@ -93,6 +93,8 @@ int tr__net_err(int uv_err, const char *what) {
     return TR_ECONNRESET;
   case UV_ETIMEDOUT:
     return TR_ETIMEDOUT;
+  case UV_ENOTCONN: /* the peer went first (e.g. a QUIT then a disconnect): nothing to report */
+    return TR_ECONNRESET;
   default:
     tr_log(TR_LOG_WARN, "tcp: %s: %s", what, uv_strerror(uv_err));
     return TR_ESYS;

@@ -85,6 +85,7 @@ typedef struct tr_tcp_conn {
   uint32_t timeout_ms;
   struct addrinfo *ai, *ai_next; /* a dial's resolved addresses, and the next to try */
   char peer[TR_ADDR_MAX], local[TR_ADDR_MAX];
+  uint64_t bytes_in, bytes_out; /* read from the socket; queued for writing (console) */
 } tr_tcp_conn_t;
 
 typedef struct tr_tcp_listener {
@@ -186,6 +187,20 @@ void tr__net_conn_close(tr_tcp_conn_t *c, int reason, bool graceful);
 void tr__net_stop_timer(tr_tcp_conn_t *c);
 /* Start the owner sweep if it is not running. */
 void tr__net_watch(tr_net_t *net);
+
+/* conns.c: the console's view of the open connections. */
+typedef struct {
+  uint64_t id;
+  tr_pid_t owner;
+  char peer[TR_ADDR_MAX], local[TR_ADDR_MAX];
+  uint64_t bytes_in, bytes_out; /* since it opened */
+  uint64_t buffered;            /* output queued by troupe, not yet taken by the kernel */
+  bool dialing;
+} tr_conn_info_t;
+/* Any thread but the I/O thread (ctx: the caller's); blocks until the I/O thread has
+ * answered. Fills out[0..cap) and stores the number of connections (possibly more than
+ * cap) in *total. Returns 0, TR_ESTOPPED or TR_ENOMEM. */
+int tr__net_conns(tr_ctx_t *ctx, tr_conn_info_t *out, size_t cap, size_t *total);
 
 /* listen.c */
 void tr__net_listener_close(tr_tcp_listener_t *l);

@@ -347,10 +347,7 @@ bool tr__timer_admit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
   }
 }
 
-int tr_request(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
-               uint64_t timeout_ms, uint64_t *ref) {
-  if (!in_handler(ctx) || !ref || timeout_ms > TR_TIMER_MAX_MS || (len && !data))
-    return TR_EINVAL;
+int tr__request_begin(tr_ctx_t *ctx, uint64_t timeout_ms, uint64_t *ref) {
   tr_actor_ext_t *x = ext_of(ctx->self);
   if (!x)
     return TR_ENOMEM;
@@ -363,9 +360,27 @@ int tr_request(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size
     drop_owned(ctx, x, tid);
     return TR_ENOMEM;
   }
-  if ((rc = tr__send(ctx, to, tag, data, len, r, TR_KIND_USER)) != 0) {
-    tr__u64map_del(&x->requests, r, NULL);
+  *ref = r;
+  return 0;
+}
+
+void tr__request_abort(tr_ctx_t *ctx, uint64_t ref) {
+  tr_actor_ext_t *x = atomic_load_explicit(&ctx->self->ext, memory_order_acquire);
+  uint64_t tid;
+  if (x && tr__u64map_del(&x->requests, ref, &tid))
     drop_owned(ctx, x, tid);
+}
+
+int tr_request(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
+               uint64_t timeout_ms, uint64_t *ref) {
+  if (!in_handler(ctx) || !ref || timeout_ms > TR_TIMER_MAX_MS || (len && !data))
+    return TR_EINVAL;
+  uint64_t r;
+  int rc = tr__request_begin(ctx, timeout_ms, &r);
+  if (rc)
+    return rc;
+  if ((rc = tr__send(ctx, to, tag, data, len, r, TR_KIND_USER)) != 0) {
+    tr__request_abort(ctx, r);
     return rc;
   }
   *ref = r;

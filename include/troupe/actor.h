@@ -237,13 +237,20 @@ typedef struct {
   tr_pid_t pid;
   const char *behaviour;      /* the behaviour's name (static) */
   char name[TR_NAME_MAX + 1]; /* registered name or "" */
-  uint64_t msgs_in;           /* messages handled */
+  uint64_t msgs_in;           /* messages taken from the mailbox (with the runtime's own:
+                                 signal nudges, cancelled timers, late replies) */
   uint64_t msgs_out;          /* messages sent */
   uint64_t mailbox;           /* messages queued now */
   uint64_t mailbox_hwm;       /* the most ever queued at once (sampled at each turn) */
   uint64_t run_ns;            /* time in callbacks (estimated by sampling turns) */
   uint64_t turns;             /* times scheduled */
   tr_status_t status;
+  /* Ages in milliseconds, measured by a coarse clock that ticks only while a console runs
+   * (console.h); both are 0 when none does. running_ms: how long the current turn has run
+   * (0 unless running). waiting_ms: an estimate of how long the oldest queued message has
+   * waited (0 when the mailbox is empty or the actor is running). */
+  uint64_t running_ms;
+  uint64_t waiting_ms;
 } tr_actor_info_t;
 
 /* Fill *out for a live actor. Errors: TR_ENOENT. */
@@ -296,6 +303,37 @@ TR_API int tr_client_receive(tr_client_t *c, int timeout_ms, tr_msg_t **out);
  * tr_send. */
 TR_API int tr_client_request(tr_client_t *c, tr_pid_t to, tr_atom_t tag, const void *data,
                              size_t len, int timeout_ms, tr_msg_t **reply);
+
+/* ---- debugging: inspect and trace (what the console uses, console.h) ---- */
+
+/* Ask pid for a description of its state, from a handler. The target answers on its own
+ * worker between two of its messages (never racing its handlers), by running its
+ * behaviour's inspect callback: the caller then receives a message with tag TR_ATOM_REPLY
+ * and tr_msg_ref(m) == *ref whose payload is that one msgpack value (nil when the behaviour
+ * has no inspect callback, or it failed). Works like tr_request: if no answer comes within
+ * timeout_ms, the caller receives TR_ATOM_TIMEOUT carrying *ref instead, and a late answer
+ * is dropped; an actor that exits before answering never answers.
+ * Errors: TR_EINVAL (not from a handler, timeout over TR_TIMER_MAX_MS), TR_ENOENT (pid is
+ * not alive: nothing will arrive), TR_ENOMEM, TR_ESTOPPED. */
+TR_API int tr_inspect(tr_ctx_t *ctx, tr_pid_t pid, uint64_t timeout_ms, uint64_t *ref);
+
+/* tr_inspect from a client's thread, blocking up to timeout_ms (negative: forever) for the
+ * answer; other messages that arrive meanwhile are kept for tr_client_receive. On success
+ * the caller owns *reply (payload: the msgpack value; free with tr_msg_free).
+ * Errors: TR_EINVAL, TR_ENOENT (pid not alive), TR_ETIMEDOUT, TR_ESTOPPED. */
+TR_API int tr_client_inspect(tr_client_t *c, tr_pid_t pid, int timeout_ms, tr_msg_t **reply);
+
+/* Turn tracing of pid on or off. While on, `tracer` receives one message with tag
+ * TR_ATOM_TRACE for each message pid handles and each message it sends, in the order they
+ * happen, with the payload [dir ("in" or "out"), pid, peer (sender or receiver; 0 for
+ * none), tag name (string, "?" when unknown), payload (bin, its first 256 bytes), payload length].
+ * Events are never traced themselves. An actor has at most one tracer: turning it on
+ * replaces the previous one; "off" from a tracer that is no longer the current one is
+ * ignored. When events can no longer be delivered (the tracer exited), tracing turns itself
+ * off. Asynchronous (a signal to pid); any context.
+ * Errors: TR_EINVAL (pid or tracer none, or the same), TR_ENOENT (pid not alive),
+ * TR_ESTOPPED. */
+TR_API int tr_trace(tr_ctx_t *ctx, tr_pid_t pid, tr_pid_t tracer, bool on);
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,7 @@ enum {
   TR_ATOM_TCP_OPEN = 6,   /* a connection is open (net.h) */
   TR_ATOM_TCP_DATA = 7,   /* bytes, a line or a frame from a connection (net.h) */
   TR_ATOM_TCP_CLOSED = 8, /* a connection closed (net.h) */
+  TR_ATOM_TRACE = 9,      /* a trace event (tr_trace, actor.h) */
   TR_ATOM_FIRST_USER = 16
 };
 

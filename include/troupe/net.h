@@ -5,8 +5,9 @@
  * the actor that dialled it. The owner receives, in order:
  *   TR_ATOM_TCP_OPEN    once, when the connection is up: read it with tr_msg_tcp_open
  *   TR_ATOM_TCP_DATA    input cut by the connection's codec: raw bytes as they came, one
- *                       line (without its "\n" or "\r\n"), or one msgpack frame's bytes
- *                       (tr_msg_data); tr_msg_ref(m) is the connection's id
+ *                       line (without its "\n" or "\r\n"), one msgpack frame's bytes, or
+ *                       one Redis command (TR_CODEC_RESP, below) (tr_msg_data);
+ *                       tr_msg_ref(m) is the connection's id
  *   TR_ATOM_TCP_CLOSED  once, last: read the reason with tr_msg_tcp_closed
  * When the owner exits, its connections close. Input that breaks the codec's limits (a line
  * over max, a frame over max or not valid msgpack) closes the connection with reason
@@ -37,11 +38,21 @@ typedef enum {
   TR_CODEC_LINES,   /* lines ended by "\n" (a "\r" before it is dropped), each at most `max` */
   TR_CODEC_FRAMES,  /* a 4-byte big-endian length, then that many bytes of one msgpack value,
                        at most `max`; checked with tr_msgpack_check before delivery */
+  TR_CODEC_RESP,    /* Redis commands (RESP2): multibulk arrays of bulk strings, or inline
+                       lines split on blanks with optional "..." / '...' quoting. Each
+                       command's payload is a msgpack array of bin, its arguments in order
+                       (argv[0] is the command name as sent); read it with tr_resp_argv
+                       (troupe/resp.h). `max` bounds one bulk string (default 8 MiB); a
+                       command has at most 65536 arguments and an inline line or a length
+                       line at most 64 KiB. Malformed input does not close the connection at
+                       once: it yields one last payload that is a msgpack str holding Redis's
+                       error text ("Protocol error: ..."), after which input is discarded, so
+                       the owner replies "-ERR " + text and closes, as Redis does. */
 } tr_codec_kind_t;
 
 typedef struct {
   tr_codec_kind_t kind;
-  size_t max; /* 0: the default (raw 64 KiB, lines 8 KiB, frames 1 MiB) */
+  size_t max; /* 0: the default (raw 64 KiB, lines 8 KiB, frames 1 MiB, RESP 8 MiB) */
 } tr_codec_t;
 
 typedef struct {

@@ -1,0 +1,86 @@
+/* Private: the debug console (include/troupe/console.h), shared by console.c (the server,
+ * the session actor, reading lines, writing replies), console_cmd.c (the commands) and
+ * console_json.c (msgpack <-> JSON, text rendering).
+ *
+ * A session is one connection actor; everything in it belongs to that actor. A command that
+ * needs an actor's own answer (state, info) asks with an INSPECT signal and the session
+ * waits for the reply message; lines that arrive meanwhile queue behind it, so replies keep
+ * the order of the requests. */
+#ifndef TR_NET_CONSOLE_H
+#define TR_NET_CONSOLE_H
+
+#include <jansson.h>
+
+#include "actors/actor.h"
+#include "troupe/console.h"
+#include "troupe/net.h"
+
+/* Lines a session holds while a command waits for an actor: bounds what a client that
+ * pipelines commands can make it keep. */
+#define TR_CONSOLE_QUEUE_MAX 64u
+/* How long state and info wait for the actor's answer: an actor stuck in a handler does not
+ * answer, and the operator wants to hear that soon. */
+#define TR_CONSOLE_ASK_MS 2000u
+/* Actors one session traces at once. */
+#define TR_CONSOLE_TRACE_MAX 16u
+/* Rows of `actors` without --limit: keeps a reply on a big node within reason. */
+#define TR_CONSOLE_ROWS_DEFAULT 1000u
+/* Output a session may have queued before the client counts as not reading (net.h). */
+#define TR_CONSOLE_OUT_LIMIT ((size_t)16 << 20)
+
+enum { TR_CWAIT_NONE = 0, TR_CWAIT_STATE, TR_CWAIT_INFO };
+
+typedef struct tr_cline {
+  struct tr_cline *next;
+  char text[];
+} tr_cline_t;
+
+typedef struct {
+  tr_system_t *sys;
+  tr_conn_t conn;
+  bool open;
+  bool json;
+  bool skipping; /* discarding the rest of an over-long line */
+  size_t len;
+  char line[TR_CONSOLE_LINE_MAX + 1];
+  /* A command waiting for an actor's answer. */
+  int wait;
+  uint64_t wait_ref;
+  tr_actor_info_t wait_info;
+  tr_cline_t *q_head, *q_tail;
+  uint32_t q_len;
+  tr_pid_t traced[TR_CONSOLE_TRACE_MAX];
+  uint32_t ntraced;
+  uint64_t last_ns, last_msgs; /* the previous `stats` sample */
+} tr_csession_t;
+
+/* console.c */
+/* Send one reply (takes doc): rendered as text with its "." line, or as one JSON line. */
+void tr__console_reply(tr_ctx_t *ctx, tr_csession_t *s, json_t *doc);
+void tr__console_error(tr_ctx_t *ctx, tr_csession_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Write raw bytes to the session's connection. */
+void tr__console_write(tr_ctx_t *ctx, tr_csession_t *s, const char *text, size_t len);
+
+/* console_cmd.c */
+/* Run one command line (NUL-terminated, no newline). */
+void tr__console_command(tr_ctx_t *ctx, tr_csession_t *s, char *line);
+/* The answer (or TR_ATOM_TIMEOUT) for the command that waits. */
+void tr__console_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m);
+/* Turn off every trace the session holds. */
+void tr__console_untrace_all(tr_ctx_t *ctx, tr_csession_t *s);
+
+/* console_json.c */
+/* "0x..." text of a pid. */
+json_t *tr__json_pid(tr_pid_t pid);
+/* One msgpack value as JSON (binaries as hex strings); NULL when data is not msgpack. */
+json_t *tr__json_from_msgpack(const void *data, size_t len);
+/* A JSON value packed as msgpack into sb. Returns 0 or TR_EINVAL. */
+int tr__json_to_msgpack(const json_t *j, msgpack_sbuffer *sb);
+/* A reply rendered as text lines (each ends with "\n", dot-stuffed), without the "." line.
+ * The caller frees the result. */
+char *tr__json_render_text(const json_t *doc);
+/* A trace event's payload as one reply document {"trace": {...}}, or NULL. */
+json_t *tr__json_trace_event(tr_system_t *sys, const tr_msg_t *m);
+
+#endif
