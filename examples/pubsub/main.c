@@ -1,0 +1,211 @@
+/* troupe-pubsub: a pub/sub server made of actors that speaks the Redis pub/sub protocol, so
+ * redis-cli and Redis client libraries can use it.
+ *
+ *   troupe-pubsub --port N [--bind ADDR] [--out-limit BYTES] [--workers N]
+ *
+ * main() reads the options, starts the system, the supervisor of the long-lived actors (the
+ * topics directory and the pattern index, pubsub.h) and the listener, whose every
+ * connection gets a session actor. It prints one line once it listens (with the real port
+ * when asked for port 0), then waits for SIGINT or SIGTERM to stop the system: every actor
+ * gets its terminate, every socket closes, and it exits 0. Bad usage exits 2. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pubsub.h"
+
+/* Output queued for one client before it is dropped: Redis's default
+ * client-output-buffer-limit for pubsub clients is 32 MB (hard), and so is ours. */
+#define OUT_LIMIT ((size_t)32 << 20)
+/* How long main() waits for the supervisor to have started its children. */
+#define START_WAIT_MS 5000
+
+typedef struct {
+  const char *bind;
+  uint16_t port;
+  uint64_t out_limit;
+  unsigned workers;
+  const char *console; /* --console ADDR:PORT, or NULL */
+} options_t;
+
+static const tr_child_spec_t children[] = {
+    {.id = "topics",
+     .behaviour = &ps_topics_behaviour,
+     .restart = TR_RESTART_PERMANENT,
+     .shutdown_ms = 1000,
+     .name = PS_TOPICS_NAME},
+    {.id = "patterns",
+     .behaviour = &ps_patterns_behaviour,
+     .restart = TR_RESTART_PERMANENT,
+     .shutdown_ms = 1000,
+     .name = PS_PATTERNS_NAME},
+};
+
+static const tr_supervisor_spec_t tree = {.strategy = TR_ONE_FOR_ONE,
+                                          .intensity = 5,
+                                          .period_ms = 10000,
+                                          .children = children,
+                                          .nchildren = sizeof children / sizeof children[0]};
+
+static void usage(FILE *to) {
+  fprintf(to, "usage: troupe-pubsub --port N [--bind ADDR] [--out-limit BYTES] [--workers N]"
+              " [--console ADDR:PORT]\n"
+              "  --port N           TCP port to listen on (0: any free port, printed at start)\n"
+              "  --bind ADDR        IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
+              "  --out-limit BYTES  output queued for a client before it is dropped "
+              "(default 33554432)\n"
+              "  --workers N        scheduler threads (default: one per CPU)\n"
+              "  --console ADDR:PORT  serve the debug console there (e.g. 127.0.0.1:7071)\n");
+}
+
+/* A whole decimal number in [min, max], or false. */
+static bool number(const char *text, uint64_t min, uint64_t max, uint64_t *out) {
+  char *end;
+  if (!text || !*text || *text == '-' || *text == '+')
+    return false;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno || *end || v < min || v > max)
+    return false;
+  *out = v;
+  return true;
+}
+
+static bool address(const char *text) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, text, buf) == 1 || inet_pton(AF_INET6, text, buf) == 1;
+}
+
+/* Returns 0 to run, 1 for --help, 2 for bad input (already reported). */
+static int parse(int argc, char **argv, options_t *o) {
+  static const struct option longs[] = {
+      {"port", required_argument, NULL, 'p'},      {"bind", required_argument, NULL, 'b'},
+      {"out-limit", required_argument, NULL, 'o'}, {"workers", required_argument, NULL, 'w'},
+      {"console", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+  uint64_t v;
+  bool have_port = false;
+  *o = (options_t){.bind = "127.0.0.1", .out_limit = OUT_LIMIT};
+  opterr = 0;
+  for (int c; (c = getopt_long(argc, argv, "", longs, NULL)) != -1;) {
+    const char *bad = NULL;
+    if (c == 'h')
+      return 1;
+    if (c == 'p' && !(have_port = number(optarg, 0, 65535, &v)))
+      bad = "--port wants a number from 0 to 65535";
+    else if (c == 'p')
+      o->port = (uint16_t)v;
+    else if (c == 'b' && !address(optarg))
+      bad = "--bind wants an IPv4 or IPv6 address";
+    else if (c == 'b')
+      o->bind = optarg;
+    else if (c == 'o' && !number(optarg, 1024, (uint64_t)1 << 40, &o->out_limit))
+      bad = "--out-limit wants a number of bytes, at least 1024";
+    else if (c == 'w' && !number(optarg, 1, 1024, &v))
+      bad = "--workers wants a number from 1 to 1024";
+    else if (c == 'w')
+      o->workers = (unsigned)v;
+    else if (c == 'c')
+      o->console = optarg;
+    else if (c == '?')
+      bad = "unknown option or missing value";
+    if (bad) {
+      fprintf(stderr, "troupe-pubsub: %s (%s)\n", bad, argv[optind - 1]);
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (optind < argc || !have_port) {
+    fprintf(stderr, "troupe-pubsub: %s\n",
+            optind < argc ? "unexpected argument" : "--port is required");
+    usage(stderr);
+    return 2;
+  }
+  return 0;
+}
+
+/* Start the supervision tree and wait until both children are registered, so the first
+ * client finds them. */
+static int start_tree(tr_system_t *sys) {
+  tr_pid_t sup;
+  int rc = tr_supervisor_start(tr_system_ctx(sys), &tree, &sup);
+  for (int waited = 0; rc == 0 && (tr_pid_is_none(tr_whereis(sys, PS_TOPICS_NAME)) ||
+                                   tr_pid_is_none(tr_whereis(sys, PS_PATTERNS_NAME)));
+       waited++) {
+    if (waited == START_WAIT_MS)
+      return TR_ETIMEDOUT;
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
+  }
+  return rc;
+}
+
+static int start_listener(tr_system_t *sys, const options_t *o, uint16_t *port) {
+  tr_listen_opts_t lo = {
+      .bind = o->bind,
+      .port = o->port,
+      .behaviour = &ps_session_behaviour,
+      .conn = {.codec = {.kind = TR_CODEC_RESP}, .out_limit = (size_t)o->out_limit},
+  };
+  tr_listener_t l;
+  int rc = tr_listen(tr_system_ctx(sys), &lo, &l);
+  if (rc == 0)
+    *port = tr_listener_port(sys, l);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  options_t o;
+  int rc = parse(argc, argv, &o);
+  if (rc) {
+    if (rc == 1)
+      usage(stdout);
+    return rc == 1 ? 0 : 2;
+  }
+  /* Block the stop signals before any thread starts, so every thread inherits the mask and
+   * only sigwait() below takes them; a peer that hangs up must not kill us with SIGPIPE. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  tr_config_t cfg;
+  tr_config_init(&cfg);
+  cfg.workers = o.workers;
+  tr_system_t *sys;
+  if ((rc = tr_system_new(&cfg, &sys)) != 0) {
+    fprintf(stderr, "troupe-pubsub: cannot start: %s\n", tr_strerror(rc));
+    return 1;
+  }
+  uint16_t port = 0;
+  const char *what = "atoms";
+  tr_listener_t console;
+  if ((rc = ps_atoms_init(sys)) == 0 && (what = "supervisor", rc = start_tree(sys)) == 0)
+    what = "listen", rc = start_listener(sys, &o, &port);
+  if (rc == 0 && o.console)
+    what = "console", rc = tr_console_start_at(sys, o.console, &console);
+  if (rc) {
+    fprintf(stderr, "troupe-pubsub: %s: %s\n", what, tr_strerror(rc));
+    tr_system_free(sys);
+    return 1;
+  }
+  bool v6 = strchr(o.bind, ':') != NULL;
+  printf("troupe-pubsub listening on %s%s%s:%u\n", v6 ? "[" : "", o.bind, v6 ? "]" : "",
+         (unsigned)port);
+  fflush(stdout);
+  if (o.console) /* stdout keeps its one line; the console's address goes to stderr */
+    fprintf(stderr, "troupe-pubsub: console on port %u\n", (unsigned)tr_listener_port(sys, console));
+
+  int sig = 0;
+  while (sigwait(&stop, &sig) != 0)
+    ;
+  tr_log(TR_LOG_INFO, "troupe-pubsub: signal %d, stopping", sig);
+  tr_system_stop(sys);
+  tr_system_free(sys);
+  return 0;
+}
