@@ -1,12 +1,19 @@
 /* Building a msgpack payload from a format string in one call (tr_pack and friends), and
- * the format scanner that the unpacker shares. msgpack-c's msgpack_packer does the encoding;
- * this file gives it a write callback that appends either to the caller's fixed buffer,
- * failing rather than writing past its end, or to a malloc buffer that doubles as it fills.
- * The whole format is validated before anything is written, so a bad format is TR_EINVAL
- * whatever the buffer, and array and map headers take their counts from the format itself. */
+ * the whole-format check that the unpacker shares. msgpack-c's msgpack_packer does the
+ * encoding; this file gives it write callbacks that append either to the caller's fixed
+ * buffer, failing rather than writing past its end, or to a malloc buffer that doubles as it
+ * fills. Array and map headers take their counts from the format itself.
+ *
+ * tr_sendf packs every message through here, so the cost per value matters. The format is
+ * checked in the same pass that packs it, not in a pass of its own first, and the packer,
+ * its callback and the loop are compiled into one function: msgpack-c's msgpack_pack_* are
+ * static inline and call the callback through a pointer, and only where the compiler sees
+ * which function that pointer holds can it inline the callback and turn each write into a
+ * bounds check and a few stores of a known size. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "mailbox/pack_internal.h"
 #include "troupe/error.h"
 #include "troupe/msg.h"
@@ -15,14 +22,27 @@
  * a short string) fits without a realloc, and the waste on a tiny one is small. */
 #define TR__PACK_FIRST_CAP 64
 
-/* Where the packer's bytes go. */
+/* On the two entry points: inline every call in the function, as far as possible, and
+ * again in what was inlined. msgpack_packer_init stores the write callback in the packer,
+ * so once the msgpack_pack_* are inlined their callback becomes a direct call; but GCC
+ * inlines early, before it knows that, and neither `inline` nor always_inline on the
+ * callback makes it look again. flatten does, at the whole-program inlining stage. grow() is
+ * marked noinline to stay out. */
+#define TR__FLATTEN __attribute__((flatten))
+
+/* Where the packer's bytes go: the caller's fixed buffer, or a malloc buffer of ours that
+ * grows (which of the two is the write callback's business). */
 typedef struct {
   unsigned char *buf;
   size_t cap;
   size_t used;
-  bool grows; /* a malloc buffer of ours that may be enlarged, or the caller's fixed one */
-  int err;    /* why the last append failed: TR_EMSGSIZE or TR_ENOMEM */
 } sink_t;
+
+const uint8_t tr__fmt_class[256] = {
+    ['i'] = TR__FMT_VALUE, ['u'] = TR__FMT_VALUE, ['d'] = TR__FMT_VALUE, ['b'] = TR__FMT_VALUE,
+    ['n'] = TR__FMT_VALUE, ['s'] = TR__FMT_VALUE, ['x'] = TR__FMT_VALUE, ['['] = TR__FMT_OPEN,
+    ['{'] = TR__FMT_OPEN,  [']'] = TR__FMT_CLOSE, ['}'] = TR__FMT_CLOSE, [' '] = TR__FMT_SPACE,
+};
 
 int tr__fmt_check(const char *fmt) {
   char close[TR__FMT_MAX_DEPTH];      /* the bracket each open level expects */
@@ -67,35 +87,9 @@ int tr__fmt_check(const char *fmt) {
   return depth == 0 ? 0 : TR_EINVAL;
 }
 
-uint32_t tr__fmt_count(const char *p) {
-  uint32_t n = 0;
-  unsigned depth = 0; /* brackets opened since p and not yet closed */
-  for (;; p++) {
-    switch (*p) {
-    case ' ':
-      break;
-    case '[':
-    case '{':
-      if (depth++ == 0)
-        n++;
-      break;
-    case ']':
-    case '}':
-      if (depth-- == 0)
-        return n;
-      break;
-    default:
-      if (depth == 0)
-        n++;
-      break;
-    }
-  }
-}
-
-/* Make room for n more bytes: doubling keeps the copies linear in the final size. */
-static int grow(sink_t *s, size_t n) {
-  if (!s->grows)
-    return TR_EMSGSIZE;
+/* Make room for n more bytes: doubling keeps the copies linear in the final size. Out of
+ * line and cold, so that the packing loop stays small. */
+static __attribute__((noinline, cold)) int grow(sink_t *s, size_t n) {
   if (n > SIZE_MAX - s->used)
     return TR_ENOMEM;
   size_t need = s->used + n;
@@ -110,41 +104,88 @@ static int grow(sink_t *s, size_t n) {
   return 0;
 }
 
-/* The msgpack_packer write callback. A non-zero return makes the msgpack_pack_* call that
- * wrote return it, which stops put(); the reason is kept in the sink. */
-static int append(void *data, const char *bytes, size_t n) {
-  sink_t *s = data;
-  if (n > s->cap - s->used) {
-    s->err = grow(s, n);
-    if (s->err != 0)
-      return -1;
+/* Copy n bytes. msgpack-c hands the write callback either a header that it has just built on
+ * its stack (a type byte, then a big-endian field of 1, 2, 4 or 8 bytes) or a str's or bin's
+ * body from the caller. A header must be read back in the pieces it was stored in: a load
+ * that spans two recent stores cannot be forwarded from the store buffer and stalls the
+ * CPU for tens of cycles. So the first byte is copied alone and the rest in moves of 8, 4,
+ * 2 or 1 bytes, overlapping at the end rather than looping. Inlined, n is a constant for each
+ * header and this folds into one move per piece; for a short body it beats a call into libc. */
+static inline void copy(unsigned char *to, const unsigned char *from, size_t n) {
+  if (n == 0)
+    return;
+  *to++ = *from++;
+  n--;
+  if (n > 16) {
+    memcpy(to, from, n);
+  } else if (n >= 8) {
+    memcpy(to, from, 8);
+    memcpy(to + n - 8, from + n - 8, 8);
+  } else if (n >= 4) {
+    memcpy(to, from, 4);
+    memcpy(to + n - 4, from + n - 4, 4);
+  } else if (n >= 2) {
+    memcpy(to, from, 2);
+    memcpy(to + n - 2, from + n - 2, 2);
+  } else if (n == 1) {
+    *to = *from;
   }
-  if (n > 0)
-    memcpy(s->buf + s->used, bytes, n);
+}
+
+/* The msgpack_packer write callbacks, one per kind of sink. A non-zero return makes the
+ * msgpack_pack_* call that wrote return it unchanged, so it is the error itself. The caller's
+ * fixed buffer gets a callback of its own rather than a flag in the sink, so that its
+ * packing loop has no path that passes the sink to grow(): a sink whose address never
+ * escapes is kept in registers, rather than loaded and stored around every write. */
+static inline int append_fixed(void *data, const char *bytes, size_t n) {
+  sink_t *s = data;
+  if (TR_UNLIKELY(n > s->cap - s->used))
+    return TR_EMSGSIZE;
+  copy(s->buf + s->used, (const unsigned char *)bytes, n);
   s->used += n;
   return 0;
 }
 
-/* Pack one value per letter of a validated format. Closing brackets write nothing: the
- * array or map header at the opening bracket already said how many values follow. */
-static int put(msgpack_packer *pk, const char *fmt, va_list ap) {
+static inline int append_grown(void *data, const char *bytes, size_t n) {
+  sink_t *s = data;
+  if (TR_UNLIKELY(n > s->cap - s->used)) {
+    int rc = grow(s, n);
+    if (rc != 0)
+      return rc; /* TR_ENOMEM */
+  }
+  copy(s->buf + s->used, (const unsigned char *)bytes, n);
+  s->used += n;
+  return 0;
+}
+
+/* Pack one value per letter of fmt into the sink through the write callback, checking the
+ * format on the way: a bracket's level is scanned when it opens (tr__fmt_level gives the
+ * count its header needs, and whether the level is well formed), so only the depth is
+ * tracked here, and closing brackets write nothing. Inlined into both public callers, each
+ * with its own constant callback. */
+static inline int pack(sink_t *s, msgpack_packer_write write, const char *fmt, va_list ap) {
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, s, write);
+  uint32_t depth = 0;
   for (const char *p = fmt; *p != '\0'; p++) {
-    int rc = 0;
+    int rc;
     switch (*p) {
+    case ' ':
+      continue;
     case 'i':
-      rc = msgpack_pack_int64(pk, va_arg(ap, int64_t));
+      rc = msgpack_pack_int64(&pk, va_arg(ap, int64_t));
       break;
     case 'u':
-      rc = msgpack_pack_uint64(pk, va_arg(ap, uint64_t));
+      rc = msgpack_pack_uint64(&pk, va_arg(ap, uint64_t));
       break;
     case 'd':
-      rc = msgpack_pack_double(pk, va_arg(ap, double));
+      rc = msgpack_pack_double(&pk, va_arg(ap, double));
       break;
     case 'b':
-      rc = va_arg(ap, int) != 0 ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+      rc = va_arg(ap, int) != 0 ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
       break;
     case 'n':
-      rc = msgpack_pack_nil(pk);
+      rc = msgpack_pack_nil(&pk);
       break;
     case 's': {
       const char *str = va_arg(ap, const char *);
@@ -154,7 +195,7 @@ static int put(msgpack_packer *pk, const char *fmt, va_list ap) {
       /* msgpack lengths are 32 bits; msgpack-c would silently truncate a longer one. */
       if ((uint64_t)n > UINT32_MAX)
         return TR_EINVAL;
-      rc = msgpack_pack_str_with_body(pk, str, n);
+      rc = msgpack_pack_str_with_body(&pk, str, n);
       break;
     }
     case 'x': {
@@ -162,39 +203,40 @@ static int put(msgpack_packer *pk, const char *fmt, va_list ap) {
       size_t n = va_arg(ap, size_t);
       if ((bin == NULL && n > 0) || (uint64_t)n > UINT32_MAX)
         return TR_EINVAL;
-      rc = msgpack_pack_bin_with_body(pk, bin, n);
+      rc = msgpack_pack_bin_with_body(&pk, bin, n);
       break;
     }
     case '[':
-      rc = msgpack_pack_array(pk, tr__fmt_count(p + 1));
-      break;
-    case '{':
-      rc = msgpack_pack_map(pk, tr__fmt_count(p + 1) / 2);
-      break;
-    default: /* a space or a closing bracket */
+    case '{': {
+      uint32_t n;
+      if (depth == TR__FMT_MAX_DEPTH || tr__fmt_level(p, &n) != 0)
+        return TR_EINVAL;
+      depth++;
+      rc = *p == '[' ? msgpack_pack_array(&pk, n) : msgpack_pack_map(&pk, n / 2);
       break;
     }
-    if (rc != 0)
-      return ((sink_t *)pk->data)->err;
+    case ']':
+    case '}':
+      if (depth == 0)
+        return TR_EINVAL; /* a close that nothing opened */
+      depth--;
+      continue;
+    default:
+      return TR_EINVAL;
+    }
+    /* The pass stops at a full buffer, which may lie before a format error further on; the
+     * contract makes a bad format TR_EINVAL whatever the buffer, so look at the rest. */
+    if (TR_UNLIKELY(rc != 0))
+      return tr__fmt_check(fmt) != 0 ? TR_EINVAL : rc;
   }
   return 0;
 }
 
-/* Validate fmt, then pack into the sink. */
-static int pack(sink_t *s, const char *fmt, va_list ap) {
-  int rc = tr__fmt_check(fmt);
-  if (rc != 0)
-    return rc;
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, s, append);
-  return put(&pk, fmt, ap);
-}
-
-int tr_vpack_into(void *buf, size_t cap, size_t *len, const char *fmt, va_list ap) {
-  if ((buf == NULL && cap > 0) || len == NULL || fmt == NULL)
+TR__FLATTEN int tr_vpack_into(void *buf, size_t cap, size_t *len, const char *fmt, va_list ap) {
+  if (TR_UNLIKELY((buf == NULL && cap > 0) || len == NULL || fmt == NULL))
     return TR_EINVAL;
-  sink_t s = {.buf = buf, .cap = cap};
-  int rc = pack(&s, fmt, ap);
+  sink_t s = {.buf = buf, .cap = cap, .used = 0};
+  int rc = pack(&s, append_fixed, fmt, ap);
   if (rc != 0)
     return rc;
   *len = s.used;
@@ -209,14 +251,14 @@ int tr_pack_into(void *buf, size_t cap, size_t *len, const char *fmt, ...) {
   return rc;
 }
 
-int tr_vpack(void **out, size_t *len, const char *fmt, va_list ap) {
-  if (out == NULL || len == NULL || fmt == NULL)
+TR__FLATTEN int tr_vpack(void **out, size_t *len, const char *fmt, va_list ap) {
+  if (TR_UNLIKELY(out == NULL || len == NULL || fmt == NULL))
     return TR_EINVAL;
   /* Allocated before packing, so that even an empty format hands back a pointer to free. */
-  sink_t s = {.buf = malloc(TR__PACK_FIRST_CAP), .cap = TR__PACK_FIRST_CAP, .grows = true};
+  sink_t s = {.buf = malloc(TR__PACK_FIRST_CAP), .cap = TR__PACK_FIRST_CAP, .used = 0};
   if (s.buf == NULL)
     return TR_ENOMEM;
-  int rc = pack(&s, fmt, ap);
+  int rc = pack(&s, append_grown, fmt, ap);
   if (rc != 0) {
     free(s.buf);
     return rc;

@@ -322,6 +322,69 @@ static void malformed_formats_are_rejected_by_pack_and_unpack(void **state) {
   }
 }
 
+/* Guards against a format checked only as far as the values that were packed or read: the
+ * format is checked in the same pass, so a bad letter or bracket after values that were
+ * already handled must still make the call fail with TR_EINVAL. */
+static void a_format_error_after_valid_values_is_still_invalid(void **state) {
+  (void)state;
+  static const uint8_t two[] = {0x01, 0x02};
+  static const uint8_t nested[] = {0x92, 0x01, 0x91, 0x02};
+  static const char *bad[] = {"ii?", "ii]", "ii[", "ii{i}", "[ii]}", "i i [", "[i[q]]", "[i[i}]"};
+  uint8_t buf[16];
+  size_t len = 0;
+  void *out = NULL;
+  int64_t a = 0, b = 0, c = 0;
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    assert_int_equal(
+        tr_pack_into(buf, sizeof buf, &len, bad[k], (int64_t)1, (int64_t)2, (int64_t)3), TR_EINVAL);
+    assert_int_equal(tr_pack(&out, &len, bad[k], (int64_t)1, (int64_t)2, (int64_t)3), TR_EINVAL);
+    assert_int_equal(tr_unpack(two, sizeof two, NULL, bad[k], &a, &b, &c), TR_EINVAL);
+    assert_int_equal(tr_unpack(nested, sizeof nested, NULL, bad[k], &a, &b, &c), TR_EINVAL);
+  }
+  /* The same formats without the error succeed, so it is the error that is reported. */
+  assert_int_equal(tr_pack_into(buf, sizeof buf, &len, "ii", (int64_t)1, (int64_t)2), 0);
+  assert_int_equal(tr_unpack(two, sizeof two, NULL, "ii", &a, &b), 0);
+  assert_int_equal(tr_unpack(nested, sizeof nested, NULL, "[i[i]]", &a, &b), 0);
+}
+
+/* Guards against the error that stopped the pass taking precedence over a format error
+ * later in the string: a bad format is TR_EINVAL whatever the buffer or the bytes, as if the
+ * whole format had been checked first. */
+static void a_format_error_wins_over_the_error_that_stopped_the_pass(void **state) {
+  (void)state;
+  uint8_t buf[4];
+  size_t len = 0;
+  int64_t a = 0, b = 0;
+  /* A full buffer at the first value, a bad letter, an odd map, a stray or a missing close. */
+  assert_int_equal(tr_pack_into(buf, 1, &len, "uu?", (uint64_t)1000, (uint64_t)2), TR_EINVAL);
+  assert_int_equal(tr_pack_into(buf, 1, &len, "u{uuu}", (uint64_t)1000), TR_EINVAL);
+  assert_int_equal(tr_pack_into(buf, 1, &len, "u u]", (uint64_t)1000, (uint64_t)2), TR_EINVAL);
+  assert_int_equal(tr_pack_into(NULL, 0, &len, "u[u", (uint64_t)1, (uint64_t)2), TR_EINVAL);
+  assert_int_equal(tr_pack_into(buf, 1, &len, "uu", (uint64_t)1000, (uint64_t)2), TR_EMSGSIZE);
+
+  /* A wrong type, a cut payload, a count mismatch, a limit, trailing bytes, each followed
+   * by a format error. */
+  static const uint8_t nil[] = {0xc0};
+  static const uint8_t one_of_two[] = {0x92, 0x01};
+  static const uint8_t deep[] = {0x91, 0x91, 0x01};
+  static const uint8_t two[] = {0x01, 0x02};
+  tr_limits_t shallow = {.max_depth = 1};
+  tr_limits_t tiny = {.max_size = 1};
+  assert_int_equal(tr_unpack(nil, sizeof nil, NULL, "i?", &a), TR_EINVAL);
+  assert_int_equal(tr_unpack(nil, 0, NULL, "i]", &a), TR_EINVAL);
+  assert_int_equal(tr_unpack(one_of_two, sizeof one_of_two, NULL, "[i]}", &a), TR_EINVAL);
+  assert_int_equal(tr_unpack(deep, sizeof deep, &shallow, "[[i]]q", &a), TR_EINVAL);
+  assert_int_equal(tr_unpack(two, sizeof two, &tiny, "ii{", &a, &b), TR_EINVAL);
+  assert_int_equal(tr_unpack(two, sizeof two, NULL, "i[", &a), TR_EINVAL);
+  /* Without the format error, each is its own error. */
+  assert_int_equal(tr_unpack(nil, sizeof nil, NULL, "i", &a), TR_ETYPE);
+  assert_int_equal(tr_unpack(nil, 0, NULL, "i", &a), TR_EPROTO);
+  assert_int_equal(tr_unpack(one_of_two, sizeof one_of_two, NULL, "[i]", &a), TR_ETYPE);
+  assert_int_equal(tr_unpack(deep, sizeof deep, &shallow, "[[i]]", &a), TR_ELIMIT);
+  assert_int_equal(tr_unpack(two, sizeof two, &tiny, "ii", &a, &b), TR_ELIMIT);
+  assert_int_equal(tr_unpack(two, sizeof two, NULL, "i", &a), TR_ETYPE);
+}
+
 /* Guards against an unbounded bracket stack in the format scanner. */
 static void format_nesting_is_limited_to_32_levels(void **state) {
   (void)state;
@@ -594,6 +657,8 @@ int main(void) {
       cmocka_unit_test(fixed_buffer_too_small_fails_at_every_capacity_and_exact_fit_succeeds),
       cmocka_unit_test(tr_pack_grows_its_buffer_and_matches_tr_pack_into),
       cmocka_unit_test(malformed_formats_are_rejected_by_pack_and_unpack),
+      cmocka_unit_test(a_format_error_after_valid_values_is_still_invalid),
+      cmocka_unit_test(a_format_error_wins_over_the_error_that_stopped_the_pass),
       cmocka_unit_test(format_nesting_is_limited_to_32_levels),
       cmocka_unit_test(spaces_in_a_format_are_ignored),
       cmocka_unit_test(a_value_of_the_wrong_type_is_rejected_for_every_letter),
