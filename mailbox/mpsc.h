@@ -68,7 +68,8 @@ static inline tr_mq_node_t *tr__mq_pop(tr_mq_t *q, tr_mq_node_t **released) {
 }
 
 /* Consumer only. Move scheduled -> idle if the queue is empty. Returns false when it is not
- * empty (or a push is linking), in which case the caller keeps the owner scheduled. */
+ * empty (or a push is linking), in which case the caller keeps the owner scheduled. A queue
+ * that is idle already (nothing pushed since) gives true. */
 bool tr__mq_try_idle(tr_mq_t *q);
 
 /* Consumer only, on an empty queue that will never be consumed again (its owner exited):
