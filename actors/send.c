@@ -105,20 +105,21 @@ int tr_send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t 
   return tr__send(ctx, to, tag, data, len, 0, TR_KIND_USER);
 }
 
-/* Pack a format into the envelope: inline when it fits, else into a malloc'd block. */
-static int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap) {
-  va_list ap2;
-  va_copy(ap2, ap);
+/* Pack a format into the envelope: inline (TR_EMSGSIZE when it does not fit), or, with
+ * `heap`, into a malloc'd block. A va_list can be walked once, and a va_copy on every send
+ * costs more than the packing; so the callers try inline first and, only for a payload too
+ * big for the envelope, start their varargs again for the heap. */
+static int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap, bool heap_ok) {
   size_t len;
-  int rc = tr_vpack_into(m->u.bytes, TR_MSG_INLINE, &len, fmt, ap2);
-  va_end(ap2);
-  if (TR_LIKELY(rc == 0)) {
-    m->store = TR_STORE_INLINE;
-    m->len = (uint32_t)len;
-    return 0;
-  }
-  if (rc != TR_EMSGSIZE)
+  if (!heap_ok) {
+    int rc = tr_vpack_into(m->u.bytes, TR_MSG_INLINE, &len, fmt, ap);
+    if (TR_LIKELY(rc == 0)) {
+      m->store = TR_STORE_INLINE;
+      m->len = (uint32_t)len;
+    }
     return rc;
+  }
+  int rc;
   void *heap;
   if ((rc = tr_vpack(&heap, &len, fmt, ap)) != 0)
     return rc;
@@ -133,7 +134,7 @@ static int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap) {
 }
 
 static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8_t kind,
-                  const char *fmt, va_list ap) {
+                  const char *fmt, va_list ap, bool heap) {
   int rc = check_send(ctx, tag, 0);
   if (rc)
     return rc;
@@ -143,7 +144,7 @@ static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8
   tr_msg_t *m = tr__msg_alloc(pool);
   if (TR_UNLIKELY(!m))
     return TR_ENOMEM;
-  if ((rc = pack_into_msg(m, fmt, ap)) != 0) {
+  if ((rc = pack_into_msg(m, fmt, ap, heap)) != 0) {
     m->store = TR_STORE_INLINE;
     tr__msg_recycle(pool, m);
     return rc;
@@ -162,8 +163,13 @@ static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8
 int tr_sendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int rc = vsendf(ctx, to, tag, 0, TR_KIND_USER, fmt, ap);
+  int rc = vsendf(ctx, to, tag, 0, TR_KIND_USER, fmt, ap, false);
   va_end(ap);
+  if (TR_UNLIKELY(rc == TR_EMSGSIZE)) { /* too big for the envelope: again, onto the heap */
+    va_start(ap, fmt);
+    rc = vsendf(ctx, to, tag, 0, TR_KIND_USER, fmt, ap, true);
+    va_end(ap);
+  }
   return rc;
 }
 
@@ -197,9 +203,15 @@ int tr_replyf(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const char *fmt
   if (!req)
     return TR_EINVAL;
   va_list ap;
+  tr_atom_t t = tag ? tag : TR_ATOM_REPLY;
   va_start(ap, fmt);
-  int rc = vsendf(ctx, req->from, tag ? tag : TR_ATOM_REPLY, req->ref, TR_KIND_REPLY, fmt, ap);
+  int rc = vsendf(ctx, req->from, t, req->ref, TR_KIND_REPLY, fmt, ap, false);
   va_end(ap);
+  if (TR_UNLIKELY(rc == TR_EMSGSIZE)) { /* too big for the envelope: again, onto the heap */
+    va_start(ap, fmt);
+    rc = vsendf(ctx, req->from, t, req->ref, TR_KIND_REPLY, fmt, ap, true);
+    va_end(ap);
+  }
   return rc;
 }
 
@@ -246,8 +258,13 @@ int tr_spawnf(tr_ctx_t *ctx, const tr_behaviour_t *b, tr_pid_t *out, const char 
     return TR_ENOMEM;
   va_list ap;
   va_start(ap, fmt);
-  int rc = pack_into_msg(m, fmt, ap);
+  int rc = pack_into_msg(m, fmt, ap, false);
   va_end(ap);
+  if (rc == TR_EMSGSIZE) { /* too big for the envelope: again, onto the heap */
+    va_start(ap, fmt);
+    rc = pack_into_msg(m, fmt, ap, true);
+    va_end(ap);
+  }
   if (rc) {
     m->store = TR_STORE_INLINE;
     tr__msg_recycle(pool, m);
