@@ -193,6 +193,12 @@ static void *worker_main(void *arg) {
     s->hooks.start(w);
   for (;;) {
     void *t = next_local(w);
+    /* A woken worker counts as searching until it finds work; it may find it here (the
+     * periodic look at the injection queue) rather than in search(). Leaving the count up
+     * would make every producer think someone is already looking, and sleepers would stay
+     * asleep while work waits. */
+    if (t && w->searching)
+      end_search(w);
     if (!t)
       t = search(w);
     if (!t) {
