@@ -231,11 +231,18 @@ static int teardown(void **state) {
   return 0;
 }
 
+static int64_t call(fix_t *f, tr_pid_t pid, tr_atom_t tag, uint64_t arg, uint64_t *out);
+
+/* Spawn a node and, unless it is meant to end in init, wait until its init has run: an exit
+ * signal that reaches an actor before its first turn ends it without init or terminate
+ * (docs/lifecycle.md), and these tests read the reasons that terminate reports. */
 static tr_pid_t spawn_node(fix_t *f, uint64_t flags) {
   tr_pid_t pid;
   assert_int_equal(tr_spawnf(tr_system_ctx(f->sys), &node_behaviour, &pid, "[uuu]", sup_ptr(f),
                              tr_client_pid(f->client).id, flags),
                    0);
+  if (!(flags & (NODE_STOP_INIT | NODE_FAIL_INIT | NODE_FIND_SELF)))
+    assert_int_equal(call(f, pid, f->ping, 0, NULL), 0);
   return pid;
 }
 
