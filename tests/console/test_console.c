@@ -223,10 +223,16 @@ static void trace_streams_a_sent_message_and_stops_when_the_client_leaves(void *
 /* Guards: kill not reaching the actor; stuck missing a blocked handler. */
 static void kill_ends_an_actor_and_stuck_finds_a_blocked_one(void **state) {
   fix_t *f = *state;
+  /* The supervisor starts its child asynchronously: wait until the child has its name. */
+  uint64_t deadline = sup_now_ms() + SUP_WAIT_MS;
   tr_pid_t kid = tr_whereis(f->sys, "kid");
+  while (tr_pid_is_none(kid) && sup_now_ms() < deadline) {
+    sup_sleep_ms(2);
+    kid = tr_whereis(f->sys, "kid");
+  }
   assert_false(tr_pid_is_none(kid));
   contains(cmd(f, "kill kid"), "exit signal (killed)");
-  uint64_t deadline = sup_now_ms() + SUP_WAIT_MS;
+  deadline = sup_now_ms() + SUP_WAIT_MS;
   tr_pid_t now = kid;
   while ((tr_pid_is_none(now) || tr_pid_eq(now, kid)) && sup_now_ms() < deadline) {
     sup_sleep_ms(2);
