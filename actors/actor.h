@@ -48,7 +48,7 @@ enum {
 /* Signals (TR_KIND_SIGNAL envelopes, the `sig` field). The sender is `from`; a monitor's
  * reference travels in `ref`; an exit's reason is a heap tr_reason_t. */
 enum {
-  TR_SIG_EXIT = 1,   /* aux: TR_EXITF_* */
+  TR_SIG_EXIT = 1, /* aux: TR_EXITF_* */
   TR_SIG_LINK,
   TR_SIG_UNLINK,
   TR_SIG_MONITOR,
@@ -70,28 +70,28 @@ enum {
  * belongs to the thread running the actor. */
 typedef struct tr_actor_ext {
   char name[TR_NAME_MAX + 1];
-  tr_u64map_t links;       /* linked pid -> 1 */
-  tr_u64map_t watchers;    /* monitor ref -> watcher pid (others monitoring us) */
-  tr_u64map_t monitors;    /* monitor ref -> target pid (our monitors) */
-  tr_u64map_t timers;      /* owned timer id -> target pid / request ref / 0 */
-  tr_u64map_t requests;    /* pending request ref -> its timeout timer id */
-  uint64_t rt_ms;          /* receive timeout, 0 when off */
-  uint64_t rt_last_ns;     /* when the last turn that handled a message ended */
-  uint64_t rt_timer;       /* the owned timer that checks it */
-  tr_pid_t tracer;         /* who gets trace events while TR_AF_TRACED is set */
+  tr_u64map_t links;    /* linked pid -> 1 */
+  tr_u64map_t watchers; /* monitor ref -> watcher pid (others monitoring us) */
+  tr_u64map_t monitors; /* monitor ref -> target pid (our monitors) */
+  tr_u64map_t timers;   /* owned timer id -> target pid / request ref / 0 */
+  tr_u64map_t requests; /* pending request ref -> its timeout timer id */
+  uint64_t rt_ms;       /* receive timeout, 0 when off */
+  uint64_t rt_last_ns;  /* when the last turn that handled a message ended */
+  uint64_t rt_timer;    /* the owned timer that checks it */
+  tr_pid_t tracer;      /* who gets trace events while TR_AF_TRACED is set */
 } tr_actor_ext_t;
 
 struct tr_actor {
-  tr_mq_t mq;              /* the mailbox */
-  _Atomic(tr_msg_t *) sigs; /* the signal lane: a push-only stack, taken whole by the owner */
-  tr_pid_t pid;             /* immutable */
+  tr_mq_t mq;                /* the mailbox */
+  _Atomic(tr_msg_t *) sigs;  /* the signal lane: a push-only stack, taken whole by the owner */
+  tr_pid_t pid;              /* immutable */
   const tr_behaviour_t *beh; /* immutable */
   _Atomic(tr_actor_ext_t *) ext;
   _Atomic uint32_t flags;
-  _Atomic uint32_t hwm;      /* owner writes: mailbox high-water mark */
-  _Atomic uint64_t enq;      /* any sender: messages pushed */
-  _Atomic uint64_t deq;      /* owner: messages handled */
-  _Atomic uint64_t out;      /* owner: messages sent */
+  _Atomic uint32_t hwm;       /* owner writes: mailbox high-water mark */
+  _Atomic uint64_t enq;       /* any sender: messages pushed */
+  _Atomic uint64_t deq;       /* owner: messages handled */
+  _Atomic uint64_t out;       /* owner: messages sent */
   _Atomic uint64_t run_ticks; /* owner: estimated ticks in callbacks */
   /* Coarse-clock stamps (tr_system_t.coarse_ms) for the console's ages; statistics only, so
    * relaxed, read racily by tr_actor_info. last_run_ms: the owner, at each turn start.
@@ -129,11 +129,11 @@ static inline tr_actor_t *tr__table_get(tr_table_t *t, tr_pid_t pid) {
 
 struct tr_ctx {
   tr_system_t *sys;
-  tr_worker_t *w;     /* the worker running this ctx, or NULL */
-  tr_actor_t *self;   /* NULL for the outside world */
-  tr_pool_t *pool;    /* envelopes come from here (NULL: malloc) */
-  bool lockfree;      /* a reclamation participant: may read actors without the foreign lock */
-  bool stop;          /* tr_stop / tr_stop_reason was called in this callback */
+  tr_worker_t *w;   /* the worker running this ctx, or NULL */
+  tr_actor_t *self; /* NULL for the outside world */
+  tr_pool_t *pool;  /* envelopes come from here (NULL: malloc) */
+  bool lockfree;    /* a reclamation participant: may read actors without the foreign lock */
+  bool stop;        /* tr_stop / tr_stop_reason was called in this callback */
   /* A copy of self's TR_AF_TRACED, set at each turn start and by the TRACE signal, so the
    * send paths test a flag already in the worker's cache (one predictable branch). */
   bool traced;
@@ -188,8 +188,7 @@ struct tr_system {
 
 static inline void tr__bump(_Atomic uint64_t *c, uint64_t n) {
   /* Single-writer counter: see worker.c. */
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-                        memory_order_relaxed);
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
 }
 
 static inline tr_pool_t *tr__ctx_pool(const tr_ctx_t *ctx) { return ctx->pool; }
@@ -223,8 +222,8 @@ bool tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m);
 /* Push an envelope into a's mailbox and schedule a if the push woke it. */
 void tr__enqueue(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m);
 /* Build and deliver a message; the common path of every send function. */
-int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
-             uint64_t ref, uint8_t kind);
+int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len, uint64_t ref,
+             uint8_t kind);
 void tr__dead_letter(tr_ctx_t *ctx, tr_msg_t *m);
 
 /* registry.c */
@@ -258,8 +257,7 @@ void tr__debug_signal(tr_ctx_t *ctx, tr_actor_t *a, const tr_msg_t *s);
  * gone. */
 void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, bool out, tr_pid_t peer, const tr_msg_t *m);
 /* tr_inspect asking for `what` (TR_INSPECT_*). */
-int tr__inspect(tr_ctx_t *ctx, tr_pid_t pid, uint32_t what, uint64_t timeout_ms,
-                uint64_t *ref);
+int tr__inspect(tr_ctx_t *ctx, tr_pid_t pid, uint32_t what, uint64_t timeout_ms, uint64_t *ref);
 
 /* timers/timer.c */
 /* Register a pending request of the running actor with a timeout (tr_request's

@@ -19,8 +19,8 @@
 #define TR_ALLOC_CLASSES 64u /* sizes 16..1024 in steps of 16 */
 #define TR_ALLOC_MAX (TR_ALLOC_CLASSES * TR_ALLOC_ALIGN)
 #define TR_ALLOC_SLAB ((size_t)256 << 10) /* bytes carved at a time: 2^18 */
-#define TR_ALLOC_BATCH 64u  /* blocks moved between a worker and the depot at once */
-#define TR_ALLOC_HIGH 256u  /* a worker keeps at most this many free blocks per class */
+#define TR_ALLOC_BATCH 64u                /* blocks moved between a worker and the depot at once */
+#define TR_ALLOC_HIGH 256u /* a worker keeps at most this many free blocks per class */
 
 /* Under AddressSanitizer every block comes from malloc and goes back to free, so that the
  * sanitizer's quarantine catches a use of an actor after it was freed. */

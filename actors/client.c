@@ -22,9 +22,9 @@ struct tr_client {
   tr_actor_t *a;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  bool signaled; /* guarded by mu: a producer woke the mailbox */
-  bool stopped;  /* guarded by mu: the system stopped */
-  tr_msg_t *stash, *stash_end; /* owner thread: messages set aside while awaiting a reply */
+  bool signaled;                 /* guarded by mu: a producer woke the mailbox */
+  bool stopped;                  /* guarded by mu: the system stopped */
+  tr_msg_t *stash, *stash_end;   /* owner thread: messages set aside while awaiting a reply */
   struct tr_client *next, *prev; /* the system's list of open clients, under clients_mu */
 };
 
@@ -36,9 +36,8 @@ static int never_called(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   return 0;
 }
 
-static const tr_behaviour_t client_behaviour = {.name = "client",
-                                                .state_size = sizeof(struct tr_client),
-                                                .receive = never_called};
+static const tr_behaviour_t client_behaviour = {
+    .name = "client", .state_size = sizeof(struct tr_client), .receive = never_called};
 
 int tr_client_open(tr_system_t *sys, tr_client_t **out) {
   if (!sys || !out)

@@ -18,8 +18,8 @@
 #define TRACE_DATA_MAX 256u
 
 /* Build and deliver a message without counting or tracing it. False when `to` is gone. */
-static bool post_quiet(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data,
-                       size_t len, uint64_t ref, uint8_t kind) {
+static bool post_quiet(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
+                       uint64_t ref, uint8_t kind) {
   tr_msg_t *m = tr__msg_alloc(tr__ctx_pool(ctx));
   if (!m)
     return true; /* out of memory: this one is lost, the tracer is not known to be gone */
@@ -64,8 +64,8 @@ void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, bool out, tr_pid_t peer, cons
   size_t n = len < TRACE_DATA_MAX ? len : TRACE_DATA_MAX;
   msgpack_pack_bin_with_body(&pk, data ? data : "", data ? n : 0);
   msgpack_pack_uint64(&pk, len);
-  bool alive = sb.data && post_quiet(ctx, e->tracer, TR_ATOM_TRACE, sb.data, sb.size, 0,
-                                     TR_KIND_USER);
+  bool alive =
+      sb.data && post_quiet(ctx, e->tracer, TR_ATOM_TRACE, sb.data, sb.size, 0, TR_KIND_USER);
   msgpack_sbuffer_destroy(&sb);
   if (!alive) { /* the tracer is gone: stop paying for events nobody reads */
     e->tracer = TR_PID_NONE;
@@ -171,12 +171,10 @@ int tr_trace(tr_ctx_t *ctx, tr_pid_t pid, tr_pid_t tracer, bool on) {
     return TR_EINVAL;
   if (atomic_load_explicit(&ctx->sys->state, memory_order_relaxed) == TR_SYS_STOPPED)
     return TR_ESTOPPED;
-  return tr__signal_send(ctx, pid, TR_SIG_TRACE, on ? 1u : 0u, tracer.id, NULL) ? 0
-                                                                                 : TR_ENOENT;
+  return tr__signal_send(ctx, pid, TR_SIG_TRACE, on ? 1u : 0u, tracer.id, NULL) ? 0 : TR_ENOENT;
 }
 
-int tr__inspect(tr_ctx_t *ctx, tr_pid_t pid, uint32_t what, uint64_t timeout_ms,
-                uint64_t *ref) {
+int tr__inspect(tr_ctx_t *ctx, tr_pid_t pid, uint32_t what, uint64_t timeout_ms, uint64_t *ref) {
   if (!ctx || !ctx->self || !ctx->w || !ref || timeout_ms > TR_TIMER_MAX_MS)
     return TR_EINVAL;
   uint64_t r;

@@ -35,8 +35,8 @@ static tr_msg_t *envelope(tr_ctx_t *ctx) {
   return m;
 }
 
-static tr_msg_t *make_signal(tr_ctx_t *ctx, tr_pid_t from, uint16_t sig, uint32_t aux,
-                             uint64_t ref, const tr_reason_t *reason) {
+static tr_msg_t *make_signal(tr_ctx_t *ctx, tr_pid_t from, uint16_t sig, uint32_t aux, uint64_t ref,
+                             const tr_reason_t *reason) {
   tr_msg_t *s = envelope(ctx);
   tr__msg_fill(s, TR_ATOM_EXIT, from, NULL, 0);
   s->kind = TR_KIND_SIGNAL;
@@ -138,8 +138,7 @@ static int read_reason(const tr_msg_t *m, const char *fmt, uint64_t *a, uint64_t
   const void *data = tr_msg_data(m, &len);
   int rc = b ? tr_unpack(data, len, NULL, fmt, a, b, &kind, &code, &text, &tlen)
              : tr_unpack(data, len, NULL, fmt, a, &kind, &code, &text, &tlen);
-  if (rc != 0 || kind < 0 || kind > TR_REASON_NOCONNECTION || code < INT32_MIN ||
-      code > INT32_MAX)
+  if (rc != 0 || kind < 0 || kind > TR_REASON_NOCONNECTION || code < INT32_MIN || code > INT32_MAX)
     return TR_ETYPE;
   r->kind = (tr_reason_kind_t)kind;
   r->code = (int)code;
@@ -255,8 +254,8 @@ bool tr__signals_handle(tr_ctx_t *ctx, tr_actor_t *a) {
 void tr__signals_exit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *pending, const tr_reason_t *r) {
   /* acq_rel: takes what was pushed (acquire) and closes the lane (release), so a later push
    * fails and its sender answers itself. */
-  tr_msg_t *rest = reverse(atomic_exchange_explicit(&a->sigs, TR_SIGS_CLOSED,
-                                                    memory_order_acq_rel));
+  tr_msg_t *rest =
+      reverse(atomic_exchange_explicit(&a->sigs, TR_SIGS_CLOSED, memory_order_acq_rel));
   /* Signals that arrived before the close still get their answer: record the links and
    * monitors they ask for (in order: those taken earlier first), so the loops below answer
    * them. */

@@ -73,14 +73,13 @@ static inline int check_send(tr_ctx_t *ctx, tr_atom_t tag, size_t len) {
     return TR_EINVAL;
   if (TR_UNLIKELY(len > TR_MSG_MAX))
     return TR_EMSGSIZE;
-  if (TR_UNLIKELY(atomic_load_explicit(&ctx->sys->state, memory_order_relaxed) ==
-                  TR_SYS_STOPPED))
+  if (TR_UNLIKELY(atomic_load_explicit(&ctx->sys->state, memory_order_relaxed) == TR_SYS_STOPPED))
     return TR_ESTOPPED;
   return 0;
 }
 
-int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
-             uint64_t ref, uint8_t kind) {
+int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len, uint64_t ref,
+             uint8_t kind) {
   int rc = check_send(ctx, tag, len);
   if (rc)
     return rc;
@@ -195,8 +194,7 @@ int tr_send_ptr(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, void *ptr, void (*fre
 int tr_reply(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const void *data, size_t len) {
   if (!req || (len && !data))
     return TR_EINVAL;
-  return tr__send(ctx, req->from, tag ? tag : TR_ATOM_REPLY, data, len, req->ref,
-                  TR_KIND_REPLY);
+  return tr__send(ctx, req->from, tag ? tag : TR_ATOM_REPLY, data, len, req->ref, TR_KIND_REPLY);
 }
 
 int tr_replyf(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const char *fmt, ...) {
@@ -244,8 +242,7 @@ int tr_spawn_opts(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size
   return 0;
 }
 
-int tr_spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size_t len,
-             tr_pid_t *out) {
+int tr_spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size_t len, tr_pid_t *out) {
   return tr_spawn_opts(ctx, b, init, len, NULL, out);
 }
 

@@ -126,6 +126,6 @@ void tr_system_stats(tr_system_t *sys, tr_stats_t *out) {
   out->actors = spawned > exited ? spawned - exited : 0;
   out->injected = rd(&s->injected);
   out->memory = out->actors * (sizeof(tr_actor_t) + 16) +
-                rd(&s->depot.envelopes) * (sizeof(tr_msg_t) + 16) +
-                rd(&sys->table.chunks_bytes) + s->n * sizeof(tr_worker_t);
+                rd(&s->depot.envelopes) * (sizeof(tr_msg_t) + 16) + rd(&sys->table.chunks_bytes) +
+                s->n * sizeof(tr_worker_t);
 }

@@ -17,9 +17,7 @@ static void worker_start(tr_worker_t *w) {
   w->local = L;
 }
 
-void tr_config_init(tr_config_t *cfg) {
-  memset(cfg, 0, sizeof *cfg);
-}
+void tr_config_init(tr_config_t *cfg) { memset(cfg, 0, sizeof *cfg); }
 
 static unsigned online_cpus(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -55,10 +53,8 @@ int tr_system_new(const tr_config_t *cfg, tr_system_t **out) {
   atomic_store_explicit(&sys->next_ref, 1, memory_order_relaxed);
   pthread_mutex_init(&sys->clients_mu, NULL);
   sys->locals = calloc(c.workers, sizeof *sys->locals);
-  tr_sched_hooks_t hooks = {.run = tr__actor_run,
-                            .start = worker_start,
-                            .reclaim = tr__actor_reclaim,
-                            .user = sys};
+  tr_sched_hooks_t hooks = {
+      .run = tr__actor_run, .start = worker_start, .reclaim = tr__actor_reclaim, .user = sys};
   int rc = sys->locals ? 0 : TR_ENOMEM;
   if (rc == 0)
     rc = tr__table_init(&sys->table, c.max_actors, 0);

@@ -52,8 +52,7 @@ static bool ensure_chunk(tr_table_t *t, uint32_t slot) {
 
 /* A new range of never-used slots for a cache. `locked`: the caller holds t->mu. */
 static bool take_fresh(tr_table_t *t, tr_slot_cache_t *c, bool locked) {
-  uint32_t start = atomic_fetch_add_explicit(&t->fresh, TR_SLOT_FRESH_BATCH,
-                                             memory_order_relaxed);
+  uint32_t start = atomic_fetch_add_explicit(&t->fresh, TR_SLOT_FRESH_BATCH, memory_order_relaxed);
   if (start >= t->cap) {
     atomic_store_explicit(&t->fresh, t->cap, memory_order_relaxed); /* keep it from wrapping */
     return false;
@@ -118,8 +117,8 @@ tr_pid_t tr__table_reserve(tr_table_t *t, tr_slot_cache_t *cache) {
 
 void tr__table_publish(tr_table_t *t, struct tr_actor *a, tr_pid_t pid) {
   uint32_t slot = tr__pid_slot(pid);
-  tr_table_chunk_t *c = atomic_load_explicit(&t->dir[slot >> TR_TABLE_CHUNK_BITS],
-                                             memory_order_relaxed);
+  tr_table_chunk_t *c =
+      atomic_load_explicit(&t->dir[slot >> TR_TABLE_CHUNK_BITS], memory_order_relaxed);
   /* release: pairs with the acquire loads in tr__table_at / tr__table_get. */
   atomic_store_explicit(&c->slot[slot & (TR_TABLE_CHUNK - 1)], a, memory_order_release);
 }
@@ -147,8 +146,8 @@ static void global_put(tr_table_t *t, tr_slot_entry_t e) {
 
 void tr__table_release(tr_table_t *t, tr_slot_cache_t *cache, tr_pid_t pid) {
   uint32_t slot = tr__pid_slot(pid);
-  tr_table_chunk_t *c = atomic_load_explicit(&t->dir[slot >> TR_TABLE_CHUNK_BITS],
-                                             memory_order_relaxed);
+  tr_table_chunk_t *c =
+      atomic_load_explicit(&t->dir[slot >> TR_TABLE_CHUNK_BITS], memory_order_relaxed);
   /* release: the unlink is ordered before the reclamation epoch that follows (qsbr.c). */
   atomic_store_explicit(&c->slot[slot & (TR_TABLE_CHUNK - 1)], NULL, memory_order_release);
   uint32_t gen = (uint32_t)((pid.id >> TR_PID_SLOT_BITS) & TR_PID_GEN_MASK) + 1;

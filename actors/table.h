@@ -27,8 +27,8 @@
 #define TR_TABLE_CHUNK (1u << TR_TABLE_CHUNK_BITS)
 /* Fresh slots are handed to a worker this many at a time (one shared increment per batch). */
 #define TR_SLOT_FRESH_BATCH 64u
-#define TR_SLOT_CACHE 512u         /* freed slots a worker keeps */
-#define TR_SLOT_REUSE_DELAY 256u   /* ... and how many must queue behind one before reuse */
+#define TR_SLOT_CACHE 512u       /* freed slots a worker keeps */
+#define TR_SLOT_REUSE_DELAY 256u /* ... and how many must queue behind one before reuse */
 
 struct tr_actor;
 
@@ -85,8 +85,8 @@ static inline struct tr_actor *tr__table_at(tr_table_t *t, uint32_t slot) {
   if (slot >= t->cap)
     return NULL;
   /* acquire: pairs with the release store in tr__table_publish. */
-  tr_table_chunk_t *c = atomic_load_explicit(&t->dir[slot >> TR_TABLE_CHUNK_BITS],
-                                             memory_order_acquire);
+  tr_table_chunk_t *c =
+      atomic_load_explicit(&t->dir[slot >> TR_TABLE_CHUNK_BITS], memory_order_acquire);
   if (!c)
     return NULL;
   return atomic_load_explicit(&c->slot[slot & (TR_TABLE_CHUNK - 1)], memory_order_acquire);

@@ -33,7 +33,7 @@ typedef struct {
   double seconds; /* monotonic wall time from just before the first spawn to the answer */
   double rate;    /* the workload's figure, in the unit of its table entry */
   char extra[BENCH_EXTRA_MAX]; /* "key=value ..." or empty */
-  bool ok;        /* the answer was checked and right */
+  bool ok;                     /* the answer was checked and right */
 } bench_result_t;
 
 typedef struct {

@@ -31,8 +31,8 @@ extern const bench_workload_t bench_timers;
 
 /* In the spec's order, which is also the order bench/run uses. */
 static const bench_workload_t *const workloads[] = {
-    &bench_pingpong, &bench_skynet, &bench_fanin, &bench_ring, &bench_mesh, &bench_spawnmem,
-    &bench_timers,
+    &bench_pingpong, &bench_skynet,   &bench_fanin,  &bench_ring,
+    &bench_mesh,     &bench_spawnmem, &bench_timers,
 };
 
 #define WORKLOAD_COUNT (sizeof workloads / sizeof workloads[0])

@@ -11,8 +11,8 @@
 
 #include "bench.h"
 
-#define MESH_N 1000000    /* messages in all, the spec's N */
-#define MESH_ACTORS 1000u /* from the spec */
+#define MESH_N 1000000            /* messages in all, the spec's N */
+#define MESH_ACTORS 1000u         /* from the spec */
 #define MESH_SEED_MUL 2654435761u /* the spec's seed multiplier (Knuth's 2^32/phi) */
 #define MESH_PAYLOAD_STRIDE 1000u /* payload = id * stride + j, from the spec */
 /* Messages per actor turn: a tenth of an actor's sends, so the actors' sends interleave
@@ -104,10 +104,8 @@ static int peer_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   return err != 0 ? bench_fail(ctx, g.env, err) : 0;
 }
 
-static const tr_behaviour_t peer = {.name = "mesh.peer",
-                                    .state_size = sizeof(peer_t),
-                                    .init = peer_init,
-                                    .receive = peer_receive};
+static const tr_behaviour_t peer = {
+    .name = "mesh.peer", .state_size = sizeof(peer_t), .init = peer_init, .receive = peer_receive};
 
 static int collector_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   collector_t *st = state;

@@ -47,10 +47,8 @@ static int member_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   return err != 0 ? bench_fail(ctx, g.env, err) : 0;
 }
 
-static const tr_behaviour_t member = {.name = "ring",
-                                      .state_size = sizeof(member_t),
-                                      .init = member_init,
-                                      .receive = member_receive};
+static const tr_behaviour_t member = {
+    .name = "ring", .state_size = sizeof(member_t), .init = member_init, .receive = member_receive};
 
 /* Spawn the ring into pids[0..RING_ACTORS) and start the token with h = n. */
 static int start(tr_ctx_t *ctx, uint64_t n, tr_pid_t *pids) {

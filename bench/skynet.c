@@ -55,10 +55,8 @@ static int node_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   return err != 0 ? bench_fail(ctx, g.env, err) : 0;
 }
 
-static const tr_behaviour_t node = {.name = "skynet",
-                                    .state_size = sizeof(node_t),
-                                    .init = node_init,
-                                    .receive = node_receive};
+static const tr_behaviour_t node = {
+    .name = "skynet", .state_size = sizeof(node_t), .init = node_init, .receive = node_receive};
 
 /* The number of actors a root of size n makes (n a power of SKYNET_FANOUT), or 0 when n is
  * not such a power. */

@@ -19,7 +19,7 @@
 #define MS_PER_SEC 1000.0
 #define STATUS_LINE_MAX 256
 
-#define CACHE_LINE 64      /* bytes, on the x86-64 and arm64 machines this runs on */
+#define CACHE_LINE 64 /* bytes, on the x86-64 and arm64 machines this runs on */
 
 typedef struct {
   /* Bumped by every actor's init on the workers, read by the driver's poll loop; on its own
@@ -51,10 +51,8 @@ static int idle_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   return 0;
 }
 
-static const tr_behaviour_t idle = {.name = "spawnmem",
-                                    .state_size = sizeof(uint64_t),
-                                    .init = idle_init,
-                                    .receive = idle_receive};
+static const tr_behaviour_t idle = {
+    .name = "spawnmem", .state_size = sizeof(uint64_t), .init = idle_init, .receive = idle_receive};
 
 /* Read one "Key:   123 kB" line of /proc/self/status into *kb. Returns 0 or TR_ESYS. */
 static int status_kb(const char *key, uint64_t *kb) {
@@ -123,8 +121,7 @@ static int run(const bench_env_t *env, uint64_t n, bench_result_t *out) {
   uint64_t grown_kb = hwm_kb > rss_kb ? hwm_kb - rss_kb : 0;
   out->rate = (double)grown_kb * BYTES_PER_KB / (double)n;
   snprintf(out->extra, sizeof out->extra, "started=%llu rss_before_kb=%llu hwm_kb=%llu",
-           (unsigned long long)started, (unsigned long long)rss_kb,
-           (unsigned long long)hwm_kb);
+           (unsigned long long)started, (unsigned long long)rss_kb, (unsigned long long)hwm_kb);
   return 0;
 }
 

@@ -16,8 +16,8 @@
 #include "bench.h"
 
 #define TIMERS_N 100000
-#define TIMERS_PRIME 7919u    /* from the spec: spreads the delays over [0, 1000) ms */
-#define TIMERS_SPREAD_MS 1000u /* from the spec */
+#define TIMERS_PRIME 7919u      /* from the spec: spreads the delays over [0, 1000) ms */
+#define TIMERS_SPREAD_MS 1000u  /* from the spec */
 #define TIMERS_EARLY_NS 1000000 /* the spec's check: no report more than 1 ms early */
 #define NS_PER_MS 1e6
 #define NS_PER_SEC 1000000000

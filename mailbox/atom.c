@@ -7,10 +7,11 @@
 #include "mailbox/atom.h"
 
 static const char *const builtin[] = {
-    [TR_ATOM_INIT] = "init", [TR_ATOM_REPLY] = "reply", [TR_ATOM_EXIT] = "EXIT",
-    [TR_ATOM_DOWN] = "DOWN", [TR_ATOM_TIMEOUT] = "timeout",
-    [TR_ATOM_TCP_OPEN] = "tcp_open", [TR_ATOM_TCP_DATA] = "tcp_data",
-    [TR_ATOM_TCP_CLOSED] = "tcp_closed", [TR_ATOM_TRACE] = "trace",
+    [TR_ATOM_INIT] = "init",         [TR_ATOM_REPLY] = "reply",
+    [TR_ATOM_EXIT] = "EXIT",         [TR_ATOM_DOWN] = "DOWN",
+    [TR_ATOM_TIMEOUT] = "timeout",   [TR_ATOM_TCP_OPEN] = "tcp_open",
+    [TR_ATOM_TCP_DATA] = "tcp_data", [TR_ATOM_TCP_CLOSED] = "tcp_closed",
+    [TR_ATOM_TRACE] = "trace",
 };
 
 static uint32_t hash(const char *s, size_t len) {
@@ -24,8 +25,8 @@ static const char *name_of(tr_atoms_t *t, tr_atom_t a) {
   if (a == 0 || a >= TR_ATOMS_MAX)
     return NULL;
   /* acquire: pairs with the release stores in add(), which publish the chunk and the name. */
-  char *_Atomic *chunk = atomic_load_explicit(&t->chunks[a >> TR_ATOM_CHUNK_BITS],
-                                              memory_order_acquire);
+  char *_Atomic *chunk =
+      atomic_load_explicit(&t->chunks[a >> TR_ATOM_CHUNK_BITS], memory_order_acquire);
   if (!chunk)
     return NULL;
   return atomic_load_explicit(&chunk[a & (TR_ATOM_CHUNK - 1)], memory_order_acquire);

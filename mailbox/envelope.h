@@ -166,7 +166,8 @@ static inline int tr__msg_fill(tr_msg_t *m, tr_atom_t tag, tr_pid_t from, const 
 
 static inline const void *tr__msg_bytes(const tr_msg_t *m) {
   return m->store == TR_STORE_INLINE ? (const void *)m->u.bytes
-                                     : m->store == TR_STORE_HEAP ? m->u.heap : NULL;
+         : m->store == TR_STORE_HEAP ? m->u.heap
+                                     : NULL;
 }
 
 #endif

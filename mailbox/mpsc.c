@@ -15,8 +15,8 @@ bool tr__mq_try_idle(tr_mq_t *q) {
   /* release: publishes this turn's writes (the actor's state) to the producer that next
    * sees the idle bit and schedules the actor on another worker; pairs with the acq_rel
    * exchange in tr__mq_push. Fails when head moved past tail: a push is in flight. */
-  if (atomic_compare_exchange_strong_explicit(&q->head, &expect, expect | 1u,
-                                              memory_order_release, memory_order_relaxed))
+  if (atomic_compare_exchange_strong_explicit(&q->head, &expect, expect | 1u, memory_order_release,
+                                              memory_order_relaxed))
     return true;
   return expect == ((uintptr_t)tail | 1u); /* idle already: nothing was pushed since */
 }

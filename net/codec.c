@@ -132,8 +132,7 @@ static int next_line(tr_codec_state_t *c, const unsigned char *in, size_t len, s
 }
 
 /* Read the length prefix; 1 once it is complete and acceptable. */
-static int frame_header(tr_codec_state_t *c, const unsigned char *in, size_t len,
-                        size_t *pos) {
+static int frame_header(tr_codec_state_t *c, const unsigned char *in, size_t len, size_t *pos) {
   size_t take = TR_FRAME_HEADER - c->hlen;
   if (take > len)
     take = len;
@@ -142,8 +141,8 @@ static int frame_header(tr_codec_state_t *c, const unsigned char *in, size_t len
   *pos = take;
   if (c->hlen < TR_FRAME_HEADER)
     return 0;
-  uint32_t n = (uint32_t)c->hdr[0] << 24 | (uint32_t)c->hdr[1] << 16 |
-               (uint32_t)c->hdr[2] << 8 | (uint32_t)c->hdr[3];
+  uint32_t n = (uint32_t)c->hdr[0] << 24 | (uint32_t)c->hdr[1] << 16 | (uint32_t)c->hdr[2] << 8 |
+               (uint32_t)c->hdr[3];
   if (n > c->max)
     return TR_ELIMIT;
   if (n == 0)
@@ -186,8 +185,8 @@ static int next_frame(tr_codec_state_t *c, const unsigned char *in, size_t len, 
   return 1;
 }
 
-int tr__codec_next(tr_codec_state_t *c, const void *in, size_t len, size_t *used,
-                   const void **out, size_t *out_len) {
+int tr__codec_next(tr_codec_state_t *c, const void *in, size_t len, size_t *used, const void **out,
+                   size_t *out_len) {
   if (c->reset) { /* the caller is done with the unit that lived in buf */
     c->len = 0;
     c->reset = false;

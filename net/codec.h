@@ -27,10 +27,10 @@ typedef struct tr_codec_state {
   size_t max;         /* resolved: never 0 */
   unsigned char *buf; /* a unit split across reads, gathered here */
   size_t len, cap;
-  bool reset;         /* the unit last returned lives in buf: empty it on the next call */
-  uint8_t hlen;       /* frames: bytes of the length prefix seen so far */
+  bool reset;   /* the unit last returned lives in buf: empty it on the next call */
+  uint8_t hlen; /* frames: bytes of the length prefix seen so far */
   unsigned char hdr[TR_FRAME_HEADER];
-  size_t need;        /* frames: the body's length, once the prefix is complete */
+  size_t need; /* frames: the body's length, once the prefix is complete */
 } tr_codec_state_t;
 
 /* The max a spec means (its default for 0). */
@@ -50,8 +50,8 @@ void tr__codec_free(tr_codec_state_t *c);
  *   TR_EPROTO  a frame that is not exactly one valid msgpack value;
  *   TR_ENOMEM  the buffer for a split unit could not grow.
  * After an error the codec is unusable (the connection closes). */
-int tr__codec_next(tr_codec_state_t *c, const void *in, size_t len, size_t *used,
-                   const void **out, size_t *out_len);
+int tr__codec_next(tr_codec_state_t *c, const void *in, size_t len, size_t *used, const void **out,
+                   size_t *out_len);
 
 /* Bytes the codec holds between calls (for tests of the memory bound). */
 size_t tr__codec_buffered(const tr_codec_state_t *c);

@@ -26,8 +26,8 @@ struct tr_net_write {
   uv_write_t req;
   tr_net_write_t *next; /* in a dialling connection's pending list */
   uint64_t conn;
-  size_t len;             /* payload bytes */
-  unsigned char bytes[];  /* TR_FRAME_HEADER bytes of room, then the payload */
+  size_t len;            /* payload bytes */
+  unsigned char bytes[]; /* TR_FRAME_HEADER bytes of room, then the payload */
 };
 
 typedef struct {
@@ -248,9 +248,9 @@ static void write_conn(tr_tcp_conn_t *c, tr_net_write_t *w) {
     free(w);
     return;
   }
-  size_t queued = c->state == TR_CONN_DIALING ? c->pending_bytes
-                                                : uv_stream_get_write_queue_size(
-                                                      (uv_stream_t *)c->tcp);
+  size_t queued = c->state == TR_CONN_DIALING
+                      ? c->pending_bytes
+                      : uv_stream_get_write_queue_size((uv_stream_t *)c->tcp);
   if (queued + b.len > c->opts.out_limit) {
     tr_log(TR_LOG_WARN, "tcp: dropping slow consumer %s: %zu bytes queued over limit (%zu)",
            c->peer, queued + b.len, c->opts.out_limit);

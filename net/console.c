@@ -54,12 +54,12 @@ void tr__console_write(tr_ctx_t *ctx, tr_csession_t *s, const char *text, size_t
 
 void tr__console_reply(tr_ctx_t *ctx, tr_csession_t *s, json_t *doc) {
   if (!doc) {
-    tr__console_write(ctx, s, s->json ? "{\"error\":\"out of memory\"}\n" : "error: out of memory\n.\n",
+    tr__console_write(ctx, s,
+                      s->json ? "{\"error\":\"out of memory\"}\n" : "error: out of memory\n.\n",
                       s->json ? 26 : 23);
     return;
   }
-  char *out = s->json ? json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY)
-                      : tr__json_render_text(doc);
+  char *out = s->json ? json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY) : tr__json_render_text(doc);
   json_decref(doc);
   if (!out) {
     tr__console_reply(ctx, s, NULL);
@@ -164,8 +164,7 @@ static void forward_trace(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m) {
                  json_string_value(json_object_get(t, "actor")), in ? "<-" : "->",
                  json_string_value(json_object_get(t, "peer")), dir ? dir : "?",
                  json_string_value(json_object_get(t, "tag")),
-                 (long long)json_integer_value(json_object_get(t, "len")),
-                 data ? data : "?") < 0)
+                 (long long)json_integer_value(json_object_get(t, "len")), data ? data : "?") < 0)
       out = NULL;
     free(data);
   }
@@ -254,8 +253,9 @@ static const tr_behaviour_t session_behaviour = {
 int tr_console_start(tr_system_t *sys, const char *addr, uint16_t port, tr_listener_t *out) {
   if (!sys || !out)
     return TR_EINVAL;
-  tr_ctx_t *ctx = tr__on_worker(sys) && tr__tls_worker ? &((tr_wlocal_t *)tr__tls_worker->local)->ctx
-                                                        : tr_system_ctx(sys);
+  tr_ctx_t *ctx = tr__on_worker(sys) && tr__tls_worker
+                      ? &((tr_wlocal_t *)tr__tls_worker->local)->ctx
+                      : tr_system_ctx(sys);
   tr_listen_opts_t o = {.bind = addr, .port = port, .behaviour = &session_behaviour};
   o.conn.codec.kind = TR_CODEC_RAW;
   o.conn.out_limit = TR_CONSOLE_OUT_LIMIT;

@@ -81,8 +81,8 @@ static bool resolve(tr_ctx_t *ctx, tr_csession_t *s, char *id, tr_actor_info_t *
     const char *h = strncasecmp(id, "0x", 2) == 0 ? id + 2 : id;
     char *end;
     size_t n = strlen(h);
-    unsigned long long v = n && n <= 16 && strspn(h, "0123456789abcdefABCDEF") == n
-                               ? strtoull(h, &end, 16) : 0;
+    unsigned long long v =
+        n && n <= 16 && strspn(h, "0123456789abcdefABCDEF") == n ? strtoull(h, &end, 16) : 0;
     pid.id = v;
   }
   if (tr_pid_is_none(pid) || tr_actor_info(s->sys, pid, info) != 0) {
@@ -125,7 +125,6 @@ static int collect(const tr_actor_info_t *info, void *arg) {
   return 0;
 }
 
-
 /* qsort has no context argument: the key of the sort running on this thread. */
 static _Thread_local int tl_sort_key;
 
@@ -149,7 +148,10 @@ static void cmd_actors(tr_ctx_t *ctx, tr_csession_t *s, char *args, bool stuck) 
       }
       *(stuck ? &min_ms : &limit) = n;
     } else if (strcmp(w, "--sort") == 0 && v &&
-               (key = !strcmp(v, "mailbox") ? 0 : !strcmp(v, "msgs") ? 1 : !strcmp(v, "time") ? 2 : -2) >= 0) {
+               (key = !strcmp(v, "mailbox") ? 0
+                      : !strcmp(v, "msgs")  ? 1
+                      : !strcmp(v, "time")  ? 2
+                                            : -2) >= 0) {
     } else {
       tr__console_error(ctx, s, "usage: actors [--sort mailbox|msgs|time] [--limit N]");
       return;
@@ -187,14 +189,14 @@ static void cmd_stats(tr_ctx_t *ctx, tr_csession_t *s) {
   double rate = dt ? (double)(st.messages - s->last_msgs) * 1e9 / (double)dt : 0.0;
   s->last_ns = now;
   s->last_msgs = st.messages;
-  json_t *doc = json_pack(
-      "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I}", "workers",
-      (json_int_t)st.workers, "actors", (json_int_t)st.actors, "spawned", (json_int_t)st.spawned,
-      "exited", (json_int_t)st.exited, "messages", (json_int_t)st.messages, "turns",
-      (json_int_t)st.turns, "steals", (json_int_t)st.steals, "parks", (json_int_t)st.parks,
-      "injected", (json_int_t)st.injected, "dead_letters", (json_int_t)st.dead_letters,
-      "messages_per_s", rate, "memory", (json_int_t)st.memory, "uptime_ms",
-      (json_int_t)((now - s->sys->start_ns) / 1000000u));
+  json_t *doc = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I}", "workers",
+                          (json_int_t)st.workers, "actors", (json_int_t)st.actors, "spawned",
+                          (json_int_t)st.spawned, "exited", (json_int_t)st.exited, "messages",
+                          (json_int_t)st.messages, "turns", (json_int_t)st.turns, "steals",
+                          (json_int_t)st.steals, "parks", (json_int_t)st.parks, "injected",
+                          (json_int_t)st.injected, "dead_letters", (json_int_t)st.dead_letters,
+                          "messages_per_s", rate, "memory", (json_int_t)st.memory, "uptime_ms",
+                          (json_int_t)((now - s->sys->start_ns) / 1000000u));
   tr__console_reply(ctx, s, doc);
 }
 
@@ -208,8 +210,7 @@ static void cmd_names(tr_ctx_t *ctx, tr_csession_t *s) {
   json_t *rows = json_array();
   for (size_t i = 0; rows && i < l.n; i++)
     json_array_append_new(rows, json_pack("{s:s,s:o,s:s}", "name", l.v[i].name, "pid",
-                                          tr__json_pid(l.v[i].pid), "behaviour",
-                                          l.v[i].behaviour));
+                                          tr__json_pid(l.v[i].pid), "behaviour", l.v[i].behaviour));
   free(l.v);
   json_t *doc = json_pack("{s:o}", "names", rows);
   if (json_array_size(rows) == 0)
@@ -229,11 +230,11 @@ static void cmd_conns(tr_ctx_t *ctx, tr_csession_t *s) {
   json_t *rows = json_array();
   for (size_t i = 0; rows && i < total && i < cap; i++)
     json_array_append_new(
-        rows, json_pack("{s:I,s:o,s:s,s:s,s:I,s:I,s:I,s:s}", "id", (json_int_t)v[i].id, "owner",
-                        tr__json_pid(v[i].owner), "peer", v[i].peer, "local", v[i].local,
-                        "bytes_in", (json_int_t)v[i].bytes_in, "bytes_out",
-                        (json_int_t)v[i].bytes_out, "buffered", (json_int_t)v[i].buffered,
-                        "state", v[i].dialing ? "dialing" : "open"));
+        rows,
+        json_pack("{s:I,s:o,s:s,s:s,s:I,s:I,s:I,s:s}", "id", (json_int_t)v[i].id, "owner",
+                  tr__json_pid(v[i].owner), "peer", v[i].peer, "local", v[i].local, "bytes_in",
+                  (json_int_t)v[i].bytes_in, "bytes_out", (json_int_t)v[i].bytes_out, "buffered",
+                  (json_int_t)v[i].buffered, "state", v[i].dialing ? "dialing" : "open"));
   free(v);
   tr__console_reply(ctx, s, json_pack("{s:I,s:o}", "total", (json_int_t)total, "conns", rows));
 }
@@ -293,8 +294,8 @@ static void cmd_kill(tr_ctx_t *ctx, tr_csession_t *s, char *args) {
     return;
   }
   char text[160];
-  snprintf(text, sizeof text, "exit signal (%s) sent to 0x%" PRIx64,
-           tr_reason_kind_name(r.kind), info.pid.id);
+  snprintf(text, sizeof text, "exit signal (%s) sent to 0x%" PRIx64, tr_reason_kind_name(r.kind),
+           info.pid.id);
   tr__console_reply(ctx, s, json_pack("{s:s}", "message", text));
 }
 
@@ -350,7 +351,8 @@ static void ask(tr_ctx_t *ctx, tr_csession_t *s, char *args, int what) {
   int rc = tr__inspect(ctx, info.pid, what == TR_CWAIT_INFO ? TR_INSPECT_META : TR_INSPECT_STATE,
                        TR_CONSOLE_ASK_MS, &ref);
   if (rc != 0) {
-    tr__console_error(ctx, s, rc == TR_ENOENT ? "unknown actor 0x%" PRIx64 : "cannot ask 0x%" PRIx64,
+    tr__console_error(ctx, s,
+                      rc == TR_ENOENT ? "unknown actor 0x%" PRIx64 : "cannot ask 0x%" PRIx64,
                       info.pid.id);
     return;
   }
@@ -374,8 +376,9 @@ void tr__console_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m) {
   if (!v)
     v = json_null();
   if (what == TR_CWAIT_STATE) {
-    tr__console_reply(ctx, s, json_pack("{s:o,s:s,s:o}", "pid", tr__json_pid(a->pid), "name",
-                                        a->name[0] ? a->name : "-", "state", v));
+    tr__console_reply(ctx, s,
+                      json_pack("{s:o,s:s,s:o}", "pid", tr__json_pid(a->pid), "name",
+                                a->name[0] ? a->name : "-", "state", v));
     return;
   }
   json_t *doc = actor_row(a);

@@ -230,7 +230,8 @@ static void table(out_t *o, const json_t *rows) {
   for (size_t r = 0; r <= nrow; r++) {
     out_t l = {.ok = true};
     for (c = 0; c < ncol; c++) {
-      char *t = r == 0 ? strdup(keys[c]) : cell(json_object_get(json_array_get(rows, r - 1), keys[c]));
+      char *t =
+          r == 0 ? strdup(keys[c]) : cell(json_object_get(json_array_get(rows, r - 1), keys[c]));
       char pad[8];
       snprintf(pad, sizeof pad, "%s", c + 1 < ncol ? "  " : "");
       puts_(&l, t ? t : "?");
@@ -303,14 +304,14 @@ json_t *tr__json_trace_event(tr_system_t *sys, const tr_msg_t *m) {
   const char *dir, *tag, *bin;
   size_t dlen, tlen, blen;
   uint64_t actor, peer, total;
-  if (!data || tr_unpack(data, len, NULL, "[suusxu]", &dir, &dlen, &actor, &peer, &tag, &tlen,
-                         &bin, &blen, &total) != 0)
+  if (!data || tr_unpack(data, len, NULL, "[suusxu]", &dir, &dlen, &actor, &peer, &tag, &tlen, &bin,
+                         &blen, &total) != 0)
     return NULL;
   /* The payload as JSON when the bytes kept are the whole of it, else as hex. */
   json_t *d = blen == total && blen ? tr__json_from_msgpack(bin, blen) : NULL;
   if (!d)
     d = hex(bin, blen);
   return json_pack("{s:{s:s%,s:o,s:o,s:s%,s:I,s:o}}", "trace", "dir", dir, dlen, "actor",
-                   tr__json_pid((tr_pid_t){actor}), "peer", tr__json_pid((tr_pid_t){peer}),
-                   "tag", tag, tlen, "len", (json_int_t)total, "data", d);
+                   tr__json_pid((tr_pid_t){actor}), "peer", tr__json_pid((tr_pid_t){peer}), "tag",
+                   tag, tlen, "len", (json_int_t)total, "data", d);
 }

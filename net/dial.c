@@ -145,8 +145,8 @@ static void run_dial(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
 
 int tr_dial(tr_ctx_t *ctx, const char *host, uint16_t port, uint32_t timeout_ms,
             const tr_conn_opts_t *opts, tr_conn_t *out) {
-  if (!ctx || !tr__net_in_handler(ctx) || !host || !*host || strlen(host) > HOST_MAX ||
-      port == 0 || !out)
+  if (!ctx || !tr__net_in_handler(ctx) || !host || !*host || strlen(host) > HOST_MAX || port == 0 ||
+      !out)
     return TR_EINVAL;
   tr_net_opts_t o;
   int rc = tr__net_opts(opts, &o);

@@ -35,9 +35,9 @@ typedef struct tr_io_cmd {
 struct tr_io {
   tr_system_t *sys;
   uv_loop_t loop;
-  uv_async_t wake;   /* commands are waiting, or stop */
-  uv_timer_t timer;  /* set to the earliest timer of `heap` */
-  uv_timer_t clock;  /* ticks the system's coarse clock while a console runs (console.c) */
+  uv_async_t wake;  /* commands are waiting, or stop */
+  uv_timer_t timer; /* set to the earliest timer of `heap` */
+  uv_timer_t clock; /* ticks the system's coarse clock while a console runs (console.c) */
   pthread_t thread;
   tr_mq_t cmds;
   pthread_mutex_t post_mu; /* outside threads post under it; tr__io_stop closes under it */
@@ -47,7 +47,7 @@ struct tr_io {
   tr_pool_t pool;
   struct tr_ctx ctx; /* how the I/O thread sends: lock-free lookups, its own envelope pool */
   tr_timer_heap_t heap;
-  uint64_t next_due; /* when `timer` is set to fire (ns), or UINT64_MAX */
+  uint64_t next_due;  /* when `timer` is set to fire (ns), or UINT64_MAX */
   struct tr_net *net; /* TCP listeners and connections (net/tcp.h) */
 };
 

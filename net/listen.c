@@ -122,7 +122,7 @@ static int bind_listen(tr_net_t *net, tr_tcp_listener_t *l, const struct sockadd
   if ((rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&sa, &n)) != 0)
     return tr__net_err(rc, "getsockname");
   uint16_t port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
-                                                  : ((struct sockaddr_in *)&sa)->sin_port);
+                                                 : ((struct sockaddr_in *)&sa)->sin_port);
   if (tr__u64map_put(&net->listeners, l->id, (uint64_t)(uintptr_t)l) != 0)
     return TR_ENOMEM;
   pthread_mutex_lock(&net->mu);
@@ -161,8 +161,8 @@ static void run_listen(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
 /* Any thread: check the options and build the listener (not yet bound). */
 static int make_listener(tr_ctx_t *ctx, const tr_listen_opts_t *o, struct sockaddr_storage *addr,
                          tr_tcp_listener_t **out) {
-  if (!o->behaviour || !o->behaviour->receive || o->backlog < 0 ||
-      o->init_len > TR_MSG_MAX || (o->init_len && !o->init))
+  if (!o->behaviour || !o->behaviour->receive || o->backlog < 0 || o->init_len > TR_MSG_MAX ||
+      (o->init_len && !o->init))
     return TR_EINVAL;
   tr_net_opts_t opts;
   int rc = tr__net_opts(&o->conn, &opts);
@@ -194,8 +194,8 @@ int tr_listen(tr_ctx_t *ctx, const tr_listen_opts_t *opts, tr_listener_t *out) {
     return TR_EINVAL;
   if (atomic_load_explicit(&ctx->sys->state, memory_order_relaxed) == TR_SYS_STOPPED)
     return TR_ESTOPPED;
-  listen_cmd_t lc = {.cmd.run = run_listen, .backlog = opts->backlog ? opts->backlog
-                                                                     : TR_NET_BACKLOG};
+  listen_cmd_t lc = {.cmd.run = run_listen,
+                     .backlog = opts->backlog ? opts->backlog : TR_NET_BACKLOG};
   uint64_t id;
   int rc = make_listener(ctx, opts, &lc.addr, &lc.l);
   if (rc != 0)

@@ -23,9 +23,9 @@ enum { SCAN_MORE = 0, SCAN_DONE, SCAN_SKIP, SCAN_ERROR };
 
 /* What a scan of a command found. */
 typedef struct {
-  size_t used;  /* raw bytes of the command, or of an empty command to skip */
-  size_t argc;  /* its arguments */
-  size_t enc;   /* bytes of its msgpack form */
+  size_t used; /* raw bytes of the command, or of an empty command to skip */
+  size_t argc; /* its arguments */
+  size_t enc;  /* bytes of its msgpack form */
   char err[ERR_TEXT_MAX];
 } scan_t;
 
@@ -157,8 +157,10 @@ static bool is_space(unsigned char c) {
 }
 
 static int hex(unsigned char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
 }
 
 /* One byte of a double-quoted string at s[*i] (a "\" escape as Redis's sdssplitargs). */
@@ -172,19 +174,24 @@ static unsigned char dq_byte(const unsigned char *s, size_t n, size_t *i) {
   }
   *i = k + 2;
   switch (s[k + 1]) {
-  case 'n': return '\n';
-  case 'r': return '\r';
-  case 't': return '\t';
-  case 'b': return '\b';
-  case 'a': return '\a';
-  default: return s[k + 1];
+  case 'n':
+    return '\n';
+  case 'r':
+    return '\r';
+  case 't':
+    return '\t';
+  case 'b':
+    return '\b';
+  case 'a':
+    return '\a';
+  default:
+    return s[k + 1];
   }
 }
 
 /* The next argument of an inline line from s[*i]: 1 (its decoded bytes written to dst when
  * not NULL, their count in *dn), 0 at the end, -1 for unbalanced quotes. */
-static int inline_arg(const unsigned char *s, size_t n, size_t *i, unsigned char *dst,
-                      size_t *dn) {
+static int inline_arg(const unsigned char *s, size_t n, size_t *i, unsigned char *dst, size_t *dn) {
   size_t k = *i, out = 0;
   while (k < n && is_space(s[k]))
     k++;
@@ -281,8 +288,8 @@ static void encode(const unsigned char *p, const scan_t *s, unsigned char *o) {
 }
 
 /* Report a protocol error: one msgpack str unit, then discard everything. */
-static int fail(tr_codec_state_t *c, const char *text, size_t len, size_t *used,
-                const void **out, size_t *out_len) {
+static int fail(tr_codec_state_t *c, const char *text, size_t len, size_t *used, const void **out,
+                size_t *out_len) {
   size_t n = strlen(text);
   if (reserve(&c->buf, &c->cap, n + 2))
     return TR_ENOMEM;
@@ -297,8 +304,8 @@ static int fail(tr_codec_state_t *c, const char *text, size_t len, size_t *used,
   return 1;
 }
 
-int tr__resp_next(tr_codec_state_t *c, const void *in, size_t len, size_t *used,
-                  const void **out, size_t *out_len) {
+int tr__resp_next(tr_codec_state_t *c, const void *in, size_t len, size_t *used, const void **out,
+                  size_t *out_len) {
   const unsigned char *p = in;
   size_t pos = 0; /* bytes of `in` taken by empty commands skipped so far */
   *used = 0;
@@ -419,13 +426,14 @@ static bool blob(const unsigned char *p, size_t n, size_t *i, size_t *len, bool 
     return true;
   }
   *str = t >= 0xd9 && t <= 0xdb;
-  size_t bytes = t == 0xc4 || t == 0xd9 ? 1 : t == 0xc5 || t == 0xda ? 2
-                 : t == 0xc6 || t == 0xdb ? 4 : 0;
+  size_t bytes = t == 0xc4 || t == 0xd9   ? 1
+                 : t == 0xc5 || t == 0xda ? 2
+                 : t == 0xc6 || t == 0xdb ? 4
+                                          : 0;
   return bytes && get_be(p, n, i, bytes, len);
 }
 
-int tr_resp_argv(const void *data, size_t len, tr_resp_arg_t *argv, size_t cap,
-                 size_t *argc) {
+int tr_resp_argv(const void *data, size_t len, tr_resp_arg_t *argv, size_t cap, size_t *argc) {
   const unsigned char *p = data;
   size_t i = 0, count, n;
   bool str;

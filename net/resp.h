@@ -34,7 +34,7 @@
  * it yields one unit holding a msgpack str, Redis's error text ("Protocol error: ..."), and
  * then every later byte is consumed and dropped, so the owner can reply and close. Returns
  * TR_ENOMEM when a buffer cannot grow. */
-int tr__resp_next(tr_codec_state_t *c, const void *in, size_t len, size_t *used,
-                  const void **out, size_t *out_len);
+int tr__resp_next(tr_codec_state_t *c, const void *in, size_t len, size_t *used, const void **out,
+                  size_t *out_len);
 
 #endif

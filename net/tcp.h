@@ -57,18 +57,18 @@ typedef struct {
 } tr_net_opts_t;
 
 typedef struct tr_tcp_conn {
-  tr_io_cmd_t cmd;   /* the dial command that brings a dialled connection to the I/O thread */
+  tr_io_cmd_t cmd; /* the dial command that brings a dialled connection to the I/O thread */
   tr_net_t *net;
   uint64_t id;
   tr_pid_t owner;
-  uint8_t state;     /* TR_CONN_* */
-  bool paused;       /* reading stopped for backpressure */
-  bool timer_on;     /* `timer` is initialised and not closed */
-  bool resolving;    /* `gai` is in flight */
-  int close_reason;  /* for a close waiting on its shutdown */
+  uint8_t state;    /* TR_CONN_* */
+  bool paused;      /* reading stopped for backpressure */
+  bool timer_on;    /* `timer` is initialised and not closed */
+  bool resolving;   /* `gai` is in flight */
+  int close_reason; /* for a close waiting on its shutdown */
   uint32_t refs;
-  uv_tcp_t *tcp;     /* the socket; NULL while a dial resolves */
-  uv_timer_t timer;  /* a dial's timeout */
+  uv_tcp_t *tcp;    /* the socket; NULL while a dial resolves */
+  uv_timer_t timer; /* a dial's timeout */
   uv_shutdown_t shutdown;
   uv_connect_t connect;
   uv_getaddrinfo_t gai;
@@ -80,7 +80,7 @@ typedef struct tr_tcp_conn {
   size_t pending_bytes;
   struct tr_tcp_conn *prev, *next;             /* every connection not yet freed */
   struct tr_tcp_conn *pause_prev, *pause_next; /* paused connections */
-  char *host;        /* a dial's target */
+  char *host;                                  /* a dial's target */
   uint16_t port;
   uint32_t timeout_ms;
   struct addrinfo *ai, *ai_next; /* a dial's resolved addresses, and the next to try */
@@ -91,7 +91,7 @@ typedef struct tr_tcp_conn {
 typedef struct tr_tcp_listener {
   tr_net_t *net;
   uint64_t id;
-  tr_pid_t owner;    /* TR_PID_NONE: the system's */
+  tr_pid_t owner; /* TR_PID_NONE: the system's */
   uv_tcp_t tcp;
   const tr_behaviour_t *beh;
   void *init;
@@ -112,7 +112,7 @@ struct tr_net {
   tr_tcp_conn_t *all;    /* every connection not yet freed */
   tr_tcp_conn_t *paused;
   uv_timer_t sweep, resume;
-  bool stopping;         /* tr__net_discard_all ran: deliver nothing, read no actor */
+  bool stopping; /* tr__net_discard_all ran: deliver nothing, read no actor */
   unsigned char rbuf[TR_NET_READ_CHUNK]; /* every read lands here (one read at a time) */
 };
 

@@ -25,8 +25,9 @@
 #ifdef TROUPE_SMALL_QUEUES
 #define TR_DEQUE_CAP 4u /* tests: wrap-around and overflow on every few pushes */
 #else
-#define TR_DEQUE_CAP 256u /* runnable actors per worker before overflow to the injection queue;
-                             a power of two, enough that overflow is rare */
+#define TR_DEQUE_CAP                                                                               \
+  256u /* runnable actors per worker before overflow to the injection queue;                       \
+          a power of two, enough that overflow is rare */
 #endif
 #define TR_DEQUE_MASK (TR_DEQUE_CAP - 1)
 

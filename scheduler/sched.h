@@ -69,10 +69,10 @@ typedef struct tr_idle {
 } tr_idle_t;
 
 typedef struct tr_sched_hooks {
-  void (*run)(void *task, tr_worker_t *w);   /* run one turn of task */
-  void (*start)(tr_worker_t *w);             /* on the worker thread, before any task */
-  void (*stop)(tr_worker_t *w);              /* on the worker thread, after the last task */
-  void (*reclaim)(void *obj, void *arg);     /* free a retired object (arg: a worker or NULL) */
+  void (*run)(void *task, tr_worker_t *w); /* run one turn of task */
+  void (*start)(tr_worker_t *w);           /* on the worker thread, before any task */
+  void (*stop)(tr_worker_t *w);            /* on the worker thread, after the last task */
+  void (*reclaim)(void *obj, void *arg);   /* free a retired object (arg: a worker or NULL) */
   void *user;
 } tr_sched_hooks_t;
 

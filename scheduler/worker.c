@@ -42,8 +42,7 @@ _Thread_local tr_worker_t *tr__tls_worker;
 static inline void bump(_Atomic uint64_t *c) {
   /* Owner-only counter: a plain increment published with a relaxed store; readers on other
    * threads may see a slightly old value, never a torn one. */
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                        memory_order_relaxed);
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
 int tr__sched_init(tr_sched_t *s, unsigned workers, unsigned extra, uint64_t seed,

@@ -6,6 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 
+# Layout first: .clang-format is the rule, and nothing unformatted gets in.
+if command -v git >/dev/null && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  echo "=== clang-format ==="
+  git ls-files -z '*.c' '*.h' | xargs -0 clang-format --dry-run --Werror
+fi
+
 jobs=$(nproc 2>/dev/null || echo 2)
 builds=("$@")
 [ ${#builds[@]} -eq 0 ] && builds=(plain address thread)

@@ -21,7 +21,7 @@ typedef struct tr_tentry {
   tr_atom_t tag;
   uint8_t purpose;
   uint32_t len;
-  void *data; /* the payload, malloc'd (NULL when len is 0) */
+  void *data;   /* the payload, malloc'd (NULL when len is 0) */
   uint32_t idx; /* position in the heap */
 } tr_tentry_t;
 

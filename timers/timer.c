@@ -321,7 +321,7 @@ bool tr__timer_admit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
   uint64_t value;
   bool interval = m->aux != 0;
   bool live = x && (interval ? tr__u64map_get(&x->timers, m->ref, &value)
-                              : tr__u64map_del(&x->timers, m->ref, &value));
+                             : tr__u64map_del(&x->timers, m->ref, &value));
   if (!live)
     return false; /* cancelled */
   m->kind = TR_KIND_USER;
@@ -352,8 +352,8 @@ int tr__request_begin(tr_ctx_t *ctx, uint64_t timeout_ms, uint64_t *ref) {
   if (!x)
     return TR_ENOMEM;
   uint64_t r = TR__NEXT_REF(ctx->sys), tid;
-  int rc = start(ctx, true, timeout_ms, 0, ctx->self->pid, TR_ATOM_TIMEOUT, NULL, 0,
-                 TR_TP_REQUEST, r, &tid);
+  int rc = start(ctx, true, timeout_ms, 0, ctx->self->pid, TR_ATOM_TIMEOUT, NULL, 0, TR_TP_REQUEST,
+                 r, &tid);
   if (rc)
     return rc;
   if (tr__u64map_put(&x->requests, r, tid) != 0) {

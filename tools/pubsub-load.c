@@ -252,8 +252,8 @@ static long expected(const opts_t *o, int channel) {
 /* Poll every connection once (up to 100 ms). Returns false when a peer hung up. */
 static bool step(const opts_t *o, conn_t *cs, int n, struct pollfd *pf) {
   for (int i = 0; i < n; i++)
-    pf[i] = (struct pollfd){.fd = cs[i].fd,
-                            .events = (short)(POLLIN | (cs[i].out_len ? POLLOUT : 0))};
+    pf[i] =
+        (struct pollfd){.fd = cs[i].fd, .events = (short)(POLLIN | (cs[i].out_len ? POLLOUT : 0))};
   if (poll(pf, (nfds_t)n, 100) < 0 && errno != EINTR)
     die("poll");
   for (int i = 0; i < n; i++) {
@@ -272,15 +272,20 @@ static int usage(void) {
 
 static int options(int argc, char **argv, opts_t *o) {
   static const struct option longs[] = {
-      {"port", 1, NULL, 'p'},  {"subs", 1, NULL, 's'},   {"channels", 1, NULL, 'c'},
-      {"pubs", 1, NULL, 'P'},  {"msgs", 1, NULL, 'm'},   {"bytes", 1, NULL, 'b'},
+      {"port", 1, NULL, 'p'},   {"subs", 1, NULL, 's'},        {"channels", 1, NULL, 'c'},
+      {"pubs", 1, NULL, 'P'},   {"msgs", 1, NULL, 'm'},        {"bytes", 1, NULL, 'b'},
       {"window", 1, NULL, 'w'}, {"deadline-ms", 1, NULL, 'd'}, {NULL, 0, NULL, 0}};
   *o = (opts_t){0, 50, 10, 4, 20000, 64, 64, 60000};
   for (int c; (c = getopt_long(argc, argv, "", longs, NULL)) != -1;) {
     long v = optarg ? strtol(optarg, NULL, 10) : 0;
-    int *f = c == 'p' ? &o->port : c == 's' ? &o->subs : c == 'c' ? &o->channels
-           : c == 'P' ? &o->pubs : c == 'm' ? &o->msgs : c == 'b' ? &o->bytes
-           : c == 'w' ? &o->window : NULL;
+    int *f = c == 'p'   ? &o->port
+             : c == 's' ? &o->subs
+             : c == 'c' ? &o->channels
+             : c == 'P' ? &o->pubs
+             : c == 'm' ? &o->msgs
+             : c == 'b' ? &o->bytes
+             : c == 'w' ? &o->window
+                        : NULL;
     if (c == 'd')
       o->deadline_ms = v;
     else if (!f || v <= 0 || v > 1000000000)

@@ -30,9 +30,9 @@
 /* Bytes buffered from the socket; replies are read line by line from it. */
 #define RBUF_SIZE 65536
 
-static const char *const commands[] = {"help", "stats", "actors", "info",  "state",
-                                       "names", "groups", "conns",  "send",  "kill",
-                                       "trace", "stuck", "json",   "top",   "quit", NULL};
+static const char *const commands[] = {"help",   "stats", "actors", "info", "state", "names",
+                                       "groups", "conns", "send",   "kill", "trace", "stuck",
+                                       "json",   "top",   "quit",   NULL};
 
 /* The client: one process, one connection, so its state is this one struct. */
 static struct {
@@ -277,8 +277,7 @@ static int interactive(void) {
   rl_attempted_completion_function = complete;
   rl_callback_handler_install("troupe> ", on_line);
   while (!cl.quit) {
-    struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
-                          {.fd = cl.fd, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = cl.fd, .events = POLLIN}};
     if (poll(p, 2, -1) < 0) {
       if (errno == EINTR)
         continue;

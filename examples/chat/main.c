@@ -80,10 +80,13 @@ static bool address(const char *text) {
 
 /* Returns 0 to run, 1 for --help, 2 for bad input (already reported). */
 static int parse(int argc, char **argv, options_t *o) {
-  static const struct option longs[] = {
-      {"port", required_argument, NULL, 'p'},    {"bind", required_argument, NULL, 'b'},
-      {"idle-ms", required_argument, NULL, 'i'}, {"workers", required_argument, NULL, 'w'},
-      {"console", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+  static const struct option longs[] = {{"port", required_argument, NULL, 'p'},
+                                        {"bind", required_argument, NULL, 'b'},
+                                        {"idle-ms", required_argument, NULL, 'i'},
+                                        {"workers", required_argument, NULL, 'w'},
+                                        {"console", required_argument, NULL, 'c'},
+                                        {"help", no_argument, NULL, 'h'},
+                                        {NULL, 0, NULL, 0}};
   uint64_t v;
   bool have_port = false;
   *o = (options_t){.bind = "127.0.0.1", .idle_ms = 60000};

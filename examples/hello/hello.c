@@ -10,9 +10,7 @@
 
 enum { WORKERS = 8, JOBS_PER_WORKER = 1000 };
 
-static struct {
-  tr_atom_t job, result, hello, crash;
-} atoms;
+static struct { tr_atom_t job, result, hello, crash; } atoms;
 
 /* A worker squares the numbers it is sent and reports the running total to whoever asked. */
 typedef struct {

@@ -14,8 +14,8 @@
 /* The most argument text an unknown-command error quotes (Redis's 128). */
 #define QUOTE_MAX 128
 
-typedef int (*handler_t)(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m,
-                         const tr_resp_arg_t *argv, size_t argc);
+typedef int (*handler_t)(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, const tr_resp_arg_t *argv,
+                         size_t argc);
 
 typedef struct {
   const char *name;
@@ -87,8 +87,8 @@ static int cmd_quit(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, const tr_res
   return 0;
 }
 
-static int cmd_reset(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m,
-                     const tr_resp_arg_t *argv, size_t argc) {
+static int cmd_reset(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, const tr_resp_arg_t *argv,
+                     size_t argc) {
   (void)m, (void)argv, (void)argc;
   ps_leave_all(ctx, s, false, false);
   ps_leave_all(ctx, s, true, false);
@@ -97,14 +97,15 @@ static int cmd_reset(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m,
   return 0;
 }
 
-static int cmd_hello(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m,
-                     const tr_resp_arg_t *argv, size_t argc) {
+static int cmd_hello(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, const tr_resp_arg_t *argv,
+                     size_t argc) {
   (void)m;
   if (argc >= 2 && !is(&argv[1], "2")) {
-    bool number = argv[1].len > 0 && argv[1].len < 20 &&
-                  strspn(argv[1].data, "0123456789") >= argv[1].len;
-    ps_error(ctx, s, number ? "NOPROTO unsupported protocol version"
-                            : "ERR Protocol version is not an integer or out of range");
+    bool number =
+        argv[1].len > 0 && argv[1].len < 20 && strspn(argv[1].data, "0123456789") >= argv[1].len;
+    ps_error(ctx, s,
+             number ? "NOPROTO unsupported protocol version"
+                    : "ERR Protocol version is not an integer or out of range");
     return 0;
   }
   if (argc > 2) {
@@ -127,8 +128,8 @@ static int cmd_hello(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m,
   return 0;
 }
 
-static int cmd_publish(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m,
-                       const tr_resp_arg_t *argv, size_t argc) {
+static int cmd_publish(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, const tr_resp_arg_t *argv,
+                       size_t argc) {
   (void)m, (void)argc;
   tr_system_t *sys = tr_ctx_system(ctx);
   char name[TR_NAME_MAX + 1];
@@ -144,9 +145,8 @@ static int cmd_publish(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m,
   pending_t *p = ps_pending(s, WAIT_COUNT);
   int rc = p ? 0 : TR_ENOMEM;
   for (int i = 0; i < 2 && rc == 0; i++)
-    if (!tr_pid_is_none(to[i]) &&
-        tr_request(ctx, to[i], ps_atoms.pub, sb.data, sb.size, PS_REQUEST_MS,
-                   &p->key[p->waiting]) == 0)
+    if (!tr_pid_is_none(to[i]) && tr_request(ctx, to[i], ps_atoms.pub, sb.data, sb.size,
+                                             PS_REQUEST_MS, &p->key[p->waiting]) == 0)
       p->waiting++;
   msgpack_sbuffer_destroy(&sb);
   if (p)
@@ -155,20 +155,20 @@ static int cmd_publish(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m,
 }
 
 /* PUBSUB CHANNELS / NUMSUB (the directory) and NUMPAT (the index): forward the command. */
-static int cmd_pubsub(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m,
-                      const tr_resp_arg_t *argv, size_t argc) {
+static int cmd_pubsub(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, const tr_resp_arg_t *argv,
+                      size_t argc) {
   bool numpat = is(&argv[1], "numpat");
   if (numpat && argc != 2) {
     ps_error(ctx, s, "ERR wrong number of arguments for 'pubsub|numpat' command");
     return 0;
   }
-  tr_atom_t tag = numpat ? ps_atoms.numpat
+  tr_atom_t tag = numpat                     ? ps_atoms.numpat
                   : is(&argv[1], "channels") ? ps_atoms.channels
                   : is(&argv[1], "numsub")   ? ps_atoms.numsub
                                              : 0;
   if (!tag) {
-    ps_error(ctx, s, "ERR unknown subcommand '%.*s'. Try PUBSUB HELP.",
-             plen(&argv[1], QUOTE_MAX), (const char *)argv[1].data);
+    ps_error(ctx, s, "ERR unknown subcommand '%.*s'. Try PUBSUB HELP.", plen(&argv[1], QUOTE_MAX),
+             (const char *)argv[1].data);
     return 0;
   }
   tr_pid_t to = tr_whereis(tr_ctx_system(ctx), numpat ? PS_PATTERNS_NAME : PS_TOPICS_NAME);
@@ -177,8 +177,7 @@ static int cmd_pubsub(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m,
   pending_t *p = ps_pending(s, WAIT_ANSWER);
   if (!p)
     return TR_ENOMEM;
-  if (tr_pid_is_none(to) ||
-      tr_request(ctx, to, tag, data, len, PS_REQUEST_MS, &p->key[0]) != 0)
+  if (tr_pid_is_none(to) || tr_request(ctx, to, tag, data, len, PS_REQUEST_MS, &p->key[0]) != 0)
     tr_resp_error(&p->head, "ERR the pub/sub index is not running");
   else
     p->waiting = 1;
@@ -199,11 +198,11 @@ static int cmd_unsub(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, const tr_re
 }
 
 static const command_t commands[] = {
-    {"subscribe", -2, true, cmd_sub},    {"unsubscribe", -1, true, cmd_unsub},
-    {"psubscribe", -2, true, cmd_sub},   {"punsubscribe", -1, true, cmd_unsub},
-    {"ping", -1, true, cmd_ping},        {"quit", -1, true, cmd_quit},
-    {"reset", 1, true, cmd_reset},       {"publish", 3, false, cmd_publish},
-    {"pubsub", -2, false, cmd_pubsub},   {"echo", 2, false, cmd_echo},
+    {"subscribe", -2, true, cmd_sub},  {"unsubscribe", -1, true, cmd_unsub},
+    {"psubscribe", -2, true, cmd_sub}, {"punsubscribe", -1, true, cmd_unsub},
+    {"ping", -1, true, cmd_ping},      {"quit", -1, true, cmd_quit},
+    {"reset", 1, true, cmd_reset},     {"publish", 3, false, cmd_publish},
+    {"pubsub", -2, false, cmd_pubsub}, {"echo", 2, false, cmd_echo},
     {"hello", -1, false, cmd_hello},
 };
 
@@ -211,8 +210,8 @@ static void unknown(tr_ctx_t *ctx, session_t *s, const tr_resp_arg_t *argv, size
   char args[QUOTE_MAX + QUOTE_MAX / 2] = "";
   size_t n = 0;
   for (size_t i = 1; i < argc && n < QUOTE_MAX; i++)
-    n += (size_t)snprintf(args + n, sizeof args - n, "'%.*s' ",
-                          plen(&argv[i], QUOTE_MAX - n), (const char *)argv[i].data);
+    n += (size_t)snprintf(args + n, sizeof args - n, "'%.*s' ", plen(&argv[i], QUOTE_MAX - n),
+                          (const char *)argv[i].data);
   ps_error(ctx, s, "ERR unknown command '%.*s', with args beginning with: %s",
            plen(&argv[0], QUOTE_MAX), (const char *)argv[0].data, args);
 }

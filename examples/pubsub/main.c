@@ -83,10 +83,13 @@ static bool address(const char *text) {
 
 /* Returns 0 to run, 1 for --help, 2 for bad input (already reported). */
 static int parse(int argc, char **argv, options_t *o) {
-  static const struct option longs[] = {
-      {"port", required_argument, NULL, 'p'},      {"bind", required_argument, NULL, 'b'},
-      {"out-limit", required_argument, NULL, 'o'}, {"workers", required_argument, NULL, 'w'},
-      {"console", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+  static const struct option longs[] = {{"port", required_argument, NULL, 'p'},
+                                        {"bind", required_argument, NULL, 'b'},
+                                        {"out-limit", required_argument, NULL, 'o'},
+                                        {"workers", required_argument, NULL, 'w'},
+                                        {"console", required_argument, NULL, 'c'},
+                                        {"help", no_argument, NULL, 'h'},
+                                        {NULL, 0, NULL, 0}};
   uint64_t v;
   bool have_port = false;
   *o = (options_t){.bind = "127.0.0.1", .out_limit = OUT_LIMIT};
@@ -199,7 +202,8 @@ int main(int argc, char **argv) {
          (unsigned)port);
   fflush(stdout);
   if (o.console) /* stdout keeps its one line; the console's address goes to stderr */
-    fprintf(stderr, "troupe-pubsub: console on port %u\n", (unsigned)tr_listener_port(sys, console));
+    fprintf(stderr, "troupe-pubsub: console on port %u\n",
+            (unsigned)tr_listener_port(sys, console));
 
   int sig = 0;
   while (sigwait(&stop, &sig) != 0)

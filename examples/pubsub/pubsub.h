@@ -73,8 +73,8 @@ bool ps_glob_match(const void *pattern, size_t plen, const void *str, size_t sle
 
 /* A RESP push: [kind, name, payload] ("message") or [kind, pattern, channel, payload]
  * ("pmessage") when pattern is not NULL. Appends to b; returns b->err. */
-int ps_push(tr_resp_buf_t *b, const char *kind, const void *pattern, size_t plen,
-            const void *name, size_t nlen, const void *payload, size_t len);
+int ps_push(tr_resp_buf_t *b, const char *kind, const void *pattern, size_t plen, const void *name,
+            size_t nlen, const void *payload, size_t len);
 
 /* A set of sessions (a topic's subscribers, a pattern's): small, so a plain array. */
 typedef struct {

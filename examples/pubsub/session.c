@@ -92,8 +92,7 @@ static void answer(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, uint64_t key,
 static void push(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, const ps_dict_t *set) {
   const void *name, *bytes;
   size_t nlen, len;
-  if (tr_msg_unpack(m, "[x x]", &name, &nlen, &bytes, &len) == 0 &&
-      ps_dict_find(set, name, nlen))
+  if (tr_msg_unpack(m, "[x x]", &name, &nlen, &bytes, &len) == 0 && ps_dict_find(set, name, nlen))
     ps_emit(ctx, s, bytes, len);
 }
 
@@ -136,8 +135,7 @@ static int session_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   else if ((tag == TR_ATOM_REPLY || tag == TR_ATOM_TIMEOUT) && tr_msg_ref(m))
     answer(ctx, s, m, tr_msg_ref(m), false);
   else if (tag == TR_ATOM_TCP_OPEN)
-    s->open = tr_msg_tcp_open(m, &s->conn, (char[TR_ADDR_MAX]){0},
-                              (char[TR_ADDR_MAX]){0}) == 0;
+    s->open = tr_msg_tcp_open(m, &s->conn, (char[TR_ADDR_MAX]){0}, (char[TR_ADDR_MAX]){0}) == 0;
   else if (tag == TR_ATOM_TCP_CLOSED) {
     s->open = false;
     tr_stop(ctx);

@@ -37,8 +37,8 @@ typedef struct {
   ps_dict_t channels; /* channel -> NULL */
   ps_dict_t patterns; /* pattern -> NULL */
   pending_t *first, *last;
-  uint64_t tokens;    /* the last token used */
-  tr_resp_buf_t out;  /* scratch for replies */
+  uint64_t tokens;   /* the last token used */
+  tr_resp_buf_t out; /* scratch for replies */
 } session_t;
 
 /* Send the bytes to the client now, or after the pending replies. */
@@ -57,8 +57,7 @@ int ps_command(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, const tr_resp_arg
 void ps_error(tr_ctx_t *ctx, session_t *s, const char *fmt, ...);
 
 /* SUBSCRIBE / PSUBSCRIBE and UNSUBSCRIBE / PUNSUBSCRIBE (argv[1..] are the names). */
-int ps_subscribe(tr_ctx_t *ctx, session_t *s, const tr_resp_arg_t *argv, size_t argc,
-                 bool pattern);
+int ps_subscribe(tr_ctx_t *ctx, session_t *s, const tr_resp_arg_t *argv, size_t argc, bool pattern);
 int ps_unsubscribe(tr_ctx_t *ctx, session_t *s, const tr_resp_arg_t *argv, size_t argc,
                    bool pattern);
 /* Leave every channel and pattern; with `reply`, confirm each as UNSUBSCRIBE does. */

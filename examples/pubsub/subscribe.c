@@ -13,8 +13,7 @@ static const char *kind(bool pattern, bool sub) {
 size_t ps_subscriptions(const session_t *s) { return s->channels.count + s->patterns.count; }
 
 /* The confirmation [kind, name or nil, count] into b. */
-static void confirm(tr_resp_buf_t *b, const char *k, const void *name, size_t len,
-                    size_t count) {
+static void confirm(tr_resp_buf_t *b, const char *k, const void *name, size_t len, size_t count) {
   tr_resp_array(b, 3);
   tr_resp_bulk(b, k, strlen(k));
   if (name)
@@ -32,8 +31,8 @@ static int tell(tr_ctx_t *ctx, bool pattern, bool sub, const void *name, size_t 
   uint64_t me = tr_self(ctx).id;
   if (tr_pid_is_none(to))
     return TR_ENOENT;
-  tr_atom_t tag = pattern ? (sub ? ps_atoms.psub : ps_atoms.punsub)
-                          : (sub ? ps_atoms.sub : ps_atoms.unsub);
+  tr_atom_t tag =
+      pattern ? (sub ? ps_atoms.psub : ps_atoms.punsub) : (sub ? ps_atoms.sub : ps_atoms.unsub);
   return sub ? tr_sendf(ctx, to, tag, "[u x u]", me, name, len, token)
              : tr_sendf(ctx, to, tag, "[u x]", me, name, len);
 }

@@ -16,12 +16,12 @@ int ps_atoms_init(tr_system_t *sys) {
   struct {
     tr_atom_t *atom;
     const char *name;
-  } all[] = {{&ps_atoms.sub, "ps.sub"},           {&ps_atoms.unsub, "ps.unsub"},
-             {&ps_atoms.psub, "ps.psub"},         {&ps_atoms.punsub, "ps.punsub"},
-             {&ps_atoms.ack, "ps.ack"},           {&ps_atoms.pub, "ps.pub"},
-             {&ps_atoms.msg, "ps.msg"},           {&ps_atoms.pmsg, "ps.pmsg"},
-             {&ps_atoms.retire, "ps.retire"},     {&ps_atoms.channels, "ps.channels"},
-             {&ps_atoms.numsub, "ps.numsub"},     {&ps_atoms.numpat, "ps.numpat"}};
+  } all[] = {{&ps_atoms.sub, "ps.sub"},       {&ps_atoms.unsub, "ps.unsub"},
+             {&ps_atoms.psub, "ps.psub"},     {&ps_atoms.punsub, "ps.punsub"},
+             {&ps_atoms.ack, "ps.ack"},       {&ps_atoms.pub, "ps.pub"},
+             {&ps_atoms.msg, "ps.msg"},       {&ps_atoms.pmsg, "ps.pmsg"},
+             {&ps_atoms.retire, "ps.retire"}, {&ps_atoms.channels, "ps.channels"},
+             {&ps_atoms.numsub, "ps.numsub"}, {&ps_atoms.numpat, "ps.numpat"}};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if ((*all[i].atom = tr_atom(sys, all[i].name)) == 0)
       return TR_ELIMIT;
@@ -114,8 +114,8 @@ bool ps_glob_match(const void *pattern, size_t plen, const void *str, size_t sle
   return glob(p, p + plen, s, s + slen, &give_up, 0);
 }
 
-int ps_push(tr_resp_buf_t *b, const char *kind, const void *pattern, size_t plen,
-            const void *name, size_t nlen, const void *payload, size_t len) {
+int ps_push(tr_resp_buf_t *b, const char *kind, const void *pattern, size_t plen, const void *name,
+            size_t nlen, const void *payload, size_t len) {
   tr_resp_array(b, pattern ? 4 : 3);
   tr_resp_bulk(b, kind, strlen(kind));
   if (pattern)

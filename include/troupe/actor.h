@@ -34,8 +34,8 @@ typedef enum {
 
 typedef struct {
   tr_reason_kind_t kind;
-  int code;                       /* for TR_REASON_ERROR: the handler's error code */
-  char text[TR_REASON_TEXT_MAX];  /* a short NUL-terminated explanation, may be empty */
+  int code;                      /* for TR_REASON_ERROR: the handler's error code */
+  char text[TR_REASON_TEXT_MAX]; /* a short NUL-terminated explanation, may be empty */
 } tr_reason_t;
 
 /* Fill a reason; text may be NULL and is truncated to fit. Returns r for chaining. */
@@ -109,7 +109,7 @@ TR_API tr_ctx_t *tr_system_ctx(tr_system_t *sys);
 
 /* ---- inside handlers ---- */
 
-TR_API tr_pid_t tr_self(const tr_ctx_t *ctx);           /* TR_PID_NONE for tr_system_ctx */
+TR_API tr_pid_t tr_self(const tr_ctx_t *ctx); /* TR_PID_NONE for tr_system_ctx */
 /* True when ctx is an actor's, inside one of its callbacks (false for tr_system_ctx and
  * clients, which have no handler to link or monitor from). */
 TR_API bool tr_ctx_in_handler(const tr_ctx_t *ctx);
@@ -129,8 +129,7 @@ TR_API void tr_stop(tr_ctx_t *ctx);
 TR_API int tr_spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size_t len,
                     tr_pid_t *out);
 /* As tr_spawn, with the init payload packed from a format (see msg.h). */
-TR_API int tr_spawnf(tr_ctx_t *ctx, const tr_behaviour_t *b, tr_pid_t *out, const char *fmt,
-                     ...);
+TR_API int tr_spawnf(tr_ctx_t *ctx, const tr_behaviour_t *b, tr_pid_t *out, const char *fmt, ...);
 
 /* Send a message: the payload bytes are copied. Delivery is asynchronous; messages from one
  * sender to one receiver arrive in order. Sending to a dead or unknown pid is not an error:
@@ -157,9 +156,9 @@ TR_API int tr_replyf(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const ch
  * reason other than normal). Only from a handler of that actor; never trapped. */
 TR_API void tr_stop_reason(tr_ctx_t *ctx, const tr_reason_t *reason);
 
-/* Send an exit signal to another actor (or oneself) with a reason. Asynchronous: the target's terminate runs on
- * its own worker before any further message of its is handled. Unknown or dead pids are
- * ignored (returns 0). Any context. Errors: TR_EINVAL, TR_ESTOPPED. */
+/* Send an exit signal to another actor (or oneself) with a reason. Asynchronous: the target's
+ * terminate runs on its own worker before any further message of its is handled. Unknown or dead
+ * pids are ignored (returns 0). Any context. Errors: TR_EINVAL, TR_ESTOPPED. */
 TR_API int tr_exit(tr_ctx_t *ctx, tr_pid_t pid, const tr_reason_t *reason);
 
 /* ---- links, monitors and trapping exits (from inside handlers) ----
@@ -191,8 +190,8 @@ TR_API int tr_monitor(tr_ctx_t *ctx, tr_pid_t pid, uint64_t *ref);
 TR_API int tr_demonitor(tr_ctx_t *ctx, uint64_t ref);
 
 typedef struct {
-  uint64_t ref;       /* the monitor's reference */
-  tr_pid_t pid;       /* who exited */
+  uint64_t ref; /* the monitor's reference */
+  tr_pid_t pid; /* who exited */
   tr_reason_t reason;
 } tr_down_t;
 
@@ -203,9 +202,9 @@ TR_API int tr_msg_exit(const tr_msg_t *m, tr_pid_t *from, tr_reason_t *reason);
 
 /* Spawn options (tr_spawn_opts). */
 typedef struct {
-  bool link;            /* link the new actor and the caller before it runs (from a handler) */
-  uint64_t *monitor;    /* if not NULL, monitor the new actor and store the reference here */
-  const char *name;     /* if not NULL, register this name for it before it runs */
+  bool link;         /* link the new actor and the caller before it runs (from a handler) */
+  uint64_t *monitor; /* if not NULL, monitor the new actor and store the reference here */
+  const char *name;  /* if not NULL, register this name for it before it runs */
 } tr_spawn_opts_t;
 
 /* tr_spawn with options; all of them take effect before the new actor runs, so no exit can
@@ -230,8 +229,12 @@ TR_API tr_pid_t tr_whereis(tr_system_t *sys, const char *name);
 
 /* ---- counters and statistics (any thread, while the system runs; never stops it) ---- */
 
-typedef enum { TR_STATUS_RUNNABLE, TR_STATUS_RUNNING, TR_STATUS_WAITING, TR_STATUS_EXITING }
-    tr_status_t;
+typedef enum {
+  TR_STATUS_RUNNABLE,
+  TR_STATUS_RUNNING,
+  TR_STATUS_WAITING,
+  TR_STATUS_EXITING
+} tr_status_t;
 
 typedef struct {
   tr_pid_t pid;
@@ -259,14 +262,13 @@ TR_API int tr_actor_info(tr_system_t *sys, tr_pid_t pid, tr_actor_info_t *out);
 /* Call fn for every live actor (a snapshot taken actor by actor; actors may come and go
  * meanwhile). fn must not call back into the system's actor table (no spawn, no info);
  * returning non-zero stops the walk. Returns the number of actors visited. */
-TR_API size_t tr_actor_foreach(tr_system_t *sys, int (*fn)(const tr_actor_info_t *info,
-                                                           void *arg),
+TR_API size_t tr_actor_foreach(tr_system_t *sys, int (*fn)(const tr_actor_info_t *info, void *arg),
                                void *arg);
 
 typedef struct {
   unsigned workers;
-  uint64_t actors;       /* alive now */
-  uint64_t spawned;      /* since start */
+  uint64_t actors;  /* alive now */
+  uint64_t spawned; /* since start */
   uint64_t exited;
   uint64_t messages;     /* handled */
   uint64_t dead_letters; /* sent to nobody, or dropped with their receiver */

@@ -33,8 +33,8 @@ static inline bool tr_pid_is_none(tr_pid_t p) { return p.id == 0; }
 typedef uint32_t tr_atom_t;
 
 typedef struct tr_system tr_system_t; /* one actor runtime: workers, actor table, registry */
-typedef struct tr_ctx tr_ctx_t;       /* who is acting: an actor in a handler, or an outside thread */
-typedef struct tr_msg tr_msg_t;       /* a message envelope */
+typedef struct tr_ctx tr_ctx_t; /* who is acting: an actor in a handler, or an outside thread */
+typedef struct tr_msg tr_msg_t; /* a message envelope */
 
 #ifdef __cplusplus
 }

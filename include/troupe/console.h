@@ -35,8 +35,7 @@ extern "C" {
  * system's life. The listener belongs to the system (it closes at stop) unless called from
  * a handler, when it belongs to that actor. Blocks briefly; any thread.
  * Errors: those of tr_listen (TR_EINVAL, TR_EADDRINUSE, TR_ESYS, TR_ENOMEM, TR_ESTOPPED). */
-TR_API int tr_console_start(tr_system_t *sys, const char *addr, uint16_t port,
-                            tr_listener_t *out);
+TR_API int tr_console_start(tr_system_t *sys, const char *addr, uint16_t port, tr_listener_t *out);
 
 /* tr_console_start from a command-line style address: "PORT", "ADDR:PORT" or "[IPV6]:PORT"
  * (what the examples' --console option takes). Errors: TR_EINVAL for a malformed address,

@@ -24,7 +24,7 @@ extern "C" {
   XX(ENOTLOCAL, 11, "local-only payload cannot leave the node")                                    \
   XX(EBUSY, 12, "resource busy")                                                                   \
   XX(EAGAIN, 13, "resource temporarily unavailable")                                               \
-  XX(ESYS, 14, "operating system error")                                                         \
+  XX(ESYS, 14, "operating system error")                                                           \
   XX(EADDRINUSE, 15, "address already in use")                                                     \
   XX(ECONNREFUSED, 16, "connection refused")                                                       \
   XX(ECONNRESET, 17, "connection reset by peer")

@@ -38,11 +38,11 @@ extern "C" {
 
 /* Atoms the runtime defines in every system, with fixed values. */
 enum {
-  TR_ATOM_INIT = 1,    /* the init message of a spawn */
-  TR_ATOM_REPLY = 2,   /* default tag of a reply */
-  TR_ATOM_EXIT = 3,    /* an exit signal delivered to an actor that traps exits */
-  TR_ATOM_DOWN = 4,    /* a monitor's DOWN message */
-  TR_ATOM_TIMEOUT = 5, /* a receive timeout or request timeout */
+  TR_ATOM_INIT = 1,       /* the init message of a spawn */
+  TR_ATOM_REPLY = 2,      /* default tag of a reply */
+  TR_ATOM_EXIT = 3,       /* an exit signal delivered to an actor that traps exits */
+  TR_ATOM_DOWN = 4,       /* a monitor's DOWN message */
+  TR_ATOM_TIMEOUT = 5,    /* a receive timeout or request timeout */
   TR_ATOM_TCP_OPEN = 6,   /* a connection is open (net.h) */
   TR_ATOM_TCP_DATA = 7,   /* bytes, a line or a frame from a connection (net.h) */
   TR_ATOM_TCP_CLOSED = 8, /* a connection closed (net.h) */

@@ -63,11 +63,11 @@ typedef struct {
 } tr_conn_opts_t;
 
 typedef struct {
-  const char *bind;  /* IPv4 or IPv6 literal address; NULL: "127.0.0.1" */
-  uint16_t port;     /* 0: any free port (see tr_listener_port) */
-  int backlog;       /* 0: 128 */
+  const char *bind;                /* IPv4 or IPv6 literal address; NULL: "127.0.0.1" */
+  uint16_t port;                   /* 0: any free port (see tr_listener_port) */
+  int backlog;                     /* 0: 128 */
   const tr_behaviour_t *behaviour; /* spawned for each accepted connection */
-  const void *init;  /* init payload of each connection actor (copied by tr_listen) */
+  const void *init;                /* init payload of each connection actor (copied by tr_listen) */
   size_t init_len;
   tr_conn_opts_t conn;
 } tr_listen_opts_t;

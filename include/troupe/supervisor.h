@@ -29,10 +29,10 @@ typedef enum {
 struct tr_supervisor_spec;
 
 typedef struct {
-  const char *id;                  /* names the child in logs and the console */
-  const tr_behaviour_t *behaviour; /* what the child runs ... */
+  const char *id;                              /* names the child in logs and the console */
+  const tr_behaviour_t *behaviour;             /* what the child runs ... */
   const struct tr_supervisor_spec *supervisor; /* ... or, when set, a nested supervisor */
-  const void *init;                /* init payload for each (re)start; may be NULL */
+  const void *init;                            /* init payload for each (re)start; may be NULL */
   size_t init_len;
   tr_restart_t restart;
   uint32_t shutdown_ms; /* on stop: wait this long after the shutdown signal, then kill it;

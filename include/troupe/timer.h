@@ -31,8 +31,8 @@ typedef struct {
 /* Send (tag, data) to `to` after `ms` milliseconds. The payload is copied now. On success
  * stores the timer in *out (may be NULL). Any context.
  * Errors: TR_EINVAL (ms over TR_TIMER_MAX_MS, bad tag), TR_EMSGSIZE, TR_ENOMEM, TR_ESTOPPED. */
-TR_API int tr_send_after(tr_ctx_t *ctx, uint64_t ms, tr_pid_t to, tr_atom_t tag,
-                         const void *data, size_t len, tr_timer_t *out);
+TR_API int tr_send_after(tr_ctx_t *ctx, uint64_t ms, tr_pid_t to, tr_atom_t tag, const void *data,
+                         size_t len, tr_timer_t *out);
 /* Send (tag, data) to `to` every `ms` milliseconds (ms >= 1) until cancelled (or the owner
  * exits). Otherwise as tr_send_after. */
 TR_API int tr_send_interval(tr_ctx_t *ctx, uint64_t ms, tr_pid_t to, tr_atom_t tag,

@@ -152,9 +152,8 @@ static tr_msg_t *next_non_trace(fix_t *f, int *events, bool *saw_in, bool *saw_o
     const char *dir, *tag, *bin;
     size_t dl, tl, bl;
     uint64_t pid, peer, len;
-    assert_int_equal(tr_msg_unpack(m, "[suusxu]", &dir, &dl, &pid, &peer, &tag, &tl, &bin, &bl,
-                                   &len),
-                     0);
+    assert_int_equal(
+        tr_msg_unpack(m, "[suusxu]", &dir, &dl, &pid, &peer, &tag, &tl, &bin, &bl, &len), 0);
     (*events)++;
     if (dl == 2 && tl == 4 && memcmp(tag, "ping", 4) == 0)
       *saw_in = true;
@@ -256,16 +255,15 @@ static void ages_show_a_blocked_actor_only_while_a_console_runs(void **state) {
 int main(void) {
   sup_filter_from_env();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(client_inspect_sees_the_state_after_earlier_messages,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(inspect_from_a_handler_replies_with_its_ref, setup,
+      cmocka_unit_test_setup_teardown(client_inspect_sees_the_state_after_earlier_messages, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(inspect_from_a_handler_replies_with_its_ref, setup, teardown),
       cmocka_unit_test_setup_teardown(trace_reports_what_an_actor_handles_and_sends_until_off,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(trace_turns_itself_off_when_the_tracer_is_gone, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(ages_show_a_blocked_actor_only_while_a_console_runs,
-                                      setup1, teardown),
+      cmocka_unit_test_setup_teardown(ages_show_a_blocked_actor_only_while_a_console_runs, setup1,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

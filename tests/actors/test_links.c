@@ -210,11 +210,12 @@ static int setup(void **state) {
   assert_non_null(f);
   f->sys = sup_system_new(2, 0);
   assert_int_equal(tr_client_open(f->sys, &f->client), 0);
-  const char *names[] = {"link", "unlink", "monitor", "demonitor", "fail", "stop", "stop_reason",
-                         "ping", "spawn", "race", "reason", "exited", "down", "raced", "found"};
-  tr_atom_t *atoms[] = {&f->link, &f->unlink, &f->monitor, &f->demonitor, &f->fail, &f->stop,
-                        &f->stop_reason, &f->ping, &f->spawn, &f->race, &f->reason, &f->exited,
-                        &f->down, &f->raced, &f->found};
+  const char *names[] = {"link",   "unlink",      "monitor", "demonitor", "fail",
+                         "stop",   "stop_reason", "ping",    "spawn",     "race",
+                         "reason", "exited",      "down",    "raced",     "found"};
+  tr_atom_t *atoms[] = {&f->link,   &f->unlink,      &f->monitor, &f->demonitor, &f->fail,
+                        &f->stop,   &f->stop_reason, &f->ping,    &f->spawn,     &f->race,
+                        &f->reason, &f->exited,      &f->down,    &f->raced,     &f->found};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     assert_int_not_equal(*atoms[i] = tr_atom(f->sys, names[i]), 0);
   *state = f;
@@ -488,9 +489,9 @@ static void demonitor_racing_the_exit_never_delivers_down(void **state) {
   fix_t *f = *state;
   tr_pid_t racer;
   assert_int_equal(tr_spawn(tr_system_ctx(f->sys), &racer_behaviour, NULL, 0, &racer), 0);
-  assert_int_equal(tr_sendf(tr_client_ctx(f->client), racer, f->race, "[uu]", sup_ptr(f),
-                            (uint64_t)RACE_ROUNDS),
-                   0);
+  assert_int_equal(
+      tr_sendf(tr_client_ctx(f->client), racer, f->race, "[uu]", sup_ptr(f), (uint64_t)RACE_ROUNDS),
+      0);
   tr_msg_t *m = sup_receive(f->client);
   assert_int_equal(tr_msg_tag(m), f->raced);
   tr_msg_free(m);

@@ -39,13 +39,13 @@ static const tr_behaviour_t counter_b = {.name = "counter",
                                          .receive = counter_receive,
                                          .inspect = counter_inspect};
 
-static const tr_child_spec_t kids[] = {{.id = "kid",
-                                        .behaviour = &counter_b,
-                                        .restart = TR_RESTART_PERMANENT,
-                                        .name = "kid"}};
-static const tr_supervisor_spec_t sup_spec = {
-    .strategy = TR_ONE_FOR_ONE, .intensity = 5, .period_ms = 5000, .children = kids,
-    .nchildren = 1};
+static const tr_child_spec_t kids[] = {
+    {.id = "kid", .behaviour = &counter_b, .restart = TR_RESTART_PERMANENT, .name = "kid"}};
+static const tr_supervisor_spec_t sup_spec = {.strategy = TR_ONE_FOR_ONE,
+                                              .intensity = 5,
+                                              .period_ms = 5000,
+                                              .children = kids,
+                                              .nchildren = 1};
 
 typedef struct {
   tr_system_t *sys;
@@ -151,8 +151,7 @@ static void text_commands_describe_the_node(void **state) {
   contains(cmd(f, "info counter"), "links: 0");
   contains(f->out, "timers: 0");
   for (int i = 0; i < 3; i++)
-    assert_int_equal(tr_send(tr_client_ctx(f->c), f->counter, tr_atom(f->sys, "inc"), NULL, 0),
-                     0);
+    assert_int_equal(tr_send(tr_client_ctx(f->c), f->counter, tr_atom(f->sys, "inc"), NULL, 0), 0);
   sup_wait_idle(f->sys, f->counter);
   contains(cmd(f, "state counter"), "state: {\"count\":3}");
   contains(cmd(f, "send counter inc {\"x\":[1,2]}"), "sent inc");
@@ -174,8 +173,7 @@ static void json_mode_gives_one_document_per_reply(void **state) {
   j = jcmd(f, "actors --sort mailbox --limit 3");
   json_t *rows = json_object_get(j, "actors");
   assert_true(json_array_size(rows) >= 1 && json_array_size(rows) <= 3);
-  assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "name")),
-                      "slow");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "name")), "slow");
   assert_true(json_integer_value(json_object_get(json_array_get(rows, 0), "mailbox")) > 0);
   json_decref(j);
   j = jcmd(f, "info kid");
@@ -202,9 +200,8 @@ static void json_mode_gives_one_document_per_reply(void **state) {
 static void trace_streams_a_sent_message_and_stops_when_the_client_leaves(void **state) {
   fix_t *f = *state;
   contains(cmd(f, "trace counter on"), "tracing");
-  assert_int_equal(tr_sendf(tr_client_ctx(f->c), f->counter, tr_atom(f->sys, "inc"), "[u]",
-                            (uint64_t)77),
-                   0);
+  assert_int_equal(
+      tr_sendf(tr_client_ctx(f->c), f->counter, tr_atom(f->sys, "inc"), "[u]", (uint64_t)77), 0);
   char buf[4096];
   bool seen = false;
   while (!seen) {
@@ -242,8 +239,7 @@ static void kill_ends_an_actor_and_stuck_finds_a_blocked_one(void **state) {
   assert_false(tr_pid_eq(now, kid));
   assert_int_equal(tr_actor_info(f->sys, kid, &(tr_actor_info_t){0}), TR_ENOENT);
 
-  assert_int_equal(tr_send(tr_client_ctx(f->c), f->blocker, tr_atom(f->sys, "block"), NULL, 0),
-                   0);
+  assert_int_equal(tr_send(tr_client_ctx(f->c), f->blocker, tr_atom(f->sys, "block"), NULL, 0), 0);
   sup_sleep_ms(200);
   contains(cmd(f, "stuck 100"), "blocker");
   sup_wait_idle(f->sys, f->blocker);
@@ -274,8 +270,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(text_commands_describe_the_node, setup, teardown),
       cmocka_unit_test_setup_teardown(json_mode_gives_one_document_per_reply, setup, teardown),
-      cmocka_unit_test_setup_teardown(
-          trace_streams_a_sent_message_and_stops_when_the_client_leaves, setup, teardown),
+      cmocka_unit_test_setup_teardown(trace_streams_a_sent_message_and_stops_when_the_client_leaves,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(kill_ends_an_actor_and_stuck_finds_a_blocked_one, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(bad_input_gives_error_lines_and_the_node_stays_up, setup,

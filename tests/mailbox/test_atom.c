@@ -240,16 +240,14 @@ static void *read_names(void *arg) {
   atom_fixture_t *f = arg;
   for (;;) {
     bool last = atomic_load_explicit(&f->finished, memory_order_acquire) == THREADS;
-    for (tr_atom_t a = TR_ATOM_FIRST_USER; a < TR_ATOM_FIRST_USER + THREADS * OWN + SHARED;
-         a++) {
+    for (tr_atom_t a = TR_ATOM_FIRST_USER; a < TR_ATOM_FIRST_USER + THREADS * OWN + SHARED; a++) {
       const char *n = tr__atoms_name(&f->t, a);
       if (!n)
         continue;
       f->reader_seen++;
       unsigned x, y;
       char tail;
-      if (sscanf(n, "shared-%u%c", &x, &tail) != 1 &&
-          sscanf(n, "own-%u-%u%c", &x, &y, &tail) != 2)
+      if (sscanf(n, "shared-%u%c", &x, &tail) != 1 && sscanf(n, "own-%u-%u%c", &x, &y, &tail) != 2)
         f->reader_errors++;
     }
     if (last)
@@ -267,8 +265,7 @@ static void threads_interning_at_once_agree_on_every_atom(void **state) {
   for (uint32_t k = 0; k < THREADS; k++) {
     f->threads[k].f = f;
     f->threads[k].id = k;
-    assert_int_equal(pthread_create(&f->threads[k].thread, NULL, intern_many, &f->threads[k]),
-                     0);
+    assert_int_equal(pthread_create(&f->threads[k].thread, NULL, intern_many, &f->threads[k]), 0);
   }
   for (uint32_t k = 0; k < THREADS; k++)
     assert_int_equal(pthread_join(f->threads[k].thread, NULL), 0);
@@ -325,8 +322,8 @@ static void public_atom_functions_follow_the_same_rules(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(builtin_atoms_have_their_fixed_names, setup, teardown),
-      cmocka_unit_test_setup_teardown(the_same_name_gives_the_same_atom_and_a_stable_name,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(the_same_name_gives_the_same_atom_and_a_stable_name, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(names_that_share_a_prefix_are_different_atoms, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(find_never_interns, setup, teardown),

@@ -353,9 +353,8 @@ static void run_handoff(mpsc_fixture_t *f, bool start_idle) {
   assert_int_equal(pthread_join(consumer, NULL), 0);
 
   uint64_t wakes = atomic_load_explicit(&f->wakes, memory_order_relaxed);
-  print_message("handoff (start %s): %llu wakeups, %llu idles\n",
-                start_idle ? "idle" : "scheduled", (unsigned long long)wakes,
-                (unsigned long long)f->idles);
+  print_message("handoff (start %s): %llu wakeups, %llu idles\n", start_idle ? "idle" : "scheduled",
+                (unsigned long long)wakes, (unsigned long long)f->idles);
   assert_int_equal(f->received, (uint64_t)PRODUCERS * NODES_PER_PRODUCER);
   assert_int_equal(f->order_errors, 0);
   assert_int_equal(f->release_errors, 0);
@@ -385,22 +384,20 @@ static void each_wakeup_matches_one_successful_try_idle_from_scheduled(void **st
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(pop_on_an_empty_queue_returns_null, setup, teardown),
-      cmocka_unit_test_setup_teardown(released_node_is_the_previous_tail_and_never_the_stub,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(released_nodes_can_be_pushed_again, setup, teardown),
-      cmocka_unit_test_setup_teardown(try_idle_fails_while_a_message_is_queued, setup,
+      cmocka_unit_test_setup_teardown(released_node_is_the_previous_tail_and_never_the_stub, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(released_nodes_can_be_pushed_again, setup, teardown),
+      cmocka_unit_test_setup_teardown(try_idle_fails_while_a_message_is_queued, setup, teardown),
       cmocka_unit_test_setup_teardown(push_to_an_idle_queue_wakes_it_once, setup, teardown),
-      cmocka_unit_test_setup_teardown(try_idle_on_an_idle_queue_succeeds_and_keeps_it_idle,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(try_idle_on_an_idle_queue_succeeds_and_keeps_it_idle, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(try_idle_fails_while_a_push_is_still_linking, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(every_node_arrives_once_in_producer_order, setup,
+      cmocka_unit_test_setup_teardown(every_node_arrives_once_in_producer_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(each_wakeup_matches_one_successful_try_idle_from_idle, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(each_wakeup_matches_one_successful_try_idle_from_idle,
+      cmocka_unit_test_setup_teardown(each_wakeup_matches_one_successful_try_idle_from_scheduled,
                                       setup, teardown),
-      cmocka_unit_test_setup_teardown(
-          each_wakeup_matches_one_successful_try_idle_from_scheduled, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

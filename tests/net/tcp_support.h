@@ -192,12 +192,11 @@ static inline int expect_closed(fix_t *f, uint64_t *id) {
 /* Listen from outside on bind:0 with behaviour b, whose actors start from [fix, me, a, 0].
  * conn NULL: the default options with the lines codec. */
 static inline tr_listener_t listen_on(fix_t *f, const tr_behaviour_t *b, const char *bind,
-                               const tr_conn_opts_t *conn, uint64_t a, uint16_t *port) {
+                                      const tr_conn_opts_t *conn, uint64_t a, uint16_t *port) {
   unsigned char init[64];
   size_t len;
-  assert_int_equal(tr_pack_into(init, sizeof init, &len, "[uuuu]", sup_ptr(f), f->me.id, a,
-                                (uint64_t)0),
-                   0);
+  assert_int_equal(
+      tr_pack_into(init, sizeof init, &len, "[uuuu]", sup_ptr(f), f->me.id, a, (uint64_t)0), 0);
   tr_listen_opts_t o = {.bind = bind, .behaviour = b, .init = init, .init_len = len};
   o.conn.codec.kind = TR_CODEC_LINES;
   if (conn)

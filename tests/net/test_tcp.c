@@ -160,8 +160,7 @@ static const tr_behaviour_t pump_behaviour = {
 
 /* Guards the outbound limit: a client that never reads is disconnected with TR_ELIMIT once
  * its backlog passes out_limit, and a client that reads keeps getting all of its data. */
-static void a_client_that_does_not_read_is_dropped_while_a_reader_keeps_receiving(
-    void **state) {
+static void a_client_that_does_not_read_is_dropped_while_a_reader_keeps_receiving(void **state) {
   fix_t *f = *state;
   tr_conn_opts_t co = {.codec = {.kind = TR_CODEC_LINES}, .out_limit = OUT_LIMIT};
   uint16_t port;
@@ -282,14 +281,12 @@ static int dialer_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   return 0;
 }
 
-static const tr_behaviour_t dialer_behaviour = {.name = "dialer",
-                                                .state_size = sizeof(peer_t),
-                                                .init = dialer_init,
-                                                .receive = dialer_receive};
+static const tr_behaviour_t dialer_behaviour = {
+    .name = "dialer", .state_size = sizeof(peer_t), .init = dialer_init, .receive = dialer_receive};
 
 static void spawn_dialer(fix_t *f, uint16_t port, uint64_t host) {
-  assert_int_equal(tr_spawnf(tr_system_ctx(f->sys), &dialer_behaviour, NULL, "[uuuu]",
-                             sup_ptr(f), f->me.id, (uint64_t)port, host),
+  assert_int_equal(tr_spawnf(tr_system_ctx(f->sys), &dialer_behaviour, NULL, "[uuuu]", sup_ptr(f),
+                             f->me.id, (uint64_t)port, host),
                    0);
 }
 
@@ -427,8 +424,7 @@ static void garbage_floods_close_the_bad_connections_and_the_node_stays_up(void 
   expect_opened(f, NULL, NULL);
   unsigned char wire[64], back[64];
   size_t blen;
-  assert_int_equal(tr_pack_into(wire + 4, sizeof wire - 4, &blen, "[us]", (uint64_t)1, "ok"),
-                   0);
+  assert_int_equal(tr_pack_into(wire + 4, sizeof wire - 4, &blen, "[us]", (uint64_t)1, "ok"), 0);
   wire[0] = wire[1] = wire[2] = 0;
   wire[3] = (unsigned char)blen;
   sock_send(fd, wire, 4 + blen);
@@ -478,8 +474,8 @@ static int host_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   peer_init(ctx, state, init);
   unsigned char arg[64];
   size_t len;
-  tr_pack_into(arg, sizeof arg, &len, "[uuuu]", sup_ptr(s->f), s->report.id,
-               (uint64_t)MODE_LINES, (uint64_t)0);
+  tr_pack_into(arg, sizeof arg, &len, "[uuuu]", sup_ptr(s->f), s->report.id, (uint64_t)MODE_LINES,
+               (uint64_t)0);
   tr_listen_opts_t o = {.behaviour = &echo_behaviour,
                         .init = arg,
                         .init_len = len,
@@ -507,9 +503,8 @@ static const tr_behaviour_t host_behaviour = {
 static void owners_that_exit_take_their_sockets_with_them(void **state) {
   fix_t *f = *state;
   tr_pid_t host;
-  assert_int_equal(tr_spawnf(tr_system_ctx(f->sys), &host_behaviour, &host, "[uu]", sup_ptr(f),
-                             f->me.id),
-                   0);
+  assert_int_equal(
+      tr_spawnf(tr_system_ctx(f->sys), &host_behaviour, &host, "[uu]", sup_ptr(f), f->me.id), 0);
   tr_msg_t *m = expect(f, f->listening);
   uint64_t lid, port;
   assert_int_equal(tr_msg_unpack(m, "[uu]", &lid, &port), 0);
@@ -595,14 +590,13 @@ static void stopping_the_system_closes_open_connections(void **state) {
 int main(void) {
   sup_filter_from_env();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(echo_server_echoes_lines_and_reports_the_peer_close,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(echo_server_echoes_lines_and_reports_the_peer_close, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(listen_errors_are_translated, setup, teardown),
       cmocka_unit_test_setup_teardown(a_line_over_the_limit_closes_only_that_connection, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(
-          a_client_that_does_not_read_is_dropped_while_a_reader_keeps_receiving, setup,
-          teardown),
+          a_client_that_does_not_read_is_dropped_while_a_reader_keeps_receiving, setup, teardown),
       cmocka_unit_test_setup_teardown(
           slow_actor_holds_back_reading_so_its_mailbox_stays_near_high_water, setup, teardown),
       cmocka_unit_test_setup_teardown(dial_from_an_actor_reaches_a_listener, setup, teardown),
@@ -612,14 +606,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(ipv6_loopback_listener_echoes, setup, teardown),
       cmocka_unit_test_setup_teardown(
           garbage_floods_close_the_bad_connections_and_the_node_stays_up, setup, teardown),
-      cmocka_unit_test_setup_teardown(a_peer_that_resets_mid_write_does_not_kill_the_process,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(a_peer_that_resets_mid_write_does_not_kill_the_process, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(owners_that_exit_take_their_sockets_with_them, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(writes_from_anyone_but_the_owner_get_enoent, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(stopping_the_system_closes_open_connections, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(writes_from_anyone_but_the_owner_get_enoent, setup, teardown),
+      cmocka_unit_test_setup_teardown(stopping_the_system_closes_open_connections, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

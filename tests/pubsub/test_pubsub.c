@@ -189,16 +189,18 @@ static void replies_match_redis_byte_for_byte(void **state) {
   int fd = dial(f);
   say(fd, "UNSUBSCRIBE\r\nPING\r\nPING hi\r\nECHO x\r\nHELLO 3\r\nGET k\r\nSUBSCRIBE a b\r\n"
           "PUBLISH a x\r\nPING\r\nPING m\r\nUNSUBSCRIBE b\r\nUNSUBSCRIBE\r\nUNSUBSCRIBE\r\n");
-  expect(fd, "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n+PONG\r\n$2\r\nhi\r\n$1\r\nx\r\n"
-             "-NOPROTO unsupported protocol version\r\n"
-             "-ERR unknown command 'GET', with args beginning with: 'k' \r\n"
-             SUB("a", 1) ":1\r\n" SUB("b", 1) ":2\r\n"
-             "-ERR Can't execute 'publish': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
-             "QUIT / RESET are allowed in this context\r\n"
-             "*2\r\n$4\r\npong\r\n$0\r\n\r\n*2\r\n$4\r\npong\r\n$1\r\nm\r\n"
-             "*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:1\r\n"
-             "*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n"
-             "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
+  expect(
+      fd,
+      "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n+PONG\r\n$2\r\nhi\r\n$1\r\nx\r\n"
+      "-NOPROTO unsupported protocol version\r\n"
+      "-ERR unknown command 'GET', with args beginning with: 'k' \r\n" SUB("a", 1) ":1\r\n" SUB(
+          "b", 1) ":2\r\n"
+                  "-ERR Can't execute 'publish': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                  "QUIT / RESET are allowed in this context\r\n"
+                  "*2\r\n$4\r\npong\r\n$0\r\n\r\n*2\r\n$4\r\npong\r\n$1\r\nm\r\n"
+                  "*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:1\r\n"
+                  "*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n"
+                  "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n");
   say(fd, "COMMAND DOCS\r\nQUIT\r\nPING\r\n");
   expect(fd, "-ERR unknown command 'COMMAND', with args beginning with: 'DOCS' \r\n+OK\r\n");
   assert_true(closed_within(fd, WAIT_MS));
@@ -277,8 +279,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(psubscribe_patterns_match_like_redis, setup, teardown),
       cmocka_unit_test_setup_teardown(replies_match_redis_byte_for_byte, setup, teardown),
-      cmocka_unit_test_setup_teardown(pubsub_introspection_counts_subscribers, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(pubsub_introspection_counts_subscribers, setup, teardown),
       cmocka_unit_test_setup_teardown(a_slow_subscriber_is_dropped_and_publishers_go_on, setup,
                                       teardown),
       cmocka_unit_test(bad_usage_exits_2),

@@ -1,8 +1,8 @@
 /* Tests of a worker's run queue (scheduler/deque.h): the owner's push and its pops from
  * both ends, the full deque, grab_half and steal on their own, then a race of the owner
  * against thieves over millions of tasks and many wrap-arounds of the ring, where every
- * task must be taken exactly once. Built with TROUPE_SMALL_QUEUES (TR_DEQUE_CAP = 4) the ring wraps every few
- * pushes and every steal races the owner for the same slots. */
+ * task must be taken exactly once. Built with TROUPE_SMALL_QUEUES (TR_DEQUE_CAP = 4) the ring wraps
+ * every few pushes and every steal races the owner for the same slots. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -335,8 +335,7 @@ static void owner_and_thieves_take_every_task_exactly_once(void **state) {
   f->runs = calloc(TASKS, sizeof *f->runs);
   assert_non_null(f->runs);
   for (uint32_t k = 0; k < THIEVES; k++)
-    assert_int_equal(pthread_create(&f->thieves[k].thread, NULL, thief_main, &f->thieves[k]),
-                     0);
+    assert_int_equal(pthread_create(&f->thieves[k].thread, NULL, thief_main, &f->thieves[k]), 0);
   uint32_t bad = owner_run(f);
   uint64_t taken = f->owner_taken, stolen = 0;
   for (uint32_t k = 0; k < THIEVES; k++) {
@@ -369,16 +368,15 @@ static void owner_and_thieves_take_every_task_exactly_once(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(owner_pops_tasks_in_push_order_across_wraps, setup,
+      cmocka_unit_test_setup_teardown(owner_pops_tasks_in_push_order_across_wraps, setup, teardown),
+      cmocka_unit_test_setup_teardown(pop_newest_takes_from_the_back_and_pop_from_the_front, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(pop_newest_takes_from_the_back_and_pop_from_the_front,
-                                      setup, teardown),
       cmocka_unit_test_setup_teardown(push_fails_when_full_and_works_again_after_a_pop, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(grab_half_takes_the_oldest_half_and_frees_their_slots,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(steal_moves_the_oldest_half_into_the_thiefs_deque,
-                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(grab_half_takes_the_oldest_half_and_frees_their_slots, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(steal_moves_the_oldest_half_into_the_thiefs_deque, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(steal_into_a_full_deque_takes_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(owner_and_thieves_take_every_task_exactly_once, setup,
                                       teardown),

@@ -155,9 +155,8 @@ static int counter_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   return 0;
 }
 
-static const tr_behaviour_t counter = {.name = "counter",
-                                       .state_size = sizeof(counter_state_t),
-                                       .receive = counter_receive};
+static const tr_behaviour_t counter = {
+    .name = "counter", .state_size = sizeof(counter_state_t), .receive = counter_receive};
 
 /* Sends (report, value) to the test's client and stops. Init payload "[uu]": fixture, value. */
 static int reporter_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
@@ -179,8 +178,8 @@ static int ignore(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   return 0;
 }
 
-static const tr_behaviour_t reporter = {.name = "reporter", .init = reporter_init,
-                                        .receive = ignore};
+static const tr_behaviour_t reporter = {
+    .name = "reporter", .init = reporter_init, .receive = ignore};
 
 /* Ping-pongs forever: `kick` (payload "u": the partner's pid) starts it, every `ping` is
  * answered to its sender. `spawn` (payload "u": a value) spawns a reporter from inside. */
@@ -224,8 +223,7 @@ static int tree_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   if (level == TREE_LEVELS && tr_sendf(ctx, f->client_pid, f->report, "u", path) != 0)
     actor_error(f);
   for (uint64_t i = 0; level < TREE_LEVELS && i < tree_fan(level); i++)
-    if (tr_spawnf(ctx, &tree_node, NULL, "[uuu]", fp, path * tree_fan(level) + i, level + 1) !=
-        0)
+    if (tr_spawnf(ctx, &tree_node, NULL, "[uuu]", fp, path * tree_fan(level) + i, level + 1) != 0)
       actor_error(f);
   tr_stop(ctx);
   return 0;
@@ -276,10 +274,8 @@ static int pair_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   return 0;
 }
 
-static const tr_behaviour_t pair = {.name = "pair",
-                                    .state_size = sizeof(actor_state_t),
-                                    .init = pair_init,
-                                    .receive = ignore};
+static const tr_behaviour_t pair = {
+    .name = "pair", .state_size = sizeof(actor_state_t), .init = pair_init, .receive = ignore};
 
 /* ---- fixture and helpers ---- */
 
@@ -412,9 +408,8 @@ static void a_ping_pong_pair_cannot_starve_a_third_actor(void **state) {
   assert_int_equal(tr_spawn(tr_system_ctx(f->sys), &echo, NULL, 0, &e), 0);
   for (uint32_t r = 0; r < FAIR_ROUNDS; r++) {
     request_echo(f, e);
-    assert_int_equal(tr_sendf(tr_system_ctx(f->sys), first[r % f->workers], f->spawn, "u",
-                              (uint64_t)r),
-                     0);
+    assert_int_equal(
+        tr_sendf(tr_system_ctx(f->sys), first[r % f->workers], f->spawn, "u", (uint64_t)r), 0);
     assert_int_equal(next_report(f), r);
   }
   assert_int_equal(atomic_load_explicit(&f->actor_errors, memory_order_relaxed), 0);
@@ -490,8 +485,8 @@ static void parked_workers_never_miss_a_message_stream(void **state) {
   assert_int_equal(n, PARK_ROUNDS);
   tr_stats_t st;
   tr_system_stats(f->sys, &st);
-  print_message("%u workers: %llu parks, %llu turns, %llu injected for %u messages\n",
-                f->workers, (unsigned long long)st.parks, (unsigned long long)st.turns,
+  print_message("%u workers: %llu parks, %llu turns, %llu injected for %u messages\n", f->workers,
+                (unsigned long long)st.parks, (unsigned long long)st.turns,
                 (unsigned long long)st.injected, (unsigned)PARK_ROUNDS);
 }
 
@@ -504,9 +499,8 @@ static void a_spawn_storm_from_outside_runs_every_actor_once(void **state) {
   f->seen = calloc(STORM, 1);
   assert_non_null(f->seen);
   for (uint32_t i = 0; i < STORM; i++)
-    assert_int_equal(tr_spawnf(tr_system_ctx(f->sys), &reporter, NULL, "[uu]", ptr_arg(f),
-                               (uint64_t)i),
-                     0);
+    assert_int_equal(
+        tr_spawnf(tr_system_ctx(f->sys), &reporter, NULL, "[uu]", ptr_arg(f), (uint64_t)i), 0);
   for (uint32_t i = 0; i < STORM; i++) {
     uint64_t v = next_report(f);
     assert_true(v < STORM);
@@ -577,7 +571,8 @@ static void an_idle_worker_steals_from_a_busy_one(void **state) {
 }
 
 /* Each test once per worker count; the name says which. */
-#define WITH(test, cfg) {#test "/" #cfg, test, setup, teardown, (void *)&cfg}
+#define WITH(test, cfg)                                                                            \
+  { #test "/" #cfg, test, setup, teardown, (void *)&cfg }
 
 int main(void) {
   const struct CMUnitTest tests[] = {

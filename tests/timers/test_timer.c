@@ -193,8 +193,8 @@ static int racer_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
       s->seen_cancelled++; /* cancelled, or an even round's (cancelled before this runs) */
     }
   } else if (tag == f->finish) {
-    tr_sendf(ctx, s->base.report, f->done, "[uuuu]", s->seen_cancelled, s->wrong_rc,
-             s->fired_first, s->expired_first);
+    tr_sendf(ctx, s->base.report, f->done, "[uuuu]", s->seen_cancelled, s->wrong_rc, s->fired_first,
+             s->expired_first);
   }
   return 0;
 }
@@ -220,8 +220,8 @@ static int owner_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   return 0;
 }
 
-typedef int (*start_fn)(tr_ctx_t *ctx, uint64_t ms, tr_pid_t to, tr_atom_t tag,
-                        const void *data, size_t len, tr_timer_t *out);
+typedef int (*start_fn)(tr_ctx_t *ctx, uint64_t ms, tr_pid_t to, tr_atom_t tag, const void *data,
+                        size_t len, tr_timer_t *out);
 
 static void hoard(tr_ctx_t *ctx, base_t *s, const tr_msg_t *m) {
   uint64_t n = sup_arg_u(m, 0, 0), ms = sup_arg_u(m, 1, 0), failures = 0;
@@ -246,10 +246,8 @@ static int owner_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   return 0;
 }
 
-static const tr_behaviour_t owner_behaviour = {.name = "owner",
-                                               .state_size = sizeof(base_t),
-                                               .init = owner_init,
-                                               .receive = owner_receive};
+static const tr_behaviour_t owner_behaviour = {
+    .name = "owner", .state_size = sizeof(base_t), .init = owner_init, .receive = owner_receive};
 
 /* ---- a sleeper with a receive timeout of a ms (a = 0: set and turned off at once in
  * init), which turns it off after b timeouts. Each timeout reports [pings handled, ns since
@@ -298,8 +296,8 @@ static int setup(void **state) {
   f->sys = sup_system_new(2, 0);
   assert_int_equal(tr_client_open(f->sys, &f->client), 0);
   f->me = tr_client_pid(f->client);
-  const char *names[] = {"arm", "fire", "tick", "report", "step",
-                         "next", "finish", "stop", "ping", "done"};
+  const char *names[] = {"arm",  "fire",   "tick", "report", "step",
+                         "next", "finish", "stop", "ping",   "done"};
   tr_atom_t *atoms[] = {&f->arm,  &f->fire,   &f->tick, &f->report, &f->step,
                         &f->next, &f->finish, &f->stop, &f->ping,   &f->done};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -322,8 +320,8 @@ static int teardown(void **state) {
 
 static tr_pid_t spawn(fix_t *f, const tr_behaviour_t *b, uint64_t a, uint64_t c) {
   tr_pid_t pid;
-  assert_int_equal(
-      tr_spawnf(tr_system_ctx(f->sys), b, &pid, "[uuuu]", sup_ptr(f), f->me.id, a, c), 0);
+  assert_int_equal(tr_spawnf(tr_system_ctx(f->sys), b, &pid, "[uuuu]", sup_ptr(f), f->me.id, a, c),
+                   0);
   return pid;
 }
 
@@ -558,8 +556,7 @@ static void timer_calls_reject_bad_arguments_and_a_stopped_system(void **state) 
   fix_t *f = *state;
   tr_ctx_t *ctx = tr_system_ctx(f->sys);
   tr_timer_t t = {12345};
-  assert_int_equal(tr_send_after(ctx, TR_TIMER_MAX_MS + 1, f->me, f->fire, NULL, 0, &t),
-                   TR_EINVAL);
+  assert_int_equal(tr_send_after(ctx, TR_TIMER_MAX_MS + 1, f->me, f->fire, NULL, 0, &t), TR_EINVAL);
   assert_int_equal(tr_send_interval(ctx, 0, f->me, f->fire, NULL, 0, &t), TR_EINVAL);
   assert_int_equal(tr_send_interval(ctx, TR_TIMER_MAX_MS + 1, f->me, f->fire, NULL, 0, &t),
                    TR_EINVAL);
