@@ -49,6 +49,7 @@ typedef struct {
   tr_atom_t channels; /* request [pattern] or []; reply: RESP bytes  session -> topics */
   tr_atom_t numsub;   /* request [channel...]; reply: RESP bytes     session -> topics */
   tr_atom_t numpat;   /* request nil; reply: RESP bytes              session -> patterns */
+  tr_atom_t flush;    /* nil: write what the session gathered        session -> itself */
 } ps_atoms_t;
 
 extern ps_atoms_t ps_atoms;

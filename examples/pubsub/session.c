@@ -8,9 +8,34 @@
 /* Arguments read without allocating; longer commands get a heap array. */
 #define ARGV_INLINE 8
 
+/* Output is gathered and written in one piece when a flush message the session sent itself
+ * comes round: everything already in its mailbox (a burst of pushes from topics) goes out
+ * in one write instead of one write, and one I/O command, per message. A buffer past this
+ * many bytes is written at once, so gathering never holds much. */
+#define WBUF_FLUSH (64u * 1024u)
+
+static void flush(tr_ctx_t *ctx, session_t *s) {
+  if (s->open && s->wbuf.len)
+    tr_conn_write(ctx, s->conn, s->wbuf.data, s->wbuf.len); /* failure: TCP_CLOSED follows */
+  s->wbuf.len = 0;
+}
+
 static void write_now(tr_ctx_t *ctx, session_t *s, const void *data, size_t len) {
-  if (s->open && len)
-    tr_conn_write(ctx, s->conn, data, len); /* a failure is followed by TCP_CLOSED */
+  if (!s->open || !len)
+    return;
+  tr_resp_raw(&s->wbuf, data, len);
+  if (s->wbuf.err) { /* out of memory gathering: write what there is, directly */
+    s->wbuf.err = 0;
+    flush(ctx, s);
+    tr_conn_write(ctx, s->conn, data, len);
+    return;
+  }
+  if (s->wbuf.len >= WBUF_FLUSH)
+    flush(ctx, s);
+  else if (!s->flush_due && tr_send(ctx, tr_self(ctx), ps_atoms.flush, NULL, 0) == 0)
+    s->flush_due = true;
+  else if (!s->flush_due)
+    flush(ctx, s);
 }
 
 void ps_emit(tr_ctx_t *ctx, session_t *s, const void *data, size_t len) {
@@ -57,6 +82,7 @@ void ps_settle(tr_ctx_t *ctx, session_t *s) {
     drop(p);
   }
   if (!s->first && s->quitting && s->open) {
+    flush(ctx, s); /* the replies before QUIT go out before the close */
     tr_conn_close(ctx, s->conn);
     s->open = false;
   }
@@ -126,7 +152,10 @@ static int session_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   uint64_t token;
   if (tag == TR_ATOM_TCP_DATA)
     return s->quitting ? 0 : data(ctx, s, m);
-  if (tag == ps_atoms.msg)
+  if (tag == ps_atoms.flush) {
+    s->flush_due = false;
+    flush(ctx, s);
+  } else if (tag == ps_atoms.msg)
     push(ctx, s, m, &s->channels);
   else if (tag == ps_atoms.pmsg)
     push(ctx, s, m, &s->patterns);
@@ -156,6 +185,7 @@ static void session_terminate(tr_ctx_t *ctx, void *state, const tr_reason_t *rea
   ps_dict_free(&s->channels);
   ps_dict_free(&s->patterns);
   tr_resp_buf_free(&s->out);
+  tr_resp_buf_free(&s->wbuf);
 }
 
 /* Emit each key of a set as a bulk string into pk's array. */

@@ -37,8 +37,10 @@ typedef struct {
   ps_dict_t channels; /* channel -> NULL */
   ps_dict_t patterns; /* pattern -> NULL */
   pending_t *first, *last;
-  uint64_t tokens;   /* the last token used */
-  tr_resp_buf_t out; /* scratch for replies */
+  uint64_t tokens;    /* the last token used */
+  tr_resp_buf_t out;  /* scratch for replies */
+  tr_resp_buf_t wbuf; /* output gathered for the next write */
+  bool flush_due;     /* a flush message to ourselves is on its way */
 } session_t;
 
 /* Send the bytes to the client now, or after the pending replies. */

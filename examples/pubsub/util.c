@@ -21,7 +21,8 @@ int ps_atoms_init(tr_system_t *sys) {
              {&ps_atoms.ack, "ps.ack"},       {&ps_atoms.pub, "ps.pub"},
              {&ps_atoms.msg, "ps.msg"},       {&ps_atoms.pmsg, "ps.pmsg"},
              {&ps_atoms.retire, "ps.retire"}, {&ps_atoms.channels, "ps.channels"},
-             {&ps_atoms.numsub, "ps.numsub"}, {&ps_atoms.numpat, "ps.numpat"}};
+             {&ps_atoms.numsub, "ps.numsub"}, {&ps_atoms.numpat, "ps.numpat"},
+             {&ps_atoms.flush, "ps.flush"}};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if ((*all[i].atom = tr_atom(sys, all[i].name)) == 0)
       return TR_ELIMIT;
