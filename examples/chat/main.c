@@ -8,15 +8,13 @@
  * every connection gets a session actor. It prints one line once it listens (with the real
  * port when asked for port 0) and then waits for SIGINT or SIGTERM to stop the system:
  * every session and room gets its terminate, every socket closes, and it exits 0. */
-#include <arpa/inet.h>
-#include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../common/server.h"
 #include "chat.h"
 #include "irc.h"
 
@@ -59,25 +57,6 @@ static void usage(FILE *to) {
               "  --console ADDR:PORT  serve the debug console there (e.g. 127.0.0.1:7070)\n");
 }
 
-/* A whole decimal number in [min, max], or false. */
-static bool number(const char *text, uint64_t min, uint64_t max, uint64_t *out) {
-  char *end;
-  if (!text || !*text || *text == '-' || *text == '+')
-    return false;
-  errno = 0;
-  unsigned long long v = strtoull(text, &end, 10);
-  if (errno || *end || v < min || v > max)
-    return false;
-  *out = v;
-  return true;
-}
-
-/* An IPv4 or IPv6 literal, as tr_listen takes. */
-static bool address(const char *text) {
-  unsigned char buf[sizeof(struct in6_addr)];
-  return inet_pton(AF_INET, text, buf) == 1 || inet_pton(AF_INET6, text, buf) == 1;
-}
-
 /* Returns 0 to run, 1 for --help, 2 for bad input (already reported). */
 static int parse(int argc, char **argv, options_t *o) {
   static const struct option longs[] = {{"port", required_argument, NULL, 'p'},
@@ -95,17 +74,17 @@ static int parse(int argc, char **argv, options_t *o) {
     const char *bad = NULL;
     if (c == 'h')
       return 1;
-    if (c == 'p' && !(have_port = number(optarg, 0, 65535, &v)))
+    if (c == 'p' && !(have_port = ex_number(optarg, 0, 65535, &v)))
       bad = "--port wants a number from 0 to 65535";
     else if (c == 'p')
       o->port = (uint16_t)v;
-    else if (c == 'b' && !address(optarg))
+    else if (c == 'b' && !ex_address(optarg))
       bad = "--bind wants an IPv4 or IPv6 address";
     else if (c == 'b')
       o->bind = optarg;
-    else if (c == 'i' && !number(optarg, 10, TR_TIMER_MAX_MS, &o->idle_ms))
+    else if (c == 'i' && !ex_number(optarg, 10, TR_TIMER_MAX_MS, &o->idle_ms))
       bad = "--idle-ms wants a number of milliseconds, at least 10";
-    else if (c == 'w' && !number(optarg, 1, 1024, &v))
+    else if (c == 'w' && !ex_number(optarg, 1, 1024, &v))
       bad = "--workers wants a number from 1 to 1024";
     else if (c == 'w')
       o->workers = (unsigned)v;
@@ -170,14 +149,8 @@ int main(int argc, char **argv) {
       usage(stdout);
     return rc == 1 ? 0 : 2;
   }
-  /* Block the stop signals before any thread starts, so every thread inherits the mask and
-   * only sigwait() below takes them; a peer that hangs up must not kill us with SIGPIPE. */
   sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  ex_block_stop_signals(&stop);
 
   tr_config_t cfg;
   tr_config_init(&cfg);
@@ -199,18 +172,6 @@ int main(int argc, char **argv) {
     tr_system_free(sys);
     return 1;
   }
-  bool v6 = strchr(o.bind, ':') != NULL;
-  printf("troupe-chat listening on %s%s%s:%u\n", v6 ? "[" : "", o.bind, v6 ? "]" : "",
-         (unsigned)port);
-  fflush(stdout);
-  if (o.console) /* stdout keeps its one line; the console's address goes to stderr */
-    fprintf(stderr, "troupe-chat: console on port %u\n", (unsigned)tr_listener_port(sys, console));
-
-  int sig = 0;
-  while (sigwait(&stop, &sig) != 0)
-    ;
-  tr_log(TR_LOG_INFO, "troupe-chat: signal %d, stopping", sig);
-  tr_system_stop(sys);
-  tr_system_free(sys);
+  ex_serve("troupe-chat", sys, o.bind, port, o.console ? &console : NULL, &stop);
   return 0;
 }

@@ -1,0 +1,49 @@
+/* The example servers' shared main() plumbing (see server.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+bool ex_number(const char *text, uint64_t min, uint64_t max, uint64_t *out) {
+  char *end;
+  if (!text || !*text || *text == '-' || *text == '+')
+    return false;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno || *end || v < min || v > max)
+    return false;
+  *out = v;
+  return true;
+}
+
+bool ex_address(const char *text) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, text, buf) == 1 || inet_pton(AF_INET6, text, buf) == 1;
+}
+
+void ex_block_stop_signals(sigset_t *stop) {
+  sigemptyset(stop);
+  sigaddset(stop, SIGINT);
+  sigaddset(stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, stop, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+void ex_serve(const char *name, tr_system_t *sys, const char *bind, uint16_t port,
+              const tr_listener_t *console, sigset_t *stop) {
+  bool v6 = strchr(bind, ':') != NULL;
+  printf("%s listening on %s%s%s:%u\n", name, v6 ? "[" : "", bind, v6 ? "]" : "", (unsigned)port);
+  fflush(stdout);
+  if (console) /* stdout keeps its one line; the console's address goes to stderr */
+    fprintf(stderr, "%s: console on port %u\n", name, (unsigned)tr_listener_port(sys, *console));
+  int sig = 0;
+  while (sigwait(stop, &sig) != 0)
+    ;
+  tr_log(TR_LOG_INFO, "%s: signal %d, stopping", name, sig);
+  tr_system_stop(sys);
+  tr_system_free(sys);
+}
