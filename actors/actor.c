@@ -6,7 +6,7 @@
  * it; its memory is freed once no thread can still hold it. */
 #include <string.h>
 
-#include "actors/actor.h"
+#include "actors/clock.h"
 
 static void bump_spawned(tr_ctx_t *ctx) {
   if (ctx->w)
@@ -151,7 +151,7 @@ void tr__actor_die(tr_ctx_t *ctx, tr_actor_t *a, const tr_reason_t *reason, bool
     tr_log(TR_LOG_DEBUG, "actor %016llx (%s) exits: %s", (unsigned long long)a->pid.id,
            a->beh->name ? a->beh->name : "?", tr_reason_kind_name(reason->kind));
   tr__registry_drop(sys, a);
-  tr__timers_owner_exit(ctx, a);
+  tr__owned_exit(ctx, a);
   tr__signals_exit(ctx, a, pending, reason);
   tr__table_release(&sys->table, &L->slots, a->pid);
   /* The mailbox stays "scheduled" for good, so late pushes never schedule the dead actor;

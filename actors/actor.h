@@ -164,7 +164,8 @@ struct tr_system {
   tr_alloc_t alloc;
   tr_atoms_t atoms;
   tr_registry_t reg;
-  struct tr_io *io;
+  struct tr_io *io;             /* the I/O thread (io/), opaque here; set by runtime/ */
+  const struct tr_clock *clock; /* installed before any actor runs (clock.h) */
   tr_config_t cfg;
   struct tr_ctx ctx; /* the outside world */
   tr_wlocal_t *locals;
@@ -186,12 +187,9 @@ struct tr_system {
   struct tr_client *clients;
 };
 
-static inline void tr__bump(_Atomic uint64_t *c, uint64_t n) {
-  /* Single-writer counter: see worker.c. */
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
-}
-
 static inline tr_pool_t *tr__ctx_pool(const tr_ctx_t *ctx) { return ctx->pool; }
+/* Is ctx an actor's, inside one of its callbacks (not an outside thread or a client)? */
+static inline bool tr__in_handler(const tr_ctx_t *ctx) { return ctx && ctx->self && ctx->w; }
 /* Is the calling thread a worker of sys (so it may read actors without the foreign lock)? */
 static inline bool tr__on_worker(const tr_system_t *sys) {
   return tr__tls_worker && tr__tls_worker->s == &sys->sched;
@@ -259,20 +257,21 @@ void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, bool out, tr_pid_t peer, cons
 /* tr_inspect asking for `what` (TR_INSPECT_*). */
 int tr__inspect(tr_ctx_t *ctx, tr_pid_t pid, uint32_t what, uint64_t timeout_ms, uint64_t *ref);
 
-/* timers/timer.c */
-/* Register a pending request of the running actor with a timeout (tr_request's
- * bookkeeping); *ref gets its reference. Errors: TR_ENOMEM, TR_ESTOPPED. */
-int tr__request_begin(tr_ctx_t *ctx, uint64_t timeout_ms, uint64_t *ref);
-/* Undo tr__request_begin for a request that could not be sent. */
-void tr__request_abort(tr_ctx_t *ctx, uint64_t ref);
-/* A timer message reached its owner: true when it is to be handed to receive. */
-bool tr__timer_admit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m);
-/* A reply reached an actor: true when it answers a pending request (or no request). */
-bool tr__reply_admit(tr_ctx_t *ctx, tr_actor_t *a, const tr_msg_t *m);
-/* At exit: cancel every timer the actor owns. */
-void tr__timers_owner_exit(tr_ctx_t *ctx, tr_actor_t *a);
-/* After a turn that handled messages, for actors with a receive timeout. */
-void tr__recv_timeout_touch(tr_actor_t *a);
+/* system.c: the steps runtime/system.c composes into tr_system_new / _stop / _free */
+/* Create the actor layer with its workers running (no actor yet). Errors: those of
+ * tr_system_new. */
+int tr__system_create(const tr_config_t *cfg, tr_system_t **out);
+/* The reclamation record kept for the I/O thread. */
+tr_qsbr_rec_t *tr__system_io_record(tr_system_t *sys);
+/* Move running -> stopping; false when it was stopping or stopped already. */
+bool tr__system_begin_stop(tr_system_t *sys);
+/* Exit every actor (shutdown, newest first) and wait until none is left. */
+void tr__system_stop_actors(tr_system_t *sys);
+/* Wake the clients, stop and join the workers; the system is stopped. */
+void tr__system_end_stop(tr_system_t *sys);
+bool tr__system_stopped(tr_system_t *sys);
+/* Free the actor layer (stopped). */
+void tr__system_destroy(tr_system_t *sys);
 
 /* client.c */
 void tr__client_wake(tr_actor_t *a);

@@ -115,8 +115,7 @@ static tr_msg_t *pop_copy(tr_client_t *c) {
   memcpy(copy, m, sizeof *copy);
   m->store = TR_STORE_INLINE; /* the copy owns the payload now */
   m->len = 0;
-  atomic_store_explicit(&a->deq, atomic_load_explicit(&a->deq, memory_order_relaxed) + 1,
-                        memory_order_relaxed);
+  tr__bump(&a->deq, 1); /* the client's thread is the one consumer */
   return copy;
 }
 

@@ -11,8 +11,7 @@
  * (turn.c, send.c). */
 #include <string.h>
 
-#include "actors/actor.h"
-#include "troupe/timer.h"
+#include "actors/clock.h"
 
 /* Bytes of a message's payload copied into a trace event. */
 #define TRACE_DATA_MAX 256u
@@ -175,7 +174,7 @@ int tr_trace(tr_ctx_t *ctx, tr_pid_t pid, tr_pid_t tracer, bool on) {
 }
 
 int tr__inspect(tr_ctx_t *ctx, tr_pid_t pid, uint32_t what, uint64_t timeout_ms, uint64_t *ref) {
-  if (!ctx || !ctx->self || !ctx->w || !ref || timeout_ms > TR_TIMER_MAX_MS)
+  if (!tr__in_handler(ctx) || !ref || timeout_ms > TR_TIMER_MAX_MS)
     return TR_EINVAL;
   uint64_t r;
   int rc = tr__request_begin(ctx, timeout_ms, &r);

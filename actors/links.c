@@ -290,10 +290,8 @@ bool tr__monitor_admit(tr_actor_t *a, const tr_msg_t *m) {
 
 /* ---- the public calls, from inside handlers ---- */
 
-static bool in_handler(const tr_ctx_t *ctx) { return ctx && ctx->self && ctx->w; }
-
 int tr_link(tr_ctx_t *ctx, tr_pid_t pid) {
-  if (!in_handler(ctx) || tr_pid_eq(pid, ctx->self->pid) || tr_pid_is_none(pid))
+  if (!tr__in_handler(ctx) || tr_pid_eq(pid, ctx->self->pid) || tr_pid_is_none(pid))
     return TR_EINVAL;
   tr_actor_ext_t *e = ext_of(ctx->self);
   if (tr__u64map_get(&e->links, pid.id, NULL))
@@ -311,7 +309,7 @@ int tr_link(tr_ctx_t *ctx, tr_pid_t pid) {
 }
 
 int tr_unlink(tr_ctx_t *ctx, tr_pid_t pid) {
-  if (!in_handler(ctx))
+  if (!tr__in_handler(ctx))
     return TR_EINVAL;
   tr_actor_ext_t *e = atomic_load_explicit(&ctx->self->ext, memory_order_acquire);
   if (e && tr__u64map_del(&e->links, pid.id, NULL))
@@ -320,7 +318,7 @@ int tr_unlink(tr_ctx_t *ctx, tr_pid_t pid) {
 }
 
 int tr_trap_exit(tr_ctx_t *ctx, bool on) {
-  if (!in_handler(ctx))
+  if (!tr__in_handler(ctx))
     return TR_EINVAL;
   tr_actor_t *a = ctx->self;
   uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
@@ -330,7 +328,7 @@ int tr_trap_exit(tr_ctx_t *ctx, bool on) {
 }
 
 int tr_monitor(tr_ctx_t *ctx, tr_pid_t pid, uint64_t *ref) {
-  if (!in_handler(ctx) || !ref)
+  if (!tr__in_handler(ctx) || !ref)
     return TR_EINVAL;
   tr_actor_ext_t *e = ext_of(ctx->self);
   uint64_t r = TR__NEXT_REF(ctx->sys);
@@ -346,7 +344,7 @@ int tr_monitor(tr_ctx_t *ctx, tr_pid_t pid, uint64_t *ref) {
 }
 
 int tr_demonitor(tr_ctx_t *ctx, uint64_t ref) {
-  if (!in_handler(ctx))
+  if (!tr__in_handler(ctx))
     return TR_EINVAL;
   tr_actor_ext_t *e = atomic_load_explicit(&ctx->self->ext, memory_order_acquire);
   uint64_t target;

@@ -61,7 +61,7 @@ bool tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
  * untraced cost is one predictable branch on ctx->traced, a byte of the worker's own context
  * that the turn already loaded (turn.c). */
 static inline void count_out(tr_ctx_t *ctx, tr_pid_t to, const tr_msg_t *m) {
-  if (ctx->self && ctx->w) {
+  if (tr__in_handler(ctx)) {
     tr__bump(&ctx->self->out, 1);
     if (TR_UNLIKELY(ctx->traced))
       tr__trace_event(ctx, ctx->self, true, to, m);
@@ -217,7 +217,7 @@ int tr_spawn_opts(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size
                   const tr_spawn_opts_t *opts, tr_pid_t *out) {
   if (!ctx || !b || !b->receive || (len && !init) || len > TR_MSG_MAX)
     return TR_EINVAL;
-  if (opts && (opts->link || opts->monitor) && !(ctx->self && ctx->w))
+  if (opts && (opts->link || opts->monitor) && !tr__in_handler(ctx))
     return TR_EINVAL; /* links and monitors belong to an actor */
   tr_msg_t *m = NULL;
   tr_pool_t *pool = tr__ctx_pool(ctx);

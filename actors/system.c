@@ -1,10 +1,11 @@
-/* The system: creating it (scheduler, actor table, atoms, registry), stopping it gracefully,
- * and the small context accessors every handler uses. */
+/* The actor layer's side of the system: creating it (scheduler, actor table, atoms,
+ * registry), shutting down its actors, tearing it down, and the small context accessors every
+ * handler uses. runtime/system.c puts these steps together with the I/O thread into the
+ * public tr_system_new / tr_system_stop / tr_system_free. */
 #include <string.h>
 #include <unistd.h>
 
 #include "actors/actor.h"
-#include "net/io.h"
 
 static void worker_start(tr_worker_t *w) {
   tr_system_t *sys = w->s->hooks.user;
@@ -24,7 +25,7 @@ static unsigned online_cpus(void) {
   return n > 0 ? (unsigned)n : 1u;
 }
 
-int tr_system_new(const tr_config_t *cfg, tr_system_t **out) {
+int tr__system_create(const tr_config_t *cfg, tr_system_t **out) {
   if (!out)
     return TR_EINVAL;
   tr_config_t c;
@@ -68,21 +69,19 @@ int tr_system_new(const tr_config_t *cfg, tr_system_t **out) {
     rc = tr__sched_init(&sys->sched, c.workers, 1, c.seed, &hooks);
   if (rc == 0)
     rc = tr__sched_start(&sys->sched);
-  if (rc == 0)
-    rc = (sys->io = calloc(1, sizeof *sys->io)) ? 0 : TR_ENOMEM;
-  if (rc == 0 && (rc = tr__io_start(sys, sys->io, &sys->sched.qsbr.recs[c.workers])) != 0) {
-    free(sys->io);
-    sys->io = NULL;
-  }
   if (rc != 0) {
     atomic_store_explicit(&sys->state, TR_SYS_STOPPED, memory_order_relaxed);
-    tr_system_free(sys);
+    tr__system_destroy(sys);
     return rc;
   }
   tr_log(TR_LOG_DEBUG, "system started: %u workers, seed %llu", c.workers,
          (unsigned long long)c.seed);
   *out = sys;
   return 0;
+}
+
+tr_qsbr_rec_t *tr__system_io_record(tr_system_t *sys) {
+  return &sys->sched.qsbr.recs[sys->cfg.workers];
 }
 
 static uint64_t live_actors(tr_system_t *sys) {
@@ -122,12 +121,14 @@ static void shutdown_all(tr_system_t *sys) {
   }
 }
 
-void tr_system_stop(tr_system_t *sys) {
+bool tr__system_begin_stop(tr_system_t *sys) {
   int expect = TR_SYS_RUNNING;
-  if (!atomic_compare_exchange_strong_explicit(&sys->state, &expect, TR_SYS_STOPPING,
-                                               memory_order_acq_rel, memory_order_acquire))
-    return; /* stopping or stopped already */
-  /* From here on spawns fail, so the set of actors only shrinks. Signals already sent are
+  return atomic_compare_exchange_strong_explicit(&sys->state, &expect, TR_SYS_STOPPING,
+                                                 memory_order_acq_rel, memory_order_acquire);
+}
+
+void tr__system_stop_actors(tr_system_t *sys) {
+  /* Spawns fail from here on, so the set of actors only shrinks. Signals already sent are
    * handled; an actor that ignores nothing cannot outlive its exit signal. */
   for (;;) {
     shutdown_all(sys);
@@ -136,21 +137,21 @@ void tr_system_stop(tr_system_t *sys) {
     tr_log(TR_LOG_WARN, "stopping: %llu actors still alive after 1 s, signalling again",
            (unsigned long long)live_actors(sys));
   }
-  if (sys->io)
-    tr__io_stop(sys->io);
+}
+
+void tr__system_end_stop(tr_system_t *sys) {
   tr__clients_stop(sys);
   tr__sched_stop(&sys->sched);
   atomic_store_explicit(&sys->state, TR_SYS_STOPPED, memory_order_release);
 }
 
-void tr_system_free(tr_system_t *sys) {
-  if (!sys)
-    return;
-  if (atomic_load_explicit(&sys->state, memory_order_acquire) != TR_SYS_STOPPED)
-    tr_system_stop(sys);
+bool tr__system_stopped(tr_system_t *sys) {
+  return atomic_load_explicit(&sys->state, memory_order_acquire) == TR_SYS_STOPPED;
+}
+
+void tr__system_destroy(tr_system_t *sys) {
   tr__clients_close_all(sys);
   tr__sched_destroy(&sys->sched);
-  free(sys->io);
   tr__registry_destroy(&sys->reg);
   tr__atoms_destroy(&sys->atoms);
   tr__table_destroy(&sys->table);
@@ -163,7 +164,7 @@ void tr_system_free(tr_system_t *sys) {
 tr_ctx_t *tr_system_ctx(tr_system_t *sys) { return &sys->ctx; }
 tr_pid_t tr_self(const tr_ctx_t *ctx) { return ctx->self ? ctx->self->pid : TR_PID_NONE; }
 tr_system_t *tr_ctx_system(const tr_ctx_t *ctx) { return ctx->sys; }
-bool tr_ctx_in_handler(const tr_ctx_t *ctx) { return ctx && ctx->self && ctx->w; }
+bool tr_ctx_in_handler(const tr_ctx_t *ctx) { return tr__in_handler(ctx); }
 void tr_stop(tr_ctx_t *ctx) {
   ctx->stop = true;
   tr_reason_set(&ctx->stop_reason, TR_REASON_NORMAL, 0, NULL);

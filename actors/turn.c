@@ -3,7 +3,7 @@
  *
  * After a successful tr__mq_try_idle another worker may already be running the actor, so
  * every write to the actor happens before that call. */
-#include "actors/actor.h"
+#include "actors/clock.h"
 
 static const struct tr_msg empty_init = {.tag = TR_ATOM_INIT, .kind = TR_KIND_INIT};
 

@@ -4,6 +4,7 @@
 #define TR_BASE_H
 
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,13 @@ uint64_t tr__ticks(void);
 uint64_t tr__ticks_to_ns(uint64_t ticks);
 /* Calibrate the tick rate; called once by tr_system_new (takes ~1 ms the first time). */
 void tr__ticks_calibrate(void);
+
+/* Add to a counter that one thread writes and any thread reads: a plain add published with
+ * a relaxed store, so readers may see a slightly old value, never a torn one, and the writer
+ * pays no locked instruction. Statistics only: it orders nothing. */
+static inline void tr__bump(_Atomic uint64_t *c, uint64_t n) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
 
 /* Sleep the calling thread. */
 void tr__sleep_ns(uint64_t ns);

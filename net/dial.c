@@ -5,7 +5,7 @@
  * the last error (TR_ETIMEDOUT when the timeout struck first). */
 #include <string.h>
 
-#include "net/tcp.h"
+#include "net/net.h"
 
 /* Longest host name accepted (DNS names are at most 253 bytes). */
 #define HOST_MAX 255u
@@ -24,7 +24,7 @@ static int attempt(tr_tcp_conn_t *c, const struct sockaddr *sa) {
     return 0;
   c->tcp = NULL;
   tr__net_close_tcp(tcp);
-  return tr__net_err(rc, "connect");
+  return tr__io_err(rc, "tcp: connect");
 }
 
 /* Try the resolved addresses not yet tried; when none is left, close with `err`, the
@@ -54,7 +54,7 @@ static void on_connect(uv_connect_t *req, int status) {
     uv_tcp_t *failed = c->tcp;
     c->tcp = NULL;
     tr__net_close_tcp(failed);
-    connect_next(c, tr__net_err(status, "connect"));
+    connect_next(c, tr__io_err(status, "tcp: connect"));
   }
   tr__net_leave(net);
 }
@@ -91,7 +91,7 @@ static void resolve(tr_io_t *io, tr_tcp_conn_t *c) {
   c->gai.data = c;
   int rc = uv_getaddrinfo(&io->loop, &c->gai, on_resolved, c->host, port, &hints);
   if (rc != 0) {
-    tr__net_conn_close(c, tr__net_err(rc, "resolve"), false);
+    tr__net_conn_close(c, tr__io_err(rc, "tcp: resolve"), false);
     return;
   }
   c->resolving = true;
@@ -145,7 +145,7 @@ static void run_dial(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
 
 int tr_dial(tr_ctx_t *ctx, const char *host, uint16_t port, uint32_t timeout_ms,
             const tr_conn_opts_t *opts, tr_conn_t *out) {
-  if (!ctx || !tr__net_in_handler(ctx) || !host || !*host || strlen(host) > HOST_MAX || port == 0 ||
+  if (!ctx || !tr__in_handler(ctx) || !host || !*host || strlen(host) > HOST_MAX || port == 0 ||
       !out)
     return TR_EINVAL;
   tr_net_opts_t o;

@@ -1,21 +1,17 @@
-/* Listeners: binding (a command the caller waits for, so that bind errors come back from
- * tr_listen), accepting (each connection gets a new actor that owns it), the port registry
- * that tr_listener_port reads from any thread, and closing. */
+/* Listeners: binding (on the I/O thread while the caller waits, so that bind errors come
+ * back from tr_listen), accepting (each connection gets a new actor that owns it), the port
+ * registry that tr_listener_port reads from any thread, and closing. */
 #include <string.h>
 
-#include "net/tcp.h"
+#include "net/net.h"
 
-/* tr_listen's command: lives on the caller's stack while it waits for the answer. */
+/* What tr_listen hands the I/O thread (on its stack while it waits). */
 typedef struct {
-  tr_io_cmd_t cmd;
-  tr_tcp_listener_t *l; /* handed to the I/O thread, which owns it from the run on */
+  tr_tcp_listener_t *l; /* the I/O thread's once bind runs */
   struct sockaddr_storage addr;
   int backlog;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool done;  /* guarded by mu */
-  int result; /* guarded by mu */
-} listen_cmd_t;
+  bool taken; /* run_bind ran (then l is not the caller's to free) */
+} bind_t;
 
 typedef struct {
   tr_io_cmd_t cmd;
@@ -76,11 +72,11 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   tr_tcp_conn_t *c = NULL;
   if (status < 0) {
-    tr__net_err(status, "accept"); /* logged; the listener goes on */
+    tr__io_err(status, "tcp: accept"); /* logged; the listener goes on */
   } else if (!(c = tr__net_conn_new(net, &l->opts)) || !(c->tcp = tr__net_tcp_new(c))) {
     tr_log(TR_LOG_ERROR, "tcp: out of memory accepting a connection");
   } else if ((status = uv_accept(server, (uv_stream_t *)c->tcp)) != 0) {
-    tr__net_err(status, "accept");
+    tr__io_err(status, "tcp: accept");
   } else {
     tr__net_conn_names(c);
     if (adopt_accepted(l, c) == 0) {
@@ -99,15 +95,6 @@ static void on_connection(uv_stream_t *server, int status) {
 
 /* ---- binding ---- */
 
-static void answer(listen_cmd_t *lc, int result) {
-  pthread_mutex_lock(&lc->mu);
-  lc->result = result;
-  lc->done = true;
-  pthread_cond_signal(&lc->cv);
-  /* After the unlock the caller may return and lc is gone: touch nothing after it. */
-  pthread_mutex_unlock(&lc->mu);
-}
-
 /* Bind and listen; returns the bound port, or a TR_E* code. */
 static int bind_listen(tr_net_t *net, tr_tcp_listener_t *l, const struct sockaddr *addr,
                        int backlog) {
@@ -116,11 +103,11 @@ static int bind_listen(tr_net_t *net, tr_tcp_listener_t *l, const struct sockadd
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&l->tcp, backlog, on_connection);
   if (rc != 0)
-    return tr__net_err(rc, "listen");
+    return tr__io_err(rc, "tcp: listen");
   struct sockaddr_storage sa;
   int n = sizeof sa;
   if ((rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&sa, &n)) != 0)
-    return tr__net_err(rc, "getsockname");
+    return tr__io_err(rc, "tcp: getsockname");
   uint16_t port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                                  : ((struct sockaddr_in *)&sa)->sin_port);
   if (tr__u64map_put(&net->listeners, l->id, (uint64_t)(uintptr_t)l) != 0)
@@ -135,27 +122,23 @@ static int bind_listen(tr_net_t *net, tr_tcp_listener_t *l, const struct sockadd
   return port;
 }
 
-static void run_listen(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
-  listen_cmd_t *lc = (listen_cmd_t *)cmd;
-  tr_tcp_listener_t *l = lc->l;
-  if (discard) {
-    free_listener(l);
-    answer(lc, TR_ESTOPPED);
-    return;
-  }
-  tr_net_t *net = io->net;
+/* On the I/O thread: from here on the listener is its own (a failed one is freed). */
+static int run_bind(tr_io_t *io, void *arg) {
+  bind_t *b = arg;
+  tr_tcp_listener_t *l = b->l;
+  tr_net_t *net = tr__net_of(&io->ctx);
+  b->taken = true;
   l->net = net;
   uv_tcp_init(&io->loop, &l->tcp);
   l->tcp.data = l;
-  int rc = bind_listen(net, l, (const struct sockaddr *)&lc->addr, lc->backlog);
+  int rc = bind_listen(net, l, (const struct sockaddr *)&b->addr, b->backlog);
   if (rc < 0) {
     uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
-  } else {
-    rc = 0;
-    if (!tr_pid_is_none(l->owner))
-      tr__net_watch(net);
+    return rc;
   }
-  answer(lc, rc);
+  if (!tr_pid_is_none(l->owner))
+    tr__net_watch(net);
+  return 0;
 }
 
 /* Any thread: check the options and build the listener (not yet bound). */
@@ -180,7 +163,7 @@ static int make_listener(tr_ctx_t *ctx, const tr_listen_opts_t *o, struct sockad
   if (o->init_len)
     memcpy(init, o->init, o->init_len);
   l->id = TR__NEXT_REF(ctx->sys);
-  l->owner = tr__net_in_handler(ctx) ? tr_self(ctx) : TR_PID_NONE;
+  l->owner = tr__in_handler(ctx) ? tr_self(ctx) : TR_PID_NONE;
   l->beh = o->behaviour;
   l->init = init;
   l->init_len = o->init_len;
@@ -194,35 +177,23 @@ int tr_listen(tr_ctx_t *ctx, const tr_listen_opts_t *opts, tr_listener_t *out) {
     return TR_EINVAL;
   if (atomic_load_explicit(&ctx->sys->state, memory_order_relaxed) == TR_SYS_STOPPED)
     return TR_ESTOPPED;
-  listen_cmd_t lc = {.cmd.run = run_listen,
-                     .backlog = opts->backlog ? opts->backlog : TR_NET_BACKLOG};
-  uint64_t id;
-  int rc = make_listener(ctx, opts, &lc.addr, &lc.l);
+  bind_t b = {.backlog = opts->backlog ? opts->backlog : TR_NET_BACKLOG};
+  int rc = make_listener(ctx, opts, &b.addr, &b.l);
   if (rc != 0)
     return rc;
-  id = lc.l->id;
-  pthread_mutex_init(&lc.mu, NULL);
-  pthread_cond_init(&lc.cv, NULL);
-  if ((rc = tr__io_post(ctx->sys->io, ctx, &lc.cmd)) != 0) {
-    free_listener(lc.l);
-  } else {
-    pthread_mutex_lock(&lc.mu);
-    while (!lc.done)
-      pthread_cond_wait(&lc.cv, &lc.mu);
-    rc = lc.result;
-    pthread_mutex_unlock(&lc.mu);
-  }
-  pthread_mutex_destroy(&lc.mu);
-  pthread_cond_destroy(&lc.cv);
+  uint64_t id = b.l->id;
+  rc = tr__io_call(ctx->sys->io, ctx, run_bind, &b);
+  if (!b.taken)
+    free_listener(b.l); /* run_bind never ran: the listener is still ours */
   if (rc == 0)
     out->id = id;
   return rc;
 }
 
 uint16_t tr_listener_port(tr_system_t *sys, tr_listener_t l) {
-  if (!sys || !sys->io || !sys->io->net)
+  tr_net_t *net = sys && sys->io ? tr__net_of(&sys->ctx) : NULL;
+  if (!net)
     return 0;
-  tr_net_t *net = sys->io->net;
   uint64_t port = 0;
   pthread_mutex_lock(&net->mu);
   tr__u64map_get(&net->ports, l.id, &port);
@@ -233,7 +204,7 @@ uint16_t tr_listener_port(tr_system_t *sys, tr_listener_t l) {
 static void run_unlisten(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
   unlisten_cmd_t *uc = (unlisten_cmd_t *)cmd;
   uint64_t v;
-  if (!discard && tr__u64map_get(&io->net->listeners, uc->id, &v))
+  if (!discard && tr__u64map_get(&tr__net_of(&io->ctx)->listeners, uc->id, &v))
     tr__net_listener_close((tr_tcp_listener_t *)(uintptr_t)v);
   free(uc);
 }

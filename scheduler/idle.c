@@ -117,8 +117,7 @@ void tr__idle_park(tr_worker_t *w) {
     pthread_mutex_unlock(&i->mu);
   }
   if (wait) {
-    atomic_store_explicit(&w->parks, atomic_load_explicit(&w->parks, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    tr__bump(&w->parks, 1);
     pthread_mutex_lock(&w->park_mu);
     while (!w->notified && !atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
       if (!tr__qsbr_holding(w->qs)) {

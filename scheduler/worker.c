@@ -39,12 +39,6 @@
 
 _Thread_local tr_worker_t *tr__tls_worker;
 
-static inline void bump(_Atomic uint64_t *c) {
-  /* Owner-only counter: a plain increment published with a relaxed store; readers on other
-   * threads may see a slightly old value, never a torn one. */
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
-}
-
 int tr__sched_init(tr_sched_t *s, unsigned workers, unsigned extra, uint64_t seed,
                    const tr_sched_hooks_t *h) {
   memset(s, 0, sizeof *s);
@@ -174,7 +168,7 @@ static void *search(tr_worker_t *w) {
         t = tr__deque_steal(&s->workers[v].dq, &w->dq);
     }
     if (t)
-      bump(&w->steals);
+      tr__bump(&w->steals, 1);
   }
   if (!t)
     t = take_injected(w);
@@ -207,7 +201,7 @@ static void *worker_main(void *arg) {
       continue;
     }
     s->hooks.run(t, w);
-    bump(&w->turns);
+    tr__bump(&w->turns, 1);
     tr__qsbr_quiescent(&s->qsbr, w->qs);
   }
   if (s->hooks.stop)

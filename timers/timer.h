@@ -1,13 +1,11 @@
-/* Private: the I/O thread's side of timers (timer.c). The actor's side is declared in
- * actors/actor.h, where the turn calls it. */
+/* Private: what runtime/ needs of timers/ (timer.c). */
 #ifndef TR_TIMERS_TIMER_H
 #define TR_TIMERS_TIMER_H
 
-#include "net/io.h"
+#include "actors/actor.h"
 
-/* I/O thread: send every timer that is due, re-queue intervals. */
-void tr__timers_expire(tr_io_t *io);
-/* After the I/O thread stopped: free every pending timer. */
-void tr__timers_discard_all(tr_io_t *io);
+/* Install the clock that the actor layer's requests, receive timeouts and owned timers run on
+ * (actors/clock.h): entries in the I/O thread's heap. Before any actor runs. */
+void tr__timers_install(tr_system_t *sys);
 
 #endif

@@ -161,6 +161,24 @@ TR_API void tr_stop_reason(tr_ctx_t *ctx, const tr_reason_t *reason);
  * pids are ignored (returns 0). Any context. Errors: TR_EINVAL, TR_ESTOPPED. */
 TR_API int tr_exit(tr_ctx_t *ctx, tr_pid_t pid, const tr_reason_t *reason);
 
+/* ---- requests and receive timeouts ---- */
+
+/* Longest delay, period or timeout accepted: about 49 days, as a sanity bound. */
+#define TR_TIMER_MAX_MS ((uint64_t)1 << 32)
+
+/* The receive timeout of the calling actor: when `ms` pass without any message handled,
+ * it receives a message with tag TR_ATOM_TIMEOUT and reference 0; the clock restarts after
+ * every message (including that one). 0 turns it off. From a handler only. */
+TR_API int tr_set_receive_timeout(tr_ctx_t *ctx, uint64_t ms);
+
+/* A request from an actor: send (tag, data) to `to` with a fresh reference (stored in *ref),
+ * which the receiver answers with tr_reply. The reply arrives as an ordinary message whose
+ * tr_msg_ref is *ref; if none arrives within timeout_ms, a message with tag TR_ATOM_TIMEOUT
+ * and that reference arrives instead, and a reply that comes after it is dropped. From a
+ * handler only. Errors: those of tr_send, TR_EINVAL. */
+TR_API int tr_request(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
+                      uint64_t timeout_ms, uint64_t *ref);
+
 /* ---- links, monitors and trapping exits (from inside handlers) ----
  *
  * Exit signals. When an actor exits, every actor linked to it gets an exit signal with the

@@ -1,5 +1,5 @@
-/* Timers and requests between actors. Timers run on the system's I/O thread (a libuv loop);
- * an expiry becomes an ordinary message.
+/* Timers. They run on the system's I/O thread (a libuv loop); an expiry becomes an ordinary
+ * message. Requests and receive timeouts, which are timers too, are in actor.h.
  *
  * Ownership. A timer started from inside a handler belongs to that actor: it dies with it,
  * and cancelling it from that actor is exact: once tr_timer_cancel returns, the timer's
@@ -25,9 +25,6 @@ typedef struct {
   uint64_t id;
 } tr_timer_t;
 
-/* Longest delay or period accepted: about 49 days, as a sanity bound. */
-#define TR_TIMER_MAX_MS ((uint64_t)1 << 32)
-
 /* Send (tag, data) to `to` after `ms` milliseconds. The payload is copied now. On success
  * stores the timer in *out (may be NULL). Any context.
  * Errors: TR_EINVAL (ms over TR_TIMER_MAX_MS, bad tag), TR_EMSGSIZE, TR_ENOMEM, TR_ESTOPPED. */
@@ -42,19 +39,6 @@ TR_API int tr_send_interval(tr_ctx_t *ctx, uint64_t ms, tr_pid_t to, tr_atom_t t
  * unknown timer). From outside: TR_ENOENT when it has expired already (a one-shot) or is
  * unknown. */
 TR_API int tr_timer_cancel(tr_ctx_t *ctx, tr_timer_t t);
-
-/* The receive timeout of the calling actor: when `ms` pass without any message handled,
- * it receives a message with tag TR_ATOM_TIMEOUT and reference 0; the clock restarts after
- * every message (including that one). 0 turns it off. From a handler only. */
-TR_API int tr_set_receive_timeout(tr_ctx_t *ctx, uint64_t ms);
-
-/* A request from an actor: send (tag, data) to `to` with a fresh reference (stored in *ref),
- * which the receiver answers with tr_reply. The reply arrives as an ordinary message whose
- * tr_msg_ref is *ref; if none arrives within timeout_ms, a message with tag TR_ATOM_TIMEOUT
- * and that reference arrives instead, and a reply that comes after it is dropped. From a
- * handler only. Errors: those of tr_send, TR_EINVAL. */
-TR_API int tr_request(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
-                      uint64_t timeout_ms, uint64_t *ref);
 
 #ifdef __cplusplus
 }

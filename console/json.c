@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net/console.h"
+#include "console/console.h"
 
 json_t *tr__json_pid(tr_pid_t pid) {
   char buf[24];

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "net/console.h"
-#include "net/tcp.h"
+#include "console/console.h"
+#include "net/net.h"
 
 /* Bytes of a tag named by `send`: atoms from the network are interned here only because the
  * console is a trusted local interface, and even so each is bounded. */

@@ -1,14 +1,9 @@
-/* The I/O thread (see io.h). */
+/* The I/O thread's loop: starting and stopping it, running posted commands, and running the
+ * timer heap on one uv_timer_t (see io.h). */
 #include <signal.h>
 #include <string.h>
 
-#include "net/io.h"
-#include "net/tcp.h"
-#include "timers/timer.h"
-
-/* The I/O thread reads actors only inside these brackets. */
-static void enter(tr_io_t *io) { tr__qsbr_online(&io->sys->sched.qsbr, io->qs); }
-static void leave(tr_io_t *io) { tr__qsbr_offline(&io->sys->sched.qsbr, io->qs); }
+#include "io/io.h"
 
 /* Run every queued command, in order. A popped node stays the queue's tail until the next
  * pop (mpsc.h), and a command may live on its poster's stack, so a command runs only once
@@ -31,27 +26,10 @@ static void run_commands(tr_io_t *io, bool discard) {
   }
 }
 
-static void on_wake(uv_async_t *h) {
-  tr_io_t *io = h->data;
-  enter(io);
-  run_commands(io, false);
-  tr__io_arm_timer(io);
-  leave(io);
-  if (atomic_load_explicit(&io->stop, memory_order_acquire))
-    uv_stop(&io->loop);
-}
-
-static void on_timer(uv_timer_t *h) {
-  tr_io_t *io = h->data;
-  enter(io);
-  io->next_due = UINT64_MAX;
-  tr__timers_expire(io);
-  tr__io_arm_timer(io);
-  leave(io);
-}
-
-void tr__io_arm_timer(tr_io_t *io) {
-  uint64_t due = tr__heap_min_due(&io->heap);
+/* Point the libuv timer at the heap's earliest entry. */
+static void arm(tr_io_t *io) {
+  tr_io_timer_t *t = tr__io_heap_min(&io->heap);
+  uint64_t due = t ? t->due : UINT64_MAX;
   if (due == io->next_due)
     return;
   io->next_due = due;
@@ -59,19 +37,63 @@ void tr__io_arm_timer(tr_io_t *io) {
     uv_timer_stop(&io->timer);
     return;
   }
-  uint64_t now = uv_hrtime();
+  uint64_t now = tr__now_ns();
   /* libuv counts in whole milliseconds from the loop's cached time; round up so that a timer
-   * never fires early (tr__timers_expire also checks due <= now and re-arms if not). */
+   * never fires early (expire also checks due <= now and re-arms if not). */
   uint64_t ms = due > now ? (due - now + 999999u) / 1000000u : 0;
   uv_update_time(&io->loop);
-  uv_timer_start(&io->timer, on_timer, ms, 0);
+  uv_timer_start(&io->timer, io->timer.timer_cb, ms, 0);
+}
+
+static void expire(tr_io_t *io) {
+  uint64_t now = tr__now_ns();
+  tr_io_timer_t *t;
+  while ((t = tr__io_heap_min(&io->heap)) != NULL && t->due <= now) {
+    tr__io_heap_remove(&io->heap, t);
+    t->fire(io, t);
+  }
+}
+
+static void on_wake(uv_async_t *h) {
+  tr_io_t *io = h->data;
+  tr__io_enter(io);
+  run_commands(io, false);
+  arm(io);
+  tr__io_leave(io);
+  if (atomic_load_explicit(&io->stop, memory_order_acquire))
+    uv_stop(&io->loop);
+}
+
+static void on_timer(uv_timer_t *h) {
+  tr_io_t *io = h->data;
+  tr__io_enter(io);
+  io->next_due = UINT64_MAX;
+  expire(io);
+  arm(io);
+  tr__io_leave(io);
+}
+
+int tr__io_timer_add(tr_io_t *io, tr_io_timer_t *t) {
+  int rc = tr__io_heap_push(&io->heap, t);
+  if (rc == 0 && t->due < io->next_due)
+    arm(io);
+  return rc;
+}
+
+void tr__io_timer_remove(tr_io_t *io, tr_io_timer_t *t) {
+  /* The libuv timer stays where it is: a wake-up that finds nothing due only re-arms. */
+  tr__io_heap_remove(&io->heap, t);
+}
+
+tr_io_timer_t *tr__io_timer_find(tr_io_t *io, uint64_t id) {
+  return tr__io_heap_find(&io->heap, id);
 }
 
 static void *io_main(void *arg) {
   tr_io_t *io = arg;
-  /* Sockets are written on this thread only (net/). A write to a peer that has gone raises
-   * SIGPIPE at the writing thread, whose default action ends the process; blocked here, it
-   * stays pending on this thread and the write fails with EPIPE instead, without touching the
+  /* Sockets are written on this thread only. A write to a peer that has gone raises SIGPIPE
+   * at the writing thread, whose default action ends the process; blocked here, it stays
+   * pending on this thread and the write fails with EPIPE instead, without touching the
    * application's signal handling. */
   sigset_t pipe;
   sigemptyset(&pipe);
@@ -79,6 +101,14 @@ static void *io_main(void *arg) {
   pthread_sigmask(SIG_BLOCK, &pipe, NULL);
   uv_run(&io->loop, UV_RUN_DEFAULT);
   return NULL;
+}
+
+/* What a failed start made besides the loop. */
+static void undo_start(tr_io_t *io) {
+  tr__io_heap_discard(&io->heap);
+  tr__pool_destroy(&io->pool);
+  pthread_mutex_destroy(&io->post_mu);
+  pthread_mutex_destroy(&io->parts_mu);
 }
 
 int tr__io_start(tr_system_t *sys, tr_io_t *io, tr_qsbr_rec_t *qs) {
@@ -92,20 +122,26 @@ int tr__io_start(tr_system_t *sys, tr_io_t *io, tr_qsbr_rec_t *qs) {
   tr__pool_init(&io->pool, &sys->sched.depot);
   tr__mq_init(&io->cmds, true);
   pthread_mutex_init(&io->post_mu, NULL);
-  if (tr__heap_init(&io->heap) != 0)
-    return TR_ENOMEM;
-  if (uv_loop_init(&io->loop) != 0)
-    return TR_ESYS;
+  pthread_mutex_init(&io->parts_mu, NULL);
+  int rc = tr__io_heap_init(&io->heap);
+  if (rc == 0 && uv_loop_init(&io->loop) != 0)
+    rc = TR_ESYS;
+  if (rc != 0) {
+    undo_start(io);
+    return rc;
+  }
   uv_async_init(&io->loop, &io->wake, on_wake);
   uv_timer_init(&io->loop, &io->timer);
-  uv_timer_init(&io->loop, &io->clock); /* inactive until a console starts it */
-  if (tr__net_init(io) != 0)
-    return TR_ENOMEM;
+  io->timer.timer_cb = on_timer; /* arm() restarts it with this callback */
   io->wake.data = io;
   io->timer.data = io;
-  io->clock.data = io;
   if (pthread_create(&io->thread, NULL, io_main, io) != 0) {
     tr_log(TR_LOG_ERROR, "cannot start the I/O thread");
+    uv_close((uv_handle_t *)&io->wake, NULL);
+    uv_close((uv_handle_t *)&io->timer, NULL);
+    uv_run(&io->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&io->loop);
+    undo_start(io);
     return TR_ESYS;
   }
   return 0;
@@ -126,15 +162,15 @@ void tr__io_stop(tr_io_t *io) {
   pthread_join(io->thread, NULL);
   /* The loop has stopped and its thread is gone: this thread now owns everything. */
   run_commands(io, true);
-  tr__timers_discard_all(io);
-  tr__net_discard_all(io); /* sockets close with their own callbacks, which free them */
+  uint32_t n = atomic_load_explicit(&io->nparts, memory_order_acquire);
+  for (uint32_t i = n; i-- > 0;) /* sockets close with their own callbacks, which free them */
+    io->parts[i].part->discard(io, io->parts[i].state);
   uv_walk(&io->loop, close_handle, NULL);
   uv_run(&io->loop, UV_RUN_DEFAULT); /* let the close callbacks run */
   uv_loop_close(&io->loop);
-  tr__net_free(io);
-  tr__heap_destroy(&io->heap);
-  tr__pool_destroy(&io->pool);
-  pthread_mutex_destroy(&io->post_mu);
+  for (uint32_t i = n; i-- > 0;)
+    io->parts[i].part->free(io, io->parts[i].state);
+  undo_start(io);
 }
 
 int tr__io_post(tr_io_t *io, const tr_ctx_t *ctx, tr_io_cmd_t *cmd) {

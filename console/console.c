@@ -1,49 +1,12 @@
-/* The debug console's server: starting it (a listener and the coarse clock), and the session
- * actor each client gets: it cuts its input into lines (bounded, so an over-long line is an
+/* The debug console's server: starting it (a listener and the coarse clock, clock.c), and the
+ * session actor each client gets: it cuts its input into lines (bounded, so an over-long line is an
  * error reply, not a dropped connection), runs them in order, writes the replies, and
  * forwards trace events. Protocol: include/troupe/console.h. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "net/console.h"
-#include "net/io.h"
-
-/* ---- the coarse clock ---- */
-
-/* The clock's period: the resolution of the ages the console shows. */
-#define CLOCK_TICK_MS 1u
-
-static void on_tick(uv_timer_t *t) {
-  tr_io_t *io = t->data;
-  uint64_t ms = (tr__now_ns() - io->sys->start_ns) / 1000000u;
-  /* relaxed: an estimate that orders nothing; read at turn starts, by waking senders and by
-   * tr_actor_info (actor.h, coarse_ms). */
-  atomic_store_explicit(&io->sys->coarse_ms, (uint32_t)ms, memory_order_relaxed);
-}
-
-static void run_clock(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
-  if (!discard && !uv_is_active((uv_handle_t *)&io->clock)) {
-    on_tick(&io->clock);
-    uv_timer_start(&io->clock, on_tick, CLOCK_TICK_MS, CLOCK_TICK_MS);
-  }
-  free(cmd);
-}
-
-static int clock_start(tr_system_t *sys, tr_ctx_t *ctx) {
-  tr_io_cmd_t *cmd = malloc(sizeof *cmd);
-  if (!cmd)
-    return TR_ENOMEM;
-  cmd->run = run_clock;
-  int rc = tr__io_post(sys->io, ctx, cmd);
-  if (rc != 0) {
-    free(cmd);
-    return rc;
-  }
-  /* relaxed: tells tr_actor_info that the ages mean something; nothing is published. */
-  atomic_store_explicit(&sys->clock_on, true, memory_order_relaxed);
-  return 0;
-}
+#include "console/console.h"
 
 /* ---- writing ---- */
 
@@ -260,7 +223,7 @@ int tr_console_start(tr_system_t *sys, const char *addr, uint16_t port, tr_liste
   o.conn.codec.kind = TR_CODEC_RAW;
   o.conn.out_limit = TR_CONSOLE_OUT_LIMIT;
   int rc = tr_listen(ctx, &o, out);
-  if (rc == 0 && (rc = clock_start(sys, ctx)) != 0)
+  if (rc == 0 && (rc = tr__console_clock_start(sys)) != 0)
     tr_listener_close(ctx, *out);
   return rc;
 }

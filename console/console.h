@@ -1,13 +1,13 @@
 /* Private: the debug console (include/troupe/console.h), shared by console.c (the server,
- * the session actor, reading lines, writing replies), console_cmd.c (the commands) and
- * console_json.c (msgpack <-> JSON, text rendering).
+ * the session actor, reading lines, writing replies), commands.c (the commands), json.c
+ * (msgpack <-> JSON, text rendering) and clock.c (the coarse clock behind the ages).
  *
  * A session is one connection actor; everything in it belongs to that actor. A command that
  * needs an actor's own answer (state, info) asks with an INSPECT signal and the session
  * waits for the reply message; lines that arrive meanwhile queue behind it, so replies keep
  * the order of the requests. */
-#ifndef TR_NET_CONSOLE_H
-#define TR_NET_CONSOLE_H
+#ifndef TR_CONSOLE_CONSOLE_H
+#define TR_CONSOLE_CONSOLE_H
 
 #include <jansson.h>
 
@@ -54,6 +54,9 @@ typedef struct {
   uint64_t last_ns, last_msgs; /* the previous `stats` sample */
 } tr_csession_t;
 
+/* clock.c: start the coarse clock (once; later calls find it running). */
+int tr__console_clock_start(tr_system_t *sys);
+
 /* console.c */
 /* Send one reply (takes doc): rendered as text with its "." line, or as one JSON line. */
 void tr__console_reply(tr_ctx_t *ctx, tr_csession_t *s, json_t *doc);
@@ -62,7 +65,7 @@ void tr__console_error(tr_ctx_t *ctx, tr_csession_t *s, const char *fmt, ...)
 /* Write raw bytes to the session's connection. */
 void tr__console_write(tr_ctx_t *ctx, tr_csession_t *s, const char *text, size_t len);
 
-/* console_cmd.c */
+/* commands.c */
 /* Run one command line (NUL-terminated, no newline). */
 void tr__console_command(tr_ctx_t *ctx, tr_csession_t *s, char *line);
 /* The answer (or TR_ATOM_TIMEOUT) for the command that waits. */
@@ -70,7 +73,7 @@ void tr__console_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m);
 /* Turn off every trace the session holds. */
 void tr__console_untrace_all(tr_ctx_t *ctx, tr_csession_t *s);
 
-/* console_json.c */
+/* json.c */
 /* "0x..." text of a pid. */
 json_t *tr__json_pid(tr_pid_t pid);
 /* One msgpack value as JSON (binaries as hex strings); NULL when data is not msgpack. */

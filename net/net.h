@@ -1,13 +1,19 @@
-/* Private: TCP listeners and connections on the I/O thread (include/troupe/net.h), shared by
- * tcp.c (the state, delivery, closing, the owner sweep), conn.c (reading, backpressure,
- * writing), listen.c (listeners, accepting) and dial.c (outgoing connections).
+/* Private: the net layer, TCP listeners and connections on the I/O thread
+ * (include/troupe/net.h). The files share this header:
+ *   net.c     the layer's state, its part of the loop (io/io.h), options
+ *   addr.c    addresses as text: parsing and printing
+ *   conn.c    a connection's life: creating, delivering to the owner, closing, freeing
+ *   stream.c  a connection's data: reading with backpressure, writing with the output limit
+ *   listen.c  listeners and accepting;  dial.c  outgoing connections
+ *   sweep.c   closing what an exited owner left open;  conns.c  the console's view
+ *   msgs.c    decoding the messages an owner receives
  *
  * Threads. Everything here belongs to the I/O thread, except the `shared` part of tr_net_t:
  * the map from each open connection to its owner and the map from each listener to its
  * port, which any thread reads under `mu` (tr_conn_write checks ownership there, at once,
  * so it can answer TR_ENOENT). The I/O thread reads actors (their mailbox counters, to
  * deliver and to apply backpressure) only between tr__net_enter and tr__net_leave, as every
- * other libuv callback of the I/O thread does (io.c); commands already run inside them.
+ * other callback of the I/O thread does (io/io.h); commands already run inside them.
  *
  * A connection's life on the I/O thread:
  *   1. created: by an accept (OPEN at once) or a dial command (DIALING: resolving,
@@ -17,18 +23,18 @@
  *      or is about to get TR_ATOM_TCP_CLOSED, and its handles are closing;
  *   4. freed, once every libuv handle and request that points at it has called back
  *      (`refs`: one for being open, one per handle, one per name lookup in flight).
- * At system stop, tr__net_discard_all closes whatever is left without telling anyone (every
- * actor has exited by then), and tr__net_free frees the state once the loop has run the
- * close callbacks. */
-#ifndef TR_NET_TCP_H
-#define TR_NET_TCP_H
+ * When the system stops, the part's discard hook closes whatever is left without telling
+ * anyone (every actor has exited by then), and its free hook frees the state once the loop
+ * has run the close callbacks. */
+#ifndef TR_NET_NET_H
+#define TR_NET_NET_H
 
 #include <pthread.h>
 #include <uv.h>
 
 #include "base/u64map.h"
+#include "io/io.h"
 #include "net/codec.h"
-#include "net/io.h"
 #include "troupe/net.h"
 
 /* Bytes of one read: the most input a paused connection parks besides its codec buffer. */
@@ -112,39 +118,31 @@ struct tr_net {
   tr_tcp_conn_t *all;    /* every connection not yet freed */
   tr_tcp_conn_t *paused;
   uv_timer_t sweep, resume;
-  bool stopping; /* tr__net_discard_all ran: deliver nothing, read no actor */
+  bool stopping; /* the part is being discarded: deliver nothing, read no actor */
   unsigned char rbuf[TR_NET_READ_CHUNK]; /* every read lands here (one read at a time) */
 };
 
-/* ---- io.c's hooks ---- */
+/* ---- net.c ---- */
 
-/* With the loop, before the I/O thread starts. Returns 0 or TR_ENOMEM. */
-int tr__net_init(tr_io_t *io);
-/* After the I/O thread stopped (the stopping thread owns the loop): close every socket and
- * handle of the net layer, silently; the loop's last run calls their close callbacks. */
-void tr__net_discard_all(tr_io_t *io);
-/* After that last run: free the state. */
-void tr__net_free(tr_io_t *io);
+/* Attach the net layer to the system's loop (runtime/, at start). 0 or a TR_E* code. */
+int tr__net_attach(tr_system_t *sys);
+/* The net layer of ctx's system (attached at start, so never NULL while it runs). */
+tr_net_t *tr__net_of(const tr_ctx_t *ctx);
+/* Any thread: validate options and fill in the defaults. Returns 0 or TR_EINVAL. */
+int tr__net_opts(const tr_conn_opts_t *in, tr_net_opts_t *out);
 
-/* ---- shared by the net files (I/O thread unless noted) ---- */
-
-/* Bracket a libuv callback that may read actors (see io.c). False once the net layer is
- * being discarded: then the callback only releases what it holds. */
+/* Bracket a libuv callback that may read actors (see above). False once the part is being
+ * discarded: then the callback only releases what it holds. */
 static inline bool tr__net_enter(tr_net_t *n) {
   if (n->stopping)
     return false;
-  tr__qsbr_online(&n->io->sys->sched.qsbr, n->io->qs);
+  tr__io_enter(n->io);
   return true;
 }
 static inline void tr__net_leave(tr_net_t *n) {
   if (!n->stopping)
-    tr__qsbr_offline(&n->io->sys->sched.qsbr, n->io->qs);
+    tr__io_leave(n->io);
 }
-
-static inline tr_net_t *tr__net_of(const tr_ctx_t *ctx) { return ctx->sys->io->net; }
-
-/* Is ctx an actor's handler (not an outside thread or a client)? Any thread. */
-static inline bool tr__net_in_handler(const tr_ctx_t *ctx) { return ctx->self && ctx->w; }
 
 /* Messages queued for an actor (handled ones are subtracted at the end of each turn). */
 static inline uint64_t tr__net_depth(tr_actor_t *a) {
@@ -153,14 +151,14 @@ static inline uint64_t tr__net_depth(tr_actor_t *a) {
   return enq > deq ? enq - deq : 0;
 }
 
-/* Any thread: validate options and fill in the defaults. Returns 0 or TR_EINVAL. */
-int tr__net_opts(const tr_conn_opts_t *in, tr_net_opts_t *out);
-/* Translate a libuv error (never leaks out); unexpected ones are logged with `what`. */
-int tr__net_err(int uv_err, const char *what);
+/* ---- addr.c (any thread) ---- */
+
 /* "a.b.c.d:port" or "[v6]:port" of a socket address ("?" when it is neither). */
 void tr__net_addr_text(const struct sockaddr *sa, char out[TR_ADDR_MAX]);
 /* Parse an IPv4 or IPv6 literal (an IPv6 one may be in brackets). Returns 0 or TR_EINVAL. */
 int tr__net_parse_addr(const char *host, uint16_t port, struct sockaddr_storage *out);
+
+/* ---- conn.c ---- */
 
 /* Any thread: a connection with its options, not yet known to the I/O thread. */
 tr_tcp_conn_t *tr__net_conn_new(tr_net_t *net, const tr_net_opts_t *opts);
@@ -185,10 +183,31 @@ void tr__net_conn_opened(tr_tcp_conn_t *c);
 void tr__net_conn_close(tr_tcp_conn_t *c, int reason, bool graceful);
 /* Close a dial's timeout timer, if it is open. */
 void tr__net_stop_timer(tr_tcp_conn_t *c);
+/* The open (not closing) connection with this id, or NULL. */
+tr_tcp_conn_t *tr__net_find(tr_net_t *net, uint64_t id);
+
+/* ---- stream.c ---- */
+
+/* Start reading c. */
+void tr__net_read_start(tr_tcp_conn_t *c);
+/* Drop c from the paused list and its parked input. */
+void tr__net_unpause(tr_tcp_conn_t *c);
+/* Write what was queued while dialling; free it instead when `discard`. */
+void tr__net_flush_pending(tr_tcp_conn_t *c, bool discard);
+void tr__net_on_resume(uv_timer_t *t);
+
+/* ---- listen.c ---- */
+
+void tr__net_listener_close(tr_tcp_listener_t *l);
+
+/* ---- sweep.c ---- */
+
 /* Start the owner sweep if it is not running. */
 void tr__net_watch(tr_net_t *net);
+void tr__net_on_sweep(uv_timer_t *t);
 
-/* conns.c: the console's view of the open connections. */
+/* ---- conns.c: the console's view of the open connections ---- */
+
 typedef struct {
   uint64_t id;
   tr_pid_t owner;
@@ -201,17 +220,5 @@ typedef struct {
  * answered. Fills out[0..cap) and stores the number of connections (possibly more than
  * cap) in *total. Returns 0, TR_ESTOPPED or TR_ENOMEM. */
 int tr__net_conns(tr_ctx_t *ctx, tr_conn_info_t *out, size_t cap, size_t *total);
-
-/* listen.c */
-void tr__net_listener_close(tr_tcp_listener_t *l);
-
-/* conn.c */
-/* Start reading c. */
-void tr__net_read_start(tr_tcp_conn_t *c);
-/* Drop c from the paused list and its parked input. */
-void tr__net_unpause(tr_tcp_conn_t *c);
-/* Write what was queued while dialling; free it instead when `discard`. */
-void tr__net_flush_pending(tr_tcp_conn_t *c, bool discard);
-void tr__net_on_resume(uv_timer_t *t);
 
 #endif
