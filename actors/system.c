@@ -178,6 +178,21 @@ void tr_stop_reason(tr_ctx_t *ctx, const tr_reason_t *reason) {
 tr_atom_t tr_atom(tr_system_t *sys, const char *name) {
   return name ? tr__atoms_intern(&sys->atoms, name, strlen(name)) : 0;
 }
+int tr_atoms(tr_system_t *sys, const tr_atom_def_t *defs, size_t n) {
+  if (!sys || (n && !defs))
+    return TR_EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    if (!defs[i].name || !defs[i].atom)
+      return TR_EINVAL;
+    size_t len = strlen(defs[i].name);
+    if (len == 0 || len > TR_ATOM_MAX_LEN)
+      return TR_EINVAL;
+    if ((*defs[i].atom = tr_atom(sys, defs[i].name)) == 0)
+      return TR_ELIMIT;
+  }
+  return 0;
+}
+
 tr_atom_t tr_atom_find(tr_system_t *sys, const char *name, size_t len) {
   return tr__atoms_find(&sys->atoms, name, len);
 }

@@ -33,6 +33,11 @@
 #define SUP_ATOM_WHICH "$sup.which"
 #define SUP_ATOM_KILL "$sup.kill"
 #define SUP_ATOM_RETRY "$sup.retry"
+/* A supervisor started from outside tells its starter how the start of its children went. */
+#define SUP_ATOM_STARTED "$sup.started"
+/* How often a starter waiting for that answer checks that the supervisor still lives (one
+ * killed before its init ran never answers). */
+#define SUP_START_POLL_MS 100
 #define SUP_NONE SIZE_MAX
 
 typedef struct {
@@ -100,29 +105,74 @@ static bool valid_spec(const tr_supervisor_spec_t *spec, unsigned depth) {
   return true;
 }
 
+/* The init payload carries the spec pointer, the parent's pid (none when unlinked) and the
+ * starter's (a client waiting for SUP_ATOM_STARTED, or none). */
 static int spawn_sup(tr_ctx_t *ctx, const tr_supervisor_spec_t *spec, const tr_spawn_opts_t *opts,
-                     tr_pid_t parent, tr_pid_t *out) {
-  unsigned char buf[32];
+                     tr_pid_t parent, tr_pid_t starter, tr_pid_t *out) {
+  unsigned char buf[48];
   size_t len;
-  int rc = tr_pack_into(buf, sizeof buf, &len, "[uu]", (uint64_t)(uintptr_t)spec, parent.id);
+  int rc = tr_pack_into(buf, sizeof buf, &len, "[uuu]", (uint64_t)(uintptr_t)spec, parent.id,
+                        starter.id);
   return rc ? rc : tr_spawn_opts(ctx, &sup_behaviour, buf, len, opts, out);
 }
 
-/* Spawn a supervisor for spec, registered under name when not NULL, and linked to the
- * caller when that is an actor in a handler. The init payload carries the spec pointer and
- * the parent's pid (none when unlinked). */
+/* Spawn a supervisor for spec from a handler, registered under name when not NULL, and
+ * linked to the caller. */
 static int start_sup(tr_ctx_t *ctx, const tr_supervisor_spec_t *spec, const char *name,
                      tr_pid_t *out) {
-  if (!ctx || !valid_spec(spec, 0))
-    return TR_EINVAL;
-  /* Linked only to an actor: a client has a pid but no handler to link from. */
-  bool actor = tr_ctx_in_handler(ctx);
-  tr_spawn_opts_t opts = {.link = actor, .name = name};
-  return spawn_sup(ctx, spec, &opts, actor ? tr_self(ctx) : TR_PID_NONE, out);
+  tr_spawn_opts_t opts = {.link = true, .name = name};
+  return spawn_sup(ctx, spec, &opts, tr_self(ctx), TR_PID_NONE, out);
+}
+
+/* The start's answer, from a client that waits for it; TR_ENOENT when the supervisor is gone
+ * without answering. */
+static int await_started(tr_system_t *sys, tr_client_t *c, tr_pid_t pid, tr_atom_t started) {
+  for (;;) {
+    tr_msg_t *m = NULL;
+    int rc = tr_client_receive(c, SUP_START_POLL_MS, &m);
+    if (rc == TR_ETIMEDOUT) {
+      tr_actor_info_t info;
+      if (tr_actor_info(sys, pid, &info) == TR_ENOENT)
+        return TR_ENOENT;
+      continue;
+    }
+    if (rc != 0)
+      return rc;
+    int64_t result = TR_EPROTO;
+    bool answer = tr_msg_tag(m) == started && tr_msg_unpack(m, "i", &result) == 0;
+    tr_msg_free(m);
+    if (answer)
+      return (int)result;
+  }
+}
+
+/* From outside the pool: spawn the supervisor and wait until it has started its children,
+ * as OTP's start_link does. */
+static int start_and_wait(tr_ctx_t *ctx, const tr_supervisor_spec_t *spec, tr_pid_t *out) {
+  tr_system_t *sys = tr_ctx_system(ctx);
+  tr_atom_t started = tr_atom(sys, SUP_ATOM_STARTED);
+  if (!started)
+    return TR_ELIMIT;
+  tr_client_t *c;
+  int rc = tr_client_open(sys, &c);
+  if (rc)
+    return rc;
+  tr_pid_t pid;
+  tr_spawn_opts_t opts = {0};
+  rc = spawn_sup(ctx, spec, &opts, TR_PID_NONE, tr_client_pid(c), &pid);
+  if (rc == 0)
+    rc = await_started(sys, c, pid, started);
+  tr_client_close(c);
+  if (rc == 0 && out)
+    *out = pid;
+  return rc;
 }
 
 int tr_supervisor_start(tr_ctx_t *ctx, const tr_supervisor_spec_t *spec, tr_pid_t *out) {
-  return start_sup(ctx, spec, NULL, out);
+  if (!ctx || !valid_spec(spec, 0))
+    return TR_EINVAL;
+  /* Linked only to an actor: a client has a pid but no handler to link from. */
+  return tr_ctx_in_handler(ctx) ? start_sup(ctx, spec, NULL, out) : start_and_wait(ctx, spec, out);
 }
 
 static int start_child(tr_ctx_t *ctx, child_t *c) {
@@ -130,7 +180,7 @@ static int start_child(tr_ctx_t *ctx, child_t *c) {
   tr_pid_t pid;
   int rc;
   if (cs->supervisor) {
-    rc = start_sup(ctx, cs->supervisor, cs->name, &pid);
+    rc = start_sup(ctx, cs->supervisor, cs->name, &pid); /* valid: checked with its parent */
   } else {
     tr_spawn_opts_t opts = {.link = true, .name = cs->name};
     rc = tr_spawn_opts(ctx, cs->behaviour, cs->init, cs->init_len, &opts, &pid);
@@ -416,11 +466,15 @@ static void on_which(tr_ctx_t *ctx, const sup_t *s, const tr_msg_t *m) {
 
 /* ---- the behaviour ---- */
 
-static int sup_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
-  uint64_t spec_u, parent;
-  if (tr_msg_unpack(init, "[uu]", &spec_u, &parent) != 0)
-    return TR_EINVAL;
-  const tr_supervisor_spec_t *spec = (const tr_supervisor_spec_t *)(uintptr_t)spec_u;
+/* Tell a waiting starter (if any) how the start went. */
+static void answer_starter(tr_ctx_t *ctx, tr_pid_t starter, int rc) {
+  tr_atom_t started = tr_atom(tr_ctx_system(ctx), SUP_ATOM_STARTED);
+  if (!tr_pid_is_none(starter) && started)
+    tr_sendf(ctx, starter, started, "i", (int64_t)rc);
+}
+
+static int sup_setup(tr_ctx_t *ctx, void *state, const tr_supervisor_spec_t *spec,
+                     tr_pid_t parent) {
   tr_system_t *sys = tr_ctx_system(ctx);
   sup_t *s = calloc(1, sizeof *s);
   if (!s)
@@ -438,21 +492,34 @@ static int sup_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   }
   *(sup_t **)state = s;
   s->spec = spec;
-  s->parent = (tr_pid_t){parent};
+  s->parent = parent;
   s->current = SUP_NONE;
   for (size_t j = 0; j < spec->nchildren; j++)
     s->kids[j].spec = &spec->children[j];
+  return 0;
+}
+
+static int sup_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
+  uint64_t spec_u, parent, starter;
+  if (tr_msg_unpack(init, "[uuu]", &spec_u, &parent, &starter) != 0)
+    return TR_EINVAL;
+  const tr_supervisor_spec_t *spec = (const tr_supervisor_spec_t *)(uintptr_t)spec_u;
+  int rc = sup_setup(ctx, state, spec, (tr_pid_t){parent});
+  if (rc != 0) {
+    answer_starter(ctx, (tr_pid_t){starter}, rc);
+    return rc;
+  }
+  sup_t *s = *(sup_t **)state;
   tr_trap_exit(ctx, true);
-  for (size_t j = 0; j < spec->nchildren; j++) {
-    int rc = start_child(ctx, &s->kids[j]);
-    if (rc != 0) {
+  for (size_t j = 0; j < spec->nchildren && rc == 0; j++) {
+    if ((rc = start_child(ctx, &s->kids[j])) != 0) {
       tr_log(TR_LOG_WARN, "supervisor %016" PRIx64 ": starting child %s failed: %s",
              tr_self(ctx).id, spec->children[j].id, tr_strerror(rc));
       tr_reason_t r;
       shut_down(ctx, s, tr_reason_set(&r, TR_REASON_ERROR, rc, "a child failed to start"));
-      break;
     }
   }
+  answer_starter(ctx, (tr_pid_t){starter}, rc);
   return 0;
 }
 

@@ -10,40 +10,31 @@
 chat_atoms_t chat_atoms;
 
 int chat_atoms_init(tr_system_t *sys) {
-  static const struct {
-    size_t offset;
-    const char *name;
-  } table[] = {
-      {offsetof(chat_atoms_t, join), "chat.join"},
-      {offsetof(chat_atoms_t, joinfail), "chat.joinfail"},
-      {offsetof(chat_atoms_t, part), "chat.part"},
-      {offsetof(chat_atoms_t, say), "chat.say"},
-      {offsetof(chat_atoms_t, quit), "chat.quit"},
-      {offsetof(chat_atoms_t, nick), "chat.nick"},
-      {offsetof(chat_atoms_t, topic), "chat.topic"},
-      {offsetof(chat_atoms_t, info), "chat.info"},
-      {offsetof(chat_atoms_t, roominfo), "chat.roominfo"},
-      {offsetof(chat_atoms_t, event), "chat.event"},
-      {offsetof(chat_atoms_t, dm), "chat.dm"},
-      {offsetof(chat_atoms_t, idle), "chat.idle"},
-      {offsetof(chat_atoms_t, status), "chat.status"},
-      {offsetof(chat_atoms_t, close), "chat.close"},
-      {offsetof(chat_atoms_t, list), "chat.list"},
-      {offsetof(chat_atoms_t, listing), "chat.listing"},
-      {offsetof(chat_atoms_t, tick), "chat.tick"},
-      {offsetof(chat_atoms_t, flush), "chat.flush"},
-      {offsetof(chat_atoms_t, whois), "chat.whois"},
-      {offsetof(chat_atoms_t, whoisinfo), "chat.whoisinfo"},
+  const tr_atom_def_t table[] = {
+      {"chat.join", &chat_atoms.join},
+      {"chat.joinfail", &chat_atoms.joinfail},
+      {"chat.part", &chat_atoms.part},
+      {"chat.say", &chat_atoms.say},
+      {"chat.quit", &chat_atoms.quit},
+      {"chat.nick", &chat_atoms.nick},
+      {"chat.topic", &chat_atoms.topic},
+      {"chat.info", &chat_atoms.info},
+      {"chat.roominfo", &chat_atoms.roominfo},
+      {"chat.event", &chat_atoms.event},
+      {"chat.dm", &chat_atoms.dm},
+      {"chat.idle", &chat_atoms.idle},
+      {"chat.status", &chat_atoms.status},
+      {"chat.close", &chat_atoms.close},
+      {"chat.list", &chat_atoms.list},
+      {"chat.listing", &chat_atoms.listing},
+      {"chat.tick", &chat_atoms.tick},
+      {"chat.flush", &chat_atoms.flush},
+      {"chat.whois", &chat_atoms.whois},
+      {"chat.whoisinfo", &chat_atoms.whoisinfo},
   };
   _Static_assert(sizeof table / sizeof table[0] == sizeof(chat_atoms_t) / sizeof(tr_atom_t),
                  "every atom of chat_atoms_t has a name");
-  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-    tr_atom_t a = tr_atom(sys, table[i].name);
-    if (!a)
-      return TR_ELIMIT;
-    memcpy((char *)&chat_atoms + table[i].offset, &a, sizeof a);
-  }
-  return 0;
+  return tr_atoms(sys, table, sizeof table / sizeof table[0]);
 }
 
 void chat_room_name(char out[TR_NAME_MAX + 1], const char *key) {

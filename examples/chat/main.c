@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../common/server.h"
 #include "chat.h"
@@ -21,8 +20,6 @@
 /* Output queued for one client before it is dropped: a client that stops reading costs
  * the server at most this much (about 500 full IRC lines), and nobody else waits for it. */
 #define OUT_LIMIT ((size_t)256 << 10)
-/* How long main() waits for the supervisor to have started the rooms manager. */
-#define START_WAIT_MS 5000
 
 typedef struct {
   const char *bind;
@@ -107,17 +104,11 @@ static int parse(int argc, char **argv, options_t *o) {
   return 0;
 }
 
-/* Start the rooms' supervision tree and wait until the manager is registered, so that the
+/* Start the rooms' supervision tree; it returns once the manager is registered, so the
  * first client's JOIN finds it. */
 static int start_rooms(tr_system_t *sys) {
   tr_pid_t sup;
-  int rc = tr_supervisor_start(tr_system_ctx(sys), &tree, &sup);
-  for (int waited = 0; rc == 0 && tr_pid_is_none(tr_whereis(sys, CHAT_ROOMS_NAME)); waited++) {
-    if (waited == START_WAIT_MS)
-      return TR_ETIMEDOUT;
-    nanosleep(&(struct timespec){0, 1000000}, NULL);
-  }
-  return rc;
+  return tr_supervisor_start(tr_system_ctx(sys), &tree, &sup);
 }
 
 static int start_listener(tr_system_t *sys, const options_t *o, uint16_t *port) {

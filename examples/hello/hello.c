@@ -106,10 +106,12 @@ int main(void) {
   int rc = tr_system_new(NULL, &sys);
   if (rc)
     return fail("system", rc);
-  atoms.job = tr_atom(sys, "job");
-  atoms.result = tr_atom(sys, "result");
-  atoms.hello = tr_atom(sys, "hello");
-  atoms.crash = tr_atom(sys, "crash");
+  const tr_atom_def_t tags[] = {{"job", &atoms.job},
+                                {"result", &atoms.result},
+                                {"hello", &atoms.hello},
+                                {"crash", &atoms.crash}};
+  if ((rc = tr_atoms(sys, tags, sizeof tags / sizeof tags[0])) != 0)
+    return fail("atoms", rc);
 
   tr_client_t *me;
   if ((rc = tr_client_open(sys, &me)) != 0)

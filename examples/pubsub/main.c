@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../common/server.h"
 #include "pubsub.h"
@@ -20,8 +19,6 @@
 /* Output queued for one client before it is dropped: Redis's default
  * client-output-buffer-limit for pubsub clients is 32 MB (hard), and so is ours. */
 #define OUT_LIMIT ((size_t)32 << 20)
-/* How long main() waits for the supervisor to have started its children. */
-#define START_WAIT_MS 5000
 
 typedef struct {
   const char *bind;
@@ -111,19 +108,11 @@ static int parse(int argc, char **argv, options_t *o) {
   return 0;
 }
 
-/* Start the supervision tree and wait until both children are registered, so the first
+/* Start the supervision tree; it returns once both children are registered, so the first
  * client finds them. */
 static int start_tree(tr_system_t *sys) {
   tr_pid_t sup;
-  int rc = tr_supervisor_start(tr_system_ctx(sys), &tree, &sup);
-  for (int waited = 0; rc == 0 && (tr_pid_is_none(tr_whereis(sys, PS_TOPICS_NAME)) ||
-                                   tr_pid_is_none(tr_whereis(sys, PS_PATTERNS_NAME)));
-       waited++) {
-    if (waited == START_WAIT_MS)
-      return TR_ETIMEDOUT;
-    nanosleep(&(struct timespec){0, 1000000}, NULL);
-  }
-  return rc;
+  return tr_supervisor_start(tr_system_ctx(sys), &tree, &sup);
 }
 
 static int start_listener(tr_system_t *sys, const options_t *o, uint16_t *port) {

@@ -13,20 +13,16 @@ ps_atoms_t ps_atoms;
 #define GLOB_NESTING_MAX 1000
 
 int ps_atoms_init(tr_system_t *sys) {
-  struct {
-    tr_atom_t *atom;
-    const char *name;
-  } all[] = {{&ps_atoms.sub, "ps.sub"},       {&ps_atoms.unsub, "ps.unsub"},
-             {&ps_atoms.psub, "ps.psub"},     {&ps_atoms.punsub, "ps.punsub"},
-             {&ps_atoms.ack, "ps.ack"},       {&ps_atoms.pub, "ps.pub"},
-             {&ps_atoms.msg, "ps.msg"},       {&ps_atoms.pmsg, "ps.pmsg"},
-             {&ps_atoms.retire, "ps.retire"}, {&ps_atoms.channels, "ps.channels"},
-             {&ps_atoms.numsub, "ps.numsub"}, {&ps_atoms.numpat, "ps.numpat"},
-             {&ps_atoms.flush, "ps.flush"}};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-    if ((*all[i].atom = tr_atom(sys, all[i].name)) == 0)
-      return TR_ELIMIT;
-  return 0;
+  const tr_atom_def_t all[] = {{"ps.sub", &ps_atoms.sub},       {"ps.unsub", &ps_atoms.unsub},
+                               {"ps.psub", &ps_atoms.psub},     {"ps.punsub", &ps_atoms.punsub},
+                               {"ps.ack", &ps_atoms.ack},       {"ps.pub", &ps_atoms.pub},
+                               {"ps.msg", &ps_atoms.msg},       {"ps.pmsg", &ps_atoms.pmsg},
+                               {"ps.retire", &ps_atoms.retire}, {"ps.channels", &ps_atoms.channels},
+                               {"ps.numsub", &ps_atoms.numsub}, {"ps.numpat", &ps_atoms.numpat},
+                               {"ps.flush", &ps_atoms.flush}};
+  _Static_assert(sizeof all / sizeof all[0] == sizeof(ps_atoms_t) / sizeof(tr_atom_t),
+                 "every atom of ps_atoms_t has a name");
+  return tr_atoms(sys, all, sizeof all / sizeof all[0]);
 }
 
 void ps_topic_name(char out[TR_NAME_MAX + 1], const void *channel, size_t len) {

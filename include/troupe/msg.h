@@ -57,6 +57,21 @@ enum {
 #define TR_ATOM_MAX_LEN 255
 TR_API tr_atom_t tr_atom(tr_system_t *sys, const char *name);
 
+/* One entry of a table of atoms to intern at start-up (tr_atoms). */
+typedef struct {
+  const char *name;
+  tr_atom_t *atom; /* where its value goes */
+} tr_atom_def_t;
+
+/* Intern every name of defs[0..n) and store each atom where its entry points, so that a
+ * program's tags are one table:
+ *   static tr_atom_t PING, PONG;
+ *   static const tr_atom_def_t tags[] = {{"ping", &PING}, {"pong", &PONG}};
+ *   tr_atoms(sys, tags, sizeof tags / sizeof tags[0]);
+ * Any thread. Returns 0, or TR_EINVAL (a NULL name or pointer, or a name tr_atom refuses:
+ * the entries before it are stored) or TR_ELIMIT (the table is full). */
+TR_API int tr_atoms(tr_system_t *sys, const tr_atom_def_t *defs, size_t n);
+
 /* Look a name up without interning it (for names from untrusted sources: the table never
  * grows). Returns 0 when the name is unknown. Any thread. */
 TR_API tr_atom_t tr_atom_find(tr_system_t *sys, const char *name, size_t len);

@@ -49,10 +49,17 @@ typedef struct tr_supervisor_spec {
 } tr_supervisor_spec_t;
 
 /* Start a supervisor: it starts its children in order (each linked to it) before it handles
- * anything else. From a handler the supervisor is linked to the caller (it stops, children
- * first in reverse start order, when the caller exits). On a start failure of a child the
- * supervisor stops what it started and exits with that error. Any context.
- * Errors: TR_EINVAL (bad spec), and those of tr_spawn. */
+ * anything else.
+ *  - From outside the pool (tr_system_ctx, a client's ctx) the call returns once the
+ *    supervisor has started every child, as OTP's start_link does: each child is spawned and
+ *    registered under its name, so a message sent to it after the return is handled after
+ *    its init. If a child fails to start, the supervisor stops the ones it started, exits,
+ *    and the call returns that child's error (nothing in *out). Blocks the caller for as long
+ *    as the starts take.
+ *  - From a handler it returns at once (a handler must not wait); the supervisor is linked to
+ *    the caller, and stops (children first, in reverse start order) when the caller exits.
+ * Errors: TR_EINVAL (bad spec), those of tr_spawn, a child's start error, TR_ENOENT (the
+ * supervisor was killed before it could start its children). */
 TR_API int tr_supervisor_start(tr_ctx_t *ctx, const tr_supervisor_spec_t *spec, tr_pid_t *out);
 
 /* The pid of a supervisor's child by id, asked from outside (blocking request through a

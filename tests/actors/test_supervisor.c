@@ -526,6 +526,51 @@ static void failed_child_start_stops_started_children_and_exits_with_the_error(v
   expect_settled(f, sup, ""); /* nothing left over */
 }
 
+/* Guards against a start from outside returning before the children exist, which made every
+ * server poll tr_whereis until its supervised actors were registered. */
+static void start_from_outside_returns_once_every_child_is_registered(void **state) {
+  fix_t *f = *state;
+  tree_t *t = tree(f, 0, TR_ONE_FOR_ONE, 100);
+  kids(f, t, "abc", "ppp");
+  tr_pid_t sup = TR_PID_NONE;
+  assert_int_equal(tr_supervisor_start(tr_system_ctx(f->sys), &t->spec, &sup), 0);
+  assert_false(tr_pid_is_none(sup));
+  /* No wait: the names are there when the call returns (each child's 4 MiB init payload makes
+   * the spawns slow enough that an early return would be seen here). */
+  for (const char *id = "abc"; *id; id++)
+    assert_false(tr_pid_is_none(tr_whereis(f->sys, (char[2]){*id, 0})));
+  expect_started(f, "abc", true);
+  assert_int_equal(tr_exit(tr_client_ctx(f->client), sup, &SHUTDOWN), 0);
+  expect_stops(f, "cba", TR_REASON_SHUTDOWN);
+  wait_gone(f, sup);
+}
+
+/* Guards against a start from outside that hides a child's start failure behind success. */
+static void start_from_outside_returns_the_error_of_a_failed_child_start(void **state) {
+  fix_t *f = *state;
+  assert_int_equal(tr_register(f->sys, "taken", f->boss), 0);
+  tree_t *t = tree(f, 0, TR_ONE_FOR_ONE, 100);
+  kids(f, t, "ab", "pp");
+  t->kids[1].name = "taken";
+  tr_pid_t sup = TR_PID_NONE;
+  assert_int_equal(tr_supervisor_start(tr_system_ctx(f->sys), &t->spec, &sup), TR_EEXIST);
+  assert_true(tr_pid_is_none(sup));
+  /* The supervisor stops what it started and exits; only the boss is left. */
+  assert_int_equal(sup_wait_actors(f->sys, 1), 1);
+  assert_true(tr_pid_is_none(tr_whereis(f->sys, "a")));
+  /* a may be stopped before its init runs; then it reports nothing at all. Its reports are
+   * queued before it is gone. */
+  tr_msg_t *m = NULL;
+  if (tr_client_receive(f->client, 0, &m) == 0) {
+    assert_int_equal(tr_msg_tag(m), f->started);
+    tr_msg_free(m);
+    m = sup_receive(f->client);
+    assert_int_equal(tr_msg_tag(m), f->terminated);
+    tr_msg_free(m);
+  }
+  assert_int_equal(tr_client_receive(f->client, 0, &m), TR_ETIMEDOUT);
+}
+
 /* Guards against a supervisor outliving the actor that started it (its parent). */
 static void supervisor_stops_its_children_when_its_parent_exits(void **state) {
   fix_t *f = *state;
@@ -591,6 +636,8 @@ int main(void) {
       TEST(child_that_ignores_shutdown_is_killed_after_its_shutdown_time),
       TEST(supervisor_child_reports_current_pids_and_unknown_ids),
       TEST(failed_child_start_stops_started_children_and_exits_with_the_error),
+      TEST(start_from_outside_returns_once_every_child_is_registered),
+      TEST(start_from_outside_returns_the_error_of_a_failed_child_start),
       TEST(supervisor_stops_its_children_when_its_parent_exits),
       TEST(child_dying_during_one_for_all_is_restarted_once_with_the_others),
       TEST(child_dying_outside_a_rest_for_one_round_is_restarted_after_it),

@@ -18,6 +18,7 @@
 
 #include "mailbox/atom.h"
 #include "troupe/actor.h"
+#include "troupe/error.h"
 #include "troupe/msg.h"
 
 /* Enough atoms to fill several name chunks (TR_ATOM_CHUNK each) and to double the index
@@ -319,6 +320,31 @@ static void public_atom_functions_follow_the_same_rules(void **state) {
   tr_system_free(sys);
 }
 
+/* Guards against tr_atoms storing atoms in the wrong entries, or accepting a table with a
+ * hole in it (a NULL name or destination) as if it were whole. */
+static void a_table_of_atoms_is_interned_in_one_call(void **state) {
+  (void)state;
+  tr_config_t cfg;
+  tr_config_init(&cfg);
+  cfg.workers = 1;
+  tr_system_t *sys;
+  assert_int_equal(tr_system_new(&cfg, &sys), 0);
+  tr_atom_t ping = 0, pong = 0, again = 0;
+  const tr_atom_def_t tags[] = {{"ping", &ping}, {"pong", &pong}, {"ping", &again}};
+  assert_int_equal(tr_atoms(sys, tags, 3), 0);
+  assert_true(ping >= TR_ATOM_FIRST_USER && pong >= TR_ATOM_FIRST_USER && ping != pong);
+  assert_int_equal(again, ping);
+  assert_string_equal(tr_atom_name(sys, pong), "pong");
+  tr_atom_t x = 0;
+  const tr_atom_def_t holes[][2] = {
+      {{"x", &x}, {NULL, &x}}, {{"x", &x}, {"y", NULL}}, {{"x", &x}, {"", &x}}};
+  for (size_t i = 0; i < 3; i++)
+    assert_int_equal(tr_atoms(sys, holes[i], 2), TR_EINVAL);
+  assert_int_equal(tr_atoms(sys, NULL, 1), TR_EINVAL);
+  assert_int_equal(tr_atoms(sys, NULL, 0), 0);
+  tr_system_free(sys);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(builtin_atoms_have_their_fixed_names, setup, teardown),
@@ -335,6 +361,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(threads_interning_at_once_agree_on_every_atom, setup,
                                       teardown),
       cmocka_unit_test(public_atom_functions_follow_the_same_rules),
+      cmocka_unit_test(a_table_of_atoms_is_interned_in_one_call),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
