@@ -3,7 +3,7 @@
 # Uses sudo when not root. Safe to run again: installs nothing when everything is there.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcmocka-dev libjansson-dev libedit-dev redis-tools clang-format)
+packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcmocka-dev libjansson-dev libedit-dev redis-tools clang-format netcat-openbsd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -11,6 +11,9 @@ if command -v git >/dev/null && git rev-parse --is-inside-work-tree >/dev/null 2
   echo "=== clang-format ==="
   git ls-files -z '*.c' '*.h' | xargs -0 clang-format --dry-run --Werror
 fi
+# The layer order (docs/architecture.md), on the sources; on the objects after each build.
+echo "=== layers ==="
+scripts/layers.sh
 
 jobs=$(nproc 2>/dev/null || echo 2)
 builds=("$@")
@@ -27,6 +30,7 @@ for b in "${builds[@]}"; do
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_SANITIZE="$san" \
     -DTROUPE_SMALL_QUEUES="$small" -DTROUPE_BUILD_BENCH=OFF >/dev/null
   cmake --build "$dir" -j"$jobs"
+  scripts/layers.sh "$dir"
   run=()
   # ThreadSanitizer cannot map its shadow memory under the high mmap randomisation of recent
   # kernels; running without address randomisation is its documented workaround.

@@ -6,7 +6,7 @@
  * TR_ESTOPPED when the system stops. */
 #include <pthread.h>
 
-#include "actors/support.h"
+#include "support/support.h"
 #include "mailbox/envelope.h" /* the server keeps a copy of a request's header to reply later */
 
 /* A request that is meant to time out waits this long: short, since it must expire. */

@@ -2,47 +2,13 @@
  * tracing on and off, tracing turning itself off when its tracer is gone, and the console
  * clock's ages (running_ms, waiting_ms). */
 #include "actors/actor.h"
-#include "actors/support.h"
+#include "support/counter.h"
 
 typedef struct {
   tr_system_t *sys;
   tr_client_t *c;
   tr_atom_t inc, ping, pong, block;
 } fix_t;
-
-typedef struct {
-  uint64_t count;
-} counter_t;
-
-static bool tag_is(tr_ctx_t *ctx, const tr_msg_t *m, const char *name) {
-  const char *n = tr_atom_name(tr_ctx_system(ctx), tr_msg_tag(m));
-  return n && strcmp(n, name) == 0;
-}
-
-static int counter_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
-  counter_t *s = state;
-  if (tag_is(ctx, m, "inc"))
-    s->count++;
-  else if (tag_is(ctx, m, "ping"))
-    tr_send(ctx, tr_msg_from(m), tr_atom(tr_ctx_system(ctx), "pong"), NULL, 0);
-  else if (tag_is(ctx, m, "block"))
-    sup_sleep_ms(300);
-  return 0;
-}
-
-static int counter_inspect(const void *state, msgpack_packer *pk) {
-  const counter_t *s = state;
-  msgpack_pack_map(pk, 1);
-  msgpack_pack_str_with_body(pk, "count", 5);
-  msgpack_pack_uint64(pk, s->count);
-  return 0;
-}
-
-static const tr_behaviour_t counter_b = {.name = "counter",
-                                         .state_size = sizeof(counter_t),
-                                         .receive = counter_receive,
-                                         .inspect = counter_inspect};
-static const tr_behaviour_t plain_b = {.name = "plain", .receive = counter_receive};
 
 static int setup_n(void **state, unsigned workers) {
   fix_t *f = calloc(1, sizeof *f);

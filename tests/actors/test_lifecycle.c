@@ -4,7 +4,7 @@
  * exactly once with the right reason, and what terminate sends is delivered; pointer payloads
  * are freed exactly once whoever ends up with them; big payloads survive the trip; and the
  * counters of tr_actor_info and tr_system_stats add up to what the test did. */
-#include "actors/support.h"
+#include "support/support.h"
 
 /* Flags of a probe's init payload. */
 enum {

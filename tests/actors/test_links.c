@@ -4,7 +4,7 @@
  * monitors of dead pids answer noproc; unlink and demonitor cut the tie, even racing the exit;
  * tr_spawn_opts ties the child before it runs; tr_stop_reason's reason is the one seen. The
  * actors report what they see (terminate, EXIT, DOWN) to the test's client, which compares. */
-#include "actors/support.h"
+#include "support/support.h"
 
 /* Flags of a node's init payload. */
 enum {
@@ -147,12 +147,6 @@ typedef struct {
   uint64_t rounds, round, ctl_ref, cut_ref, ctl_downs, cut_downs, bad_rc;
 } racer_t;
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void race_round(tr_ctx_t *ctx, racer_t *s) {
   tr_spawn_opts_t opts = {.monitor = &s->ctl_ref};
   unsigned char init[32];
@@ -167,8 +161,8 @@ static void race_round(tr_ctx_t *ctx, racer_t *s) {
     sup_bump(&s->f->bad);
   /* Spin 0..375 us: long enough, in some rounds, for the other worker to take the child
    * and run its exit (so its DOWN is on the way, or queued here) before the demonitor. */
-  uint64_t until = now_ns() + s->round % 16u * 25000u;
-  while (now_ns() < until) {
+  uint64_t until = sup_now_ns() + s->round % 16u * 25000u;
+  while (sup_now_ns() < until) {
   }
   /* The DOWN cannot have been handled yet (this handler still runs): the monitor exists. */
   s->bad_rc += tr_demonitor(ctx, s->cut_ref) != 0;

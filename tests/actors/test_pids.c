@@ -6,7 +6,7 @@
  * spawns with TR_ELIMIT and the system carries on. */
 #include <pthread.h>
 
-#include "actors/support.h"
+#include "support/support.h"
 
 /* The smallest table: one chunk of slots, so a few rounds of spawns reuse every slot. */
 #define SMALL_TABLE 16384u

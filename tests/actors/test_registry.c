@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "actors/support.h"
+#include "support/support.h"
 
 /* Flags of a named actor's init payload "[uus]" (fixture, flags, name). */
 enum {

@@ -4,7 +4,7 @@
  * and many requests in flight at once are each matched to their own reference. A requester
  * actor does the asking and checks every message it gets; servers answer (or do not); the
  * test reads the requester's tallies through its client. */
-#include "actors/support.h"
+#include "support/support.h"
 
 /* Requests one requester may have in flight in these tests. */
 #define REQ_MAX 1024u

@@ -6,7 +6,7 @@
  * actor is left; and systems are independent: many in a row, and two at once. */
 #include <pthread.h>
 
-#include "actors/support.h"
+#include "support/support.h"
 
 typedef struct {
   tr_system_t *sys;

@@ -6,40 +6,17 @@
  * Every wait is bounded by WAIT_MS, which only keeps a broken build from hanging; no test
  * asserts anything about timing. Clients answer the server's PINGs while they wait, unless
  * a test says otherwise. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include "support/proc.h"
+#include "support/sock.h"
 
 #ifndef TROUPE_CHAT_BIN
 #error "TROUPE_CHAT_BIN must name the troupe-chat executable"
 #endif
 
-/* Upper bound of every wait: generous, because sanitizer builds on a busy two-core machine
- * are slow; a working server never comes near it. */
-#define WAIT_MS 30000
+/* Upper bound of every wait: the support's, which only keeps a broken build from hanging. */
+#define WAIT_MS SUP_WAIT_MS
 
-typedef struct {
-  pid_t pid;
-  uint16_t port;
-} server_t;
+typedef proc_t server_t;
 
 typedef struct {
   int fd;
@@ -50,86 +27,13 @@ typedef struct {
   char line[4096]; /* the last line read */
 } client_t;
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t now_ms(void) { return (int64_t)sup_now_ms(); }
 
 /* ---- the server process ---- */
 
-/* Run troupe-chat with args (NULL-terminated, after the program name); returns its exit
- * status as waitpid reports it, or -1 when it does not end within WAIT_MS. */
-static int run_to_end(char *const args[]) {
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execv(TROUPE_CHAT_BIN, args);
-    _exit(127);
-  }
-  int status;
-  for (int64_t end = now_ms() + WAIT_MS; now_ms() < end;) {
-    if (waitpid(pid, &status, WNOHANG) == pid)
-      return status;
-    usleep(10000);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
-}
-
 static void server_start(server_t *sv, const char *idle_ms) {
-  int out[2];
-  assert_int_equal(pipe(out), 0);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    close(out[1]);
-    execl(TROUPE_CHAT_BIN, "troupe-chat", "--port", "0", "--idle-ms", idle_ms, (char *)NULL);
-    _exit(127);
-  }
-  close(out[1]);
-  char line[256];
-  size_t len = 0;
-  struct pollfd pf = {.fd = out[0], .events = POLLIN};
-  while (len < sizeof line - 1 && !memchr(line, '\n', len) && poll(&pf, 1, WAIT_MS) == 1) {
-    ssize_t n = read(out[0], line + len, sizeof line - 1 - len);
-    if (n <= 0)
-      break;
-    len += (size_t)n;
-  }
-  line[len] = '\0';
-  close(out[0]);
-  unsigned port = 0;
-  /* The one line it prints: "troupe-chat listening on 127.0.0.1:PORT". */
-  assert_int_equal(sscanf(line, "troupe-chat listening on 127.0.0.1:%u", &port), 1);
-  assert_true(port > 0 && port < 65536);
-  sv->pid = pid;
-  sv->port = (uint16_t)port;
-}
-
-/* SIGTERM, then the server must stop gracefully and exit 0. */
-static void server_stop(server_t *sv) {
-  assert_int_equal(kill(sv->pid, SIGTERM), 0);
-  int status = 0;
-  bool ended = false;
-  for (int64_t end = now_ms() + WAIT_MS; !ended && now_ms() < end;) {
-    ended = waitpid(sv->pid, &status, WNOHANG) == sv->pid;
-    if (!ended)
-      usleep(10000);
-  }
-  if (!ended) {
-    kill(sv->pid, SIGKILL);
-    waitpid(sv->pid, &status, 0);
-  }
-  assert_true(ended);
-  assert_true(WIFEXITED(status));
-  assert_int_equal(WEXITSTATUS(status), 0);
+  char *argv[] = {"troupe-chat", "--port", "0", "--idle-ms", (char *)idle_ms, NULL};
+  proc_start(sv, TROUPE_CHAT_BIN, argv);
 }
 
 static int group_setup(void **state) {
@@ -144,7 +48,7 @@ static int group_setup(void **state) {
 
 static int group_teardown(void **state) {
   server_t *sv = *state;
-  server_stop(sv);
+  proc_stop(sv);
   free(sv);
   return 0;
 }
@@ -155,13 +59,8 @@ static client_t *client_new(const server_t *sv, int rcvbuf) {
   client_t *c = calloc(1, sizeof *c);
   assert_non_null(c);
   c->pong = true;
-  c->fd = socket(AF_INET, SOCK_STREAM, 0);
+  c->fd = sock_try_connect(AF_INET, sv->port, rcvbuf);
   assert_true(c->fd >= 0);
-  if (rcvbuf > 0)
-    assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(sv->port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
   return c;
 }
 
@@ -170,13 +69,7 @@ static void client_free(client_t *c) {
   free(c);
 }
 
-static void send_raw(client_t *c, const void *data, size_t len) {
-  for (size_t off = 0; off < len;) {
-    ssize_t n = send(c->fd, (const char *)data + off, len - off, MSG_NOSIGNAL);
-    assert_true(n > 0);
-    off += (size_t)n;
-  }
-}
+static void send_raw(client_t *c, const void *data, size_t len) { sock_send(c->fd, data, len); }
 
 static void say(client_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(client_t *c, const char *fmt, ...) {
@@ -572,7 +465,7 @@ static void an_idle_client_is_pinged_then_dropped(void **state) {
   assert_true(expect(awake, "PONG troupe-chat :here"));
   client_free(silent);
   client_free(awake);
-  server_stop(&sv);
+  proc_stop(&sv);
 }
 
 /* Guards the command line: bad input is a usage error with exit status 2. */
@@ -585,7 +478,7 @@ static void a_bad_command_line_exits_with_status_2(void **state) {
   char *stray[] = {"troupe-chat", "--port", "0", "extra", NULL};
   char *const *cases[] = {no_port, bad_port, junk_port, unknown, stray};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    int status = run_to_end(cases[i]);
+    int status = proc_run(TROUPE_CHAT_BIN, cases[i]);
     assert_true(status != -1 && WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 2);
   }

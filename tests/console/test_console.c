@@ -1,43 +1,11 @@
-/* The debug console (net/console*.c) over a real socket: every command's output, text and
+/* The debug console (console/) over a real socket: every command's output, text and
  * JSON (parsed with jansson), checked against actors the test set up; trace, kill under a
  * supervisor, stuck, and bad input that must give error replies and leave the node up. */
 #include <jansson.h>
 #include <sys/types.h>
 
-#include "net/sock.h"
-
-typedef struct {
-  uint64_t count;
-} counter_t;
-
-static bool tag_is(tr_ctx_t *ctx, const tr_msg_t *m, const char *name) {
-  const char *n = tr_atom_name(tr_ctx_system(ctx), tr_msg_tag(m));
-  return n && strcmp(n, name) == 0;
-}
-
-static int counter_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
-  counter_t *s = state;
-  if (tag_is(ctx, m, "inc"))
-    s->count++;
-  else if (tag_is(ctx, m, "slow"))
-    sup_sleep_ms(20);
-  else if (tag_is(ctx, m, "block"))
-    sup_sleep_ms(400);
-  return 0;
-}
-
-static int counter_inspect(const void *state, msgpack_packer *pk) {
-  const counter_t *s = state;
-  msgpack_pack_map(pk, 1);
-  msgpack_pack_str_with_body(pk, "count", 5);
-  msgpack_pack_uint64(pk, s->count);
-  return 0;
-}
-
-static const tr_behaviour_t counter_b = {.name = "counter",
-                                         .state_size = sizeof(counter_t),
-                                         .receive = counter_receive,
-                                         .inspect = counter_inspect};
+#include "support/counter.h"
+#include "support/sock.h"
 
 static const tr_child_spec_t kids[] = {
     {.id = "kid", .behaviour = &counter_b, .restart = TR_RESTART_PERMANENT, .name = "kid"}};

@@ -5,7 +5,7 @@
  * client; handlers cannot fail a cmocka test, so they count what they find wrong in `bad`.
  * There are no timing assertions: every wait is bounded only to keep a broken build from
  * hanging. */
-#include "net/tcp_support.h"
+#include "net/tcp_fixture.h"
 
 /* An echo server's line limit, for the over-the-limit test. */
 #define SHORT_LINE 64

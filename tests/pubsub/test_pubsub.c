@@ -1,29 +1,8 @@
 /* Integration tests of troupe-pubsub (examples/pubsub): the real binary on a free port,
  * driven by the real redis-cli (Debian's redis-tools) and by raw sockets for exact bytes.
  * redis-cli is required: without it the tests fail and say so (scripts/deps.sh installs it). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-extern char **environ;
+#include "support/proc.h"
+#include "support/sock.h"
 
 /* Output queued per client before the server drops it: small, so the slow-subscriber test
  * reaches it quickly. */
@@ -32,31 +11,15 @@ extern char **environ;
 #define WAIT_MS 5000
 #define BUF_MAX 65536
 
-typedef struct {
-  pid_t pid;
-  int port;
-} fix_t;
+typedef proc_t fix_t;
 
 static int setup(void **state) {
   if (system("command -v redis-cli >/dev/null 2>&1") != 0)
     fail_msg("redis-cli not found: install redis-tools (scripts/deps.sh does)");
   fix_t *f = calloc(1, sizeof *f);
-  int out[2];
   assert_non_null(f);
-  assert_int_equal(pipe(out), 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  char *argv[] = {TROUPE_PUBSUB_BIN, "--port", "0", "--out-limit", OUT_LIMIT, NULL};
-  assert_int_equal(posix_spawn(&f->pid, argv[0], &fa, NULL, argv, environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  FILE *in = fdopen(out[0], "r");
-  char line[256] = "";
-  assert_non_null(fgets(line, sizeof line, in));
-  fclose(in);
-  assert_int_equal(sscanf(line, "troupe-pubsub listening on 127.0.0.1:%d", &f->port), 1);
+  char *argv[] = {"troupe-pubsub", "--port", "0", "--out-limit", OUT_LIMIT, NULL};
+  proc_start(f, TROUPE_PUBSUB_BIN, argv);
   *state = f;
   return 0;
 }
@@ -64,11 +27,8 @@ static int setup(void **state) {
 /* Stops the server as an operator would; it must exit 0. */
 static int teardown(void **state) {
   fix_t *f = *state;
-  int status = 0;
-  kill(f->pid, SIGTERM);
-  waitpid(f->pid, &status, 0);
+  proc_stop(f);
   free(f);
-  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   return 0;
 }
 
@@ -89,18 +49,9 @@ static void expect_cli(const fix_t *f, const char *args, const char *want) {
   assert_string_equal(out, want);
 }
 
-static int dial(const fix_t *f) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_true(fd >= 0);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-  return fd;
-}
+static int dial(const fix_t *f) { return sock_connect(AF_INET, f->port); }
 
-static void say(int fd, const char *s) {
-  assert_int_equal(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
-}
+static void say(int fd, const char *s) { sock_send_str(fd, s); }
 
 /* Read exactly the bytes of want (failing on anything else or on a timeout). */
 static void expect(int fd, const char *want) {
@@ -120,13 +71,9 @@ static void expect(int fd, const char *want) {
 /* True once the peer has closed (EOF or reset) within ms. */
 static bool closed_within(int fd, int ms) {
   char buf[BUF_MAX];
-  struct timespec t0, t;
   size_t total = 0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (long waited = 0; waited < ms;) {
+  for (uint64_t end = sup_now_ms() + (uint64_t)ms; sup_now_ms() < end;) {
     struct pollfd p = {.fd = fd, .events = POLLIN};
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    waited = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
     if (poll(&p, 1, 10) == 1) {
       ssize_t r = recv(fd, buf, sizeof buf, 0);
       if (r <= 0)

@@ -23,7 +23,7 @@
 #include <time.h>
 
 #include "scheduler/deque.h" /* TR_DEQUE_CAP, to size the spawn tree */
-#include "troupe.h"
+#include "support/support.h"
 
 /* Upper bound of one wait in milliseconds: sanitizer builds on a busy two-core machine are
  * slow, and a correct scheduler never comes near it. */
@@ -75,20 +75,10 @@ typedef struct {
   sched_fixture_t *f;
 } actor_state_t;
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Busy-wait (no sleep: the point is to hit a window shorter than a sleep's granularity). */
 static void spin_ns(uint64_t ns) {
-  struct timespec t0, t;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  do
-    clock_gettime(CLOCK_MONOTONIC, &t);
-  while ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t.tv_nsec <
-         (uint64_t)t0.tv_nsec + ns);
+  for (uint64_t end = sup_now_ns() + ns; sup_now_ns() < end;) {
+  }
 }
 
 static uint64_t ptr_arg(const void *p) { return (uint64_t)(uintptr_t)p; }
@@ -241,10 +231,10 @@ static int barrier_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
     return -1;
   sched_fixture_t *f = ((actor_state_t *)state)->f;
   atomic_fetch_add_explicit(&f->arrived, 1, memory_order_relaxed);
-  uint64_t deadline = now_ms() + BARRIER_MS;
+  uint64_t deadline = sup_now_ms() + BARRIER_MS;
   uint64_t met = 1;
   while (atomic_load_explicit(&f->arrived, memory_order_relaxed) < 2) {
-    if (now_ms() > deadline) {
+    if (sup_now_ms() > deadline) {
       atomic_fetch_add_explicit(&f->gave_up, 1, memory_order_relaxed);
       met = 0;
       break;
@@ -346,13 +336,13 @@ static void request_echo(sched_fixture_t *f, tr_pid_t to) {
 
 /* Wait until pid has handled a message, so the scenario under test is really under way. */
 static void wait_until_running(sched_fixture_t *f, tr_pid_t pid) {
-  uint64_t deadline = now_ms() + WAIT_MS;
+  uint64_t deadline = sup_now_ms() + WAIT_MS;
   tr_actor_info_t info;
   for (;;) {
     assert_int_equal(tr_actor_info(f->sys, pid, &info), 0);
     if (info.msgs_in > 0)
       return;
-    if (now_ms() > deadline)
+    if (sup_now_ms() > deadline)
       fail_msg("actor %016llx never ran", (unsigned long long)pid.id);
     sched_yield();
   }
@@ -421,11 +411,11 @@ static void a_ping_pong_pair_cannot_starve_a_third_actor(void **state) {
  * that its next message arrives while the worker that ran the echo is on its way to park. */
 static void ping_polling(sched_fixture_t *f, tr_pid_t to) {
   assert_int_equal(tr_send(tr_client_ctx(f->client), to, f->ping, NULL, 0), 0);
-  uint64_t deadline = now_ms() + WAIT_MS;
+  uint64_t deadline = sup_now_ms() + WAIT_MS;
   tr_msg_t *m = NULL;
   int rc;
   while ((rc = tr_client_receive(f->client, 0, &m)) == TR_ETIMEDOUT)
-    if (now_ms() > deadline)
+    if (sup_now_ms() > deadline)
       fail_msg("no answer within %d ms", WAIT_MS);
   assert_int_equal(rc, 0);
   assert_int_equal(tr_msg_tag(m), f->ping);
@@ -546,12 +536,12 @@ static void an_idle_worker_steals_from_a_busy_one(void **state) {
   tr_pid_t sink;
   assert_int_equal(tr_spawn(tr_system_ctx(f->sys), &echo, NULL, 0, &sink), 0);
   spawn_with_fixture(f, &pair);
-  uint64_t deadline = now_ms() + WAIT_MS;
+  uint64_t deadline = sup_now_ms() + WAIT_MS;
   for (int got = 0; got < 2;) {
     tr_msg_t *m = NULL;
     int rc = tr_client_receive(f->client, 1, &m);
     if (rc == TR_ETIMEDOUT) {
-      assert_true(now_ms() < deadline);
+      assert_true(sup_now_ms() < deadline);
       assert_int_equal(tr_send(tr_system_ctx(f->sys), sink, f->ping, NULL, 0), 0);
       continue;
     }

@@ -6,7 +6,7 @@
  * the clock readings themselves (CLOCK_MONOTONIC) and report them to the test's client. The
  * only timing assertions are the contract's: never early (less a clock-read slack), and a
  * generous bound on lateness, since the machine is shared and sanitizers are slow. */
-#include "actors/support.h"
+#include "support/support.h"
 
 #define NS_PER_MS 1000000u
 /* Two clock reads on different threads, and the copy of a payload, may disagree by this
@@ -38,12 +38,6 @@ typedef struct {
   tr_atom_t arm, fire, tick, report, step, next, finish, stop, ping, done;
   _Atomic uint64_t bad; /* what handlers found wrong (cmocka cannot fail a test from them) */
 } fix_t;
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Every actor here starts from [fix, report pid, a, b]. */
 typedef struct {
@@ -79,11 +73,11 @@ static int waiter_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   unsigned char buf[32];
   size_t len;
   if (tr_msg_tag(m) == f->arm) {
-    uint64_t ms = sup_arg_u(m, 0, 0), t0 = now_ns();
+    uint64_t ms = sup_arg_u(m, 0, 0), t0 = sup_now_ns();
     check(f, tr_pack_into(buf, sizeof buf, &len, "[uu]", t0, ms) == 0);
     check(f, tr_send_after(ctx, ms, tr_self(ctx), f->fire, buf, len, NULL) == 0);
   } else if (tr_msg_tag(m) == f->fire) {
-    uint64_t t = now_ns();
+    uint64_t t = sup_now_ns();
     tr_sendf(ctx, s->report, f->report, "[uu]", sup_arg_u(m, 1, 0), t - sup_arg_u(m, 0, t));
   }
   return 0;
@@ -107,10 +101,10 @@ static int metronome_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   metronome_t *s = state;
   fix_t *f = s->base.f;
   if (tr_msg_tag(m) == f->arm) {
-    s->t0 = now_ns();
+    s->t0 = sup_now_ns();
     check(f, tr_send_interval(ctx, PERIOD_MS, tr_self(ctx), f->tick, NULL, 0, &s->timer) == 0);
   } else if (tr_msg_tag(m) == f->tick) {
-    tr_sendf(ctx, s->base.report, f->tick, "[uu]", ++s->n, now_ns() - s->t0);
+    tr_sendf(ctx, s->base.report, f->tick, "[uu]", ++s->n, sup_now_ns() - s->t0);
     if (s->n == TICKS)
       tr_sendf(ctx, s->base.report, f->done, "[i]", (int64_t)tr_timer_cancel(ctx, s->timer));
   }
@@ -137,14 +131,14 @@ typedef struct {
 } racer_t;
 
 static void spin_ns(uint64_t ns) {
-  uint64_t t0 = now_ns();
-  while (now_ns() - t0 < ns) {
+  uint64_t t0 = sup_now_ns();
+  while (sup_now_ns() - t0 < ns) {
   }
 }
 
 static void race_cancel(tr_ctx_t *ctx, racer_t *s) {
   uint64_t delay = s->round % 3;
-  s->expired_first += now_ns() - s->armed_ns > delay * NS_PER_MS;
+  s->expired_first += sup_now_ns() - s->armed_ns > delay * NS_PER_MS;
   int rc = tr_timer_cancel(ctx, s->timer);
   /* Owned and not handled: 0, even if it expired. Handled (a one-shot): TR_ENOENT. */
   s->wrong_rc += rc != (s->fired ? TR_ENOENT : 0);
@@ -164,7 +158,7 @@ static void race_arm(tr_ctx_t *ctx, racer_t *s) {
   }
   s->fired = false;
   check(f, tr_pack_into(buf, sizeof buf, &len, "[u]", s->round) == 0);
-  s->armed_ns = now_ns();
+  s->armed_ns = sup_now_ns();
   check(f, tr_send_after(ctx, s->round % 3, tr_self(ctx), f->fire, buf, len, &s->timer) == 0);
   if (s->round % 2 == 0) {
     spin_ns(NS_PER_MS);
@@ -261,7 +255,7 @@ typedef struct {
 static int sleeper_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   sleeper_t *s = state;
   base_init(&s->base, init);
-  s->last_ns = now_ns();
+  s->last_ns = sup_now_ns();
   check(s->base.f, tr_set_receive_timeout(ctx, s->base.a ? s->base.a : 50) == 0);
   if (s->base.a == 0)
     check(s->base.f, tr_set_receive_timeout(ctx, 0) == 0);
@@ -271,7 +265,7 @@ static int sleeper_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
 static int sleeper_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   sleeper_t *s = state;
   fix_t *f = s->base.f;
-  uint64_t t = now_ns();
+  uint64_t t = sup_now_ns();
   if (tr_msg_tag(m) == TR_ATOM_TIMEOUT) {
     tr_sendf(ctx, s->base.report, f->report, "[uuu]", s->pings, t - s->last_ns, tr_msg_ref(m));
     if (++s->timeouts == s->base.b)

@@ -1,10 +1,10 @@
-/* Helpers shared by the tests of actors/: making a system with a given shape, handing a test's
- * data to an actor through its init payload (a pointer packed as a uint64), and bounded
+/* Helpers shared by the tests (tests/support/): making a system with a given shape, handing a
+ * test's data to an actor through its init payload (a pointer packed as a uint64), and bounded
  * waits. Waits poll with short sleeps and give up after SUP_WAIT_MS; the bound only keeps a
  * broken build from hanging, it is never a timing assertion. Static inline only, so each test
  * file stays one self-contained executable. */
-#ifndef TR_TESTS_ACTORS_SUPPORT_H
-#define TR_TESTS_ACTORS_SUPPORT_H
+#ifndef TR_TESTS_SUPPORT_SUPPORT_H
+#define TR_TESTS_SUPPORT_SUPPORT_H
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,11 +61,14 @@ static inline uint64_t sup_arg_u(const tr_msg_t *m, uint32_t k, uint64_t dflt) {
 /* The pointer an init payload packed as "[u...]" carries first (the test's data), or NULL. */
 static inline void *sup_init_ptr(const tr_msg_t *init) { return sup_unptr(sup_arg_u(init, 0, 0)); }
 
-static inline uint64_t sup_now_ms(void) {
+/* The tests' one clock: CLOCK_MONOTONIC, the clock the library runs its timers on. */
+static inline uint64_t sup_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+static inline uint64_t sup_now_ms(void) { return sup_now_ns() / 1000000u; }
 
 static inline void sup_sleep_ms(unsigned ms) {
   struct timespec ts = {.tv_sec = (time_t)(ms / 1000u), .tv_nsec = (long)(ms % 1000u) * 1000000L};

@@ -8,7 +8,7 @@
  * so that a child spawned out of order nearly always runs its init before its older sibling
  * is spawned. A "boss" actor starts supervisors from a handler (so they are linked to it),
  * traps exits and reports how each supervisor ended. */
-#include "actors/support.h"
+#include "support/support.h"
 
 #define KID_CRASH 42     /* the error a kid's receive returns on "crash" */
 #define PAD (4u << 20)   /* bytes of ballast in each kid's init payload (see above) */

@@ -3,10 +3,10 @@
  * (lines back with "\n", or frames back as they came). Handlers cannot fail a cmocka test,
  * so they count what they find wrong in `bad`, which the teardown checks. Static only:
  * one test file includes it. */
-#ifndef TR_TESTS_NET_TCP_SUPPORT_H
-#define TR_TESTS_NET_TCP_SUPPORT_H
+#ifndef TR_TESTS_NET_TCP_FIXTURE_H
+#define TR_TESTS_NET_TCP_FIXTURE_H
 
-#include "net/sock.h"
+#include "support/sock.h"
 
 /* Reports a test may hold while it waits for another kind. */
 #define HELD_MAX 64

@@ -1,10 +1,10 @@
-/* The test side of tests/net/: plain blocking POSIX sockets on the loopback, so what the
- * library does is checked against an independent TCP peer. Every read and write has a
- * timeout of SUP_WAIT_MS, which only keeps a broken build from hanging. Sends use
+/* The test side of every socket test: plain blocking POSIX sockets on the loopback, so what
+ * the library and the servers do is checked against an independent TCP peer. Every read and write
+ * has a timeout of SUP_WAIT_MS, which only keeps a broken build from hanging. Sends use
  * MSG_NOSIGNAL: the tests do not ignore SIGPIPE, so a library that let one reach the
  * process would be caught. Static inline only. */
-#ifndef TR_TESTS_NET_SOCK_H
-#define TR_TESTS_NET_SOCK_H
+#ifndef TR_TESTS_SUPPORT_SOCK_H
+#define TR_TESTS_SUPPORT_SOCK_H
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "actors/support.h"
+#include "support/support.h"
 
 static inline void sock_timeouts(int fd) {
   struct timeval tv = {.tv_sec = SUP_WAIT_MS / 1000, .tv_usec = 0};
