@@ -1,5 +1,6 @@
-/* Waiting for the I/O thread: tr__io_call (run a function there and wait for its answer), and
- * the parts that attach to the loop on first use (io.h). */
+/* The shapes of command built on tr__io_post: tr__io_call (run a function on the I/O thread
+ * and wait for its answer), tr__io_post_id (run one on an id, without waiting), and the parts
+ * that attach to the loop on first use (io.h). */
 #include <string.h>
 
 #include "io/io.h"
@@ -41,6 +42,35 @@ int tr__io_call(tr_io_t *io, const tr_ctx_t *ctx, int (*fn)(tr_io_t *io, void *a
   }
   pthread_mutex_destroy(&c.mu);
   pthread_cond_destroy(&c.cv);
+  return rc;
+}
+
+/* ---- commands that name one object ---- */
+
+typedef struct {
+  tr_io_cmd_t cmd;
+  void (*fn)(tr_io_t *io, uint64_t id);
+  uint64_t id;
+} id_cmd_t;
+
+static void run_id(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
+  id_cmd_t *c = (id_cmd_t *)cmd;
+  if (!discard)
+    c->fn(io, c->id);
+  free(c);
+}
+
+int tr__io_post_id(tr_io_t *io, const tr_ctx_t *ctx, void (*fn)(tr_io_t *io, uint64_t id),
+                   uint64_t id) {
+  id_cmd_t *c = malloc(sizeof *c);
+  if (!c)
+    return TR_ENOMEM;
+  c->cmd.run = run_id;
+  c->fn = fn;
+  c->id = id;
+  int rc = tr__io_post(io, ctx, &c->cmd);
+  if (rc != 0)
+    free(c);
   return rc;
 }
 

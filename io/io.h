@@ -95,6 +95,12 @@ void tr__io_stop(tr_io_t *io);
  * or TR_ESTOPPED when the I/O thread has stopped (then the caller still owns cmd). */
 int tr__io_post(tr_io_t *io, const tr_ctx_t *ctx, tr_io_cmd_t *cmd);
 
+/* Any thread (ctx: the poster's): run fn(io, id) on the I/O thread soon, without waiting;
+ * when the loop stops first, fn never runs. The common shape of a command that names one
+ * object (close this connection, this listener). Returns 0, TR_ENOMEM or TR_ESTOPPED. */
+int tr__io_post_id(tr_io_t *io, const tr_ctx_t *ctx, void (*fn)(tr_io_t *io, uint64_t id),
+                   uint64_t id);
+
 /* Any thread but the I/O thread (ctx: the caller's): run fn(io, arg) on the I/O thread and
  * wait for it; returns what fn returned. When the loop stops before fn could run, fn never
  * runs and the answer is TR_ESTOPPED (arg stays the caller's). Blocks the caller for about

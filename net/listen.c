@@ -13,11 +13,6 @@ typedef struct {
   bool taken; /* run_bind ran (then l is not the caller's to free) */
 } bind_t;
 
-typedef struct {
-  tr_io_cmd_t cmd;
-  uint64_t id;
-} unlisten_cmd_t;
-
 static void free_listener(tr_tcp_listener_t *l) {
   free(l->init);
   free(l);
@@ -201,12 +196,10 @@ uint16_t tr_listener_port(tr_system_t *sys, tr_listener_t l) {
   return (uint16_t)port;
 }
 
-static void run_unlisten(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
-  unlisten_cmd_t *uc = (unlisten_cmd_t *)cmd;
+static void run_unlisten(tr_io_t *io, uint64_t id) {
   uint64_t v;
-  if (!discard && tr__u64map_get(&tr__net_of(&io->ctx)->listeners, uc->id, &v))
+  if (tr__u64map_get(&tr__net_of(&io->ctx)->listeners, id, &v))
     tr__net_listener_close((tr_tcp_listener_t *)(uintptr_t)v);
-  free(uc);
 }
 
 int tr_listener_close(tr_ctx_t *ctx, tr_listener_t l) {
@@ -214,13 +207,5 @@ int tr_listener_close(tr_ctx_t *ctx, tr_listener_t l) {
     return TR_EINVAL;
   if (tr_listener_port(ctx->sys, l) == 0)
     return TR_ENOENT;
-  unlisten_cmd_t *uc = malloc(sizeof *uc);
-  if (!uc)
-    return TR_ENOMEM;
-  uc->cmd.run = run_unlisten;
-  uc->id = l.id;
-  int rc = tr__io_post(ctx->sys->io, ctx, &uc->cmd);
-  if (rc != 0)
-    free(uc);
-  return rc;
+  return tr__io_post_id(ctx->sys->io, ctx, run_unlisten, l.id);
 }

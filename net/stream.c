@@ -30,11 +30,6 @@ struct tr_net_write {
   unsigned char bytes[]; /* TR_FRAME_HEADER bytes of room, then the payload */
 };
 
-typedef struct {
-  tr_io_cmd_t cmd;
-  uint64_t conn;
-} close_cmd_t;
-
 /* ---- reading ---- */
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
@@ -274,10 +269,8 @@ static void run_write(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
   write_conn(c, w);
 }
 
-static void run_close(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
-  close_cmd_t *cc = (close_cmd_t *)cmd;
-  tr_tcp_conn_t *c = discard ? NULL : tr__net_find(tr__net_of(&io->ctx), cc->conn);
-  free(cc);
+static void run_close(tr_io_t *io, uint64_t id) {
+  tr_tcp_conn_t *c = tr__net_find(tr__net_of(&io->ctx), id);
   if (c)
     tr__net_conn_close(c, 0, true);
 }
@@ -319,13 +312,5 @@ int tr_conn_close(tr_ctx_t *ctx, tr_conn_t c) {
   tr_net_t *net = tr__net_of(ctx);
   if (!owns(net, ctx, c.id))
     return TR_ENOENT;
-  close_cmd_t *cc = malloc(sizeof *cc);
-  if (!cc)
-    return TR_ENOMEM;
-  cc->cmd.run = run_close;
-  cc->conn = c.id;
-  int rc = tr__io_post(net->io, ctx, &cc->cmd);
-  if (rc != 0)
-    free(cc);
-  return rc;
+  return tr__io_post_id(net->io, ctx, run_close, c.id);
 }
