@@ -152,6 +152,7 @@ void tr__actor_die(tr_ctx_t *ctx, tr_actor_t *a, const tr_reason_t *reason, bool
            a->beh->name ? a->beh->name : "?", tr_reason_kind_name(reason->kind));
   tr__registry_drop(sys, a);
   tr__owned_exit(ctx, a);
+  tr__groups_exit(ctx, a);
   tr__signals_exit(ctx, a, pending, reason);
   tr__table_release(&sys->table, &L->slots, a->pid);
   /* The mailbox stays "scheduled" for good, so late pushes never schedule the dead actor;
@@ -169,7 +170,18 @@ void tr__actor_free(tr_system_t *sys, tr_worker_t *w, tr_actor_t *a) {
   tr__alloc_free(&sys->alloc, L ? &L->alloc : NULL, a, tr__actor_size(a->beh->state_size));
 }
 
+void tr__retire(tr_ctx_t *ctx, tr_retired_t *obj) {
+  TR_ASSERT(ctx->w != NULL);
+  /* Bit 0 tells tr__actor_reclaim that this is not an actor (both are 8-byte aligned). */
+  tr__qsbr_retire(&ctx->sys->sched.qsbr, ctx->qs, (void *)((uintptr_t)obj | 1u), ctx->w);
+}
+
 void tr__actor_reclaim(void *obj, void *arg) {
+  if ((uintptr_t)obj & 1u) {
+    tr_retired_t *r = (tr_retired_t *)((uintptr_t)obj & ~(uintptr_t)1);
+    r->free(r);
+    return;
+  }
   tr_actor_t *a = obj;
   tr_worker_t *w = arg;
   tr_pool_t *pool = w ? &w->pool : NULL;

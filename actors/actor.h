@@ -19,6 +19,7 @@
 #include "mailbox/mpsc.h"
 #include "scheduler/sched.h"
 #include "troupe/actor.h"
+#include "troupe/group.h"
 
 /* Messages an actor handles per turn before it yields: bounds the latency one busy actor
  * adds to the others on its worker, while keeping the per-turn cost amortised. */
@@ -66,6 +67,9 @@ enum {
   TR_EXITF_FORCED = 1u << 1, /* the system is stopping: never trapped */
 };
 
+typedef struct tr_group tr_group_t;   /* groups.c */
+typedef struct tr_gscope tr_gscope_t; /* groups.c */
+
 /* Cold data, allocated on first use. `name` is guarded by the registry lock; everything else
  * belongs to the thread running the actor. */
 typedef struct tr_actor_ext {
@@ -79,6 +83,8 @@ typedef struct tr_actor_ext {
   uint64_t rt_last_ns;  /* when the last turn that handled a message ended */
   uint64_t rt_timer;    /* the owned timer that checks it */
   tr_pid_t tracer;      /* who gets trace events while TR_AF_TRACED is set */
+  tr_group_t **groups;  /* the groups it is a member of (groups.c) */
+  uint32_t ngroups, capgroups;
 } tr_actor_ext_t;
 
 struct tr_actor {
@@ -129,11 +135,12 @@ static inline tr_actor_t *tr__table_get(tr_table_t *t, tr_pid_t pid) {
 
 struct tr_ctx {
   tr_system_t *sys;
-  tr_worker_t *w;   /* the worker running this ctx, or NULL */
-  tr_actor_t *self; /* NULL for the outside world */
-  tr_pool_t *pool;  /* envelopes come from here (NULL: malloc) */
-  bool lockfree;    /* a reclamation participant: may read actors without the foreign lock */
-  bool stop;        /* tr_stop / tr_stop_reason was called in this callback */
+  tr_worker_t *w;    /* the worker running this ctx, or NULL */
+  tr_actor_t *self;  /* NULL for the outside world */
+  tr_pool_t *pool;   /* envelopes come from here (NULL: malloc) */
+  bool lockfree;     /* a reclamation participant: may read actors without the foreign lock */
+  tr_qsbr_rec_t *qs; /* its reclamation record, when it is a participant */
+  bool stop;         /* tr_stop / tr_stop_reason was called in this callback */
   /* A copy of self's TR_AF_TRACED, set at each turn start and by the TRACE signal, so the
    * send paths test a flag already in the worker's cache (one predictable branch). */
   bool traced;
@@ -158,12 +165,26 @@ typedef struct tr_registry {
 
 enum { TR_SYS_RUNNING = 0, TR_SYS_STOPPING, TR_SYS_STOPPED };
 
+/* The system's process groups (groups.c): scopes are appended under mu and read lock-free. */
+typedef struct tr_groups {
+  pthread_mutex_t mu;
+  _Atomic uint32_t nscopes;
+  tr_gscope_t *scopes[TR_GROUP_SCOPES_MAX];
+} tr_groups_t;
+
+/* An object other than an actor that reclamation frees (a group's members array, say): it
+ * starts with this header. */
+typedef struct tr_retired {
+  void (*free)(struct tr_retired *obj);
+} tr_retired_t;
+
 struct tr_system {
   tr_sched_t sched;
   tr_table_t table;
   tr_alloc_t alloc;
   tr_atoms_t atoms;
   tr_registry_t reg;
+  tr_groups_t groups;
   struct tr_io *io;             /* the I/O thread (io/), opaque here; set by runtime/ */
   const struct tr_clock *clock; /* installed before any actor runs (clock.h) */
   tr_config_t cfg;
@@ -204,7 +225,10 @@ int tr__spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, uint32_t flags, size_t sta
  * lane and not yet handled (answered by the exit). */
 void tr__actor_die(tr_ctx_t *ctx, tr_actor_t *a, const tr_reason_t *reason, bool terminate,
                    tr_msg_t *pending);
+/* The scheduler's reclaim hook: frees a retired actor, or a tr_retired_t (tagged). */
 void tr__actor_reclaim(void *obj, void *arg);
+/* Worker only: free obj once no participant can still hold it (the scheduler's QSBR). */
+void tr__retire(tr_ctx_t *ctx, tr_retired_t *obj);
 /* Free an actor block (w: the calling worker, or NULL on other threads). */
 void tr__actor_free(tr_system_t *sys, tr_worker_t *w, tr_actor_t *a);
 void tr__actor_drain(tr_actor_t *a, tr_pool_t *pool, tr_wlocal_t *L, tr_system_t *sys);
@@ -223,6 +247,10 @@ void tr__enqueue(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m);
 int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len, uint64_t ref,
              uint8_t kind);
 void tr__dead_letter(tr_ctx_t *ctx, tr_msg_t *m);
+/* Send one message to each of to[0..n) (a payload over the inline room is copied once and
+ * shared); *delivered gets how many reached a live actor. */
+int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_atom_t tag, const void *data,
+                  size_t len, size_t *delivered);
 
 /* registry.c */
 int tr__registry_init(tr_registry_t *r);
@@ -256,6 +284,14 @@ void tr__debug_signal(tr_ctx_t *ctx, tr_actor_t *a, const tr_msg_t *s);
 void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, bool out, tr_pid_t peer, const tr_msg_t *m);
 /* tr_inspect asking for `what` (TR_INSPECT_*). */
 int tr__inspect(tr_ctx_t *ctx, tr_pid_t pid, uint32_t what, uint64_t timeout_ms, uint64_t *ref);
+
+/* groups.c */
+void tr__groups_init(tr_groups_t *gs);
+void tr__groups_destroy(tr_groups_t *gs);
+/* At exit: leave every group. */
+void tr__groups_exit(tr_ctx_t *ctx, tr_actor_t *a);
+/* The running actor leaves g (it is a member, or nothing happens). */
+void tr__group_drop(tr_ctx_t *ctx, tr_group_t *g);
 
 /* system.c: the steps runtime/system.c composes into tr_system_new / _stop / _free */
 /* Create the actor layer with its workers running (no actor yet). Errors: those of

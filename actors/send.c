@@ -98,6 +98,38 @@ int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t
   return 0;
 }
 
+int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_atom_t tag, const void *data,
+                  size_t len, size_t *delivered) {
+  int rc = check_send(ctx, tag, len);
+  if (rc || n == 0)
+    return rc;
+  tr_pool_t *pool = tr__ctx_pool(ctx);
+  tr_shared_t *sh = NULL;
+  if (len > TR_MSG_INLINE && !(sh = tr__shared_new(data, len, (uint32_t)n)))
+    return TR_ENOMEM;
+  size_t ok = 0, i = 0;
+  for (; i < n; i++) {
+    tr_msg_t *m = tr__msg_alloc(pool);
+    if (TR_UNLIKELY(!m)) {
+      rc = TR_ENOMEM;
+      break;
+    }
+    tr__msg_fill(m, tag, tr_self(ctx), data, sh ? 0 : len); /* inline: cannot fail */
+    if (sh) {
+      m->store = TR_STORE_SHARED;
+      m->u.heap = sh;
+      m->len = (uint32_t)len;
+    }
+    count_out(ctx, to[i], m);
+    ok += tr__deliver(ctx, to[i], m);
+  }
+  if (sh && i < n)
+    tr__shared_unref(sh, (uint32_t)(n - i));
+  if (delivered)
+    *delivered = ok;
+  return rc;
+}
+
 int tr_send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len) {
   if (TR_UNLIKELY(len && !data))
     return TR_EINVAL;

@@ -14,6 +14,7 @@ static void worker_start(tr_worker_t *w) {
   L->ctx.w = w;
   L->ctx.pool = &w->pool;
   L->ctx.lockfree = true;
+  L->ctx.qs = w->qs;
   L->sample_countdown = 1;
   w->local = L;
 }
@@ -65,6 +66,8 @@ int tr__system_create(const tr_config_t *cfg, tr_system_t **out) {
     rc = tr__atoms_init(&sys->atoms);
   if (rc == 0)
     rc = tr__registry_init(&sys->reg);
+  if (rc == 0)
+    tr__groups_init(&sys->groups);
   if (rc == 0)
     rc = tr__sched_init(&sys->sched, c.workers, 1, c.seed, &hooks);
   if (rc == 0)
@@ -152,6 +155,7 @@ bool tr__system_stopped(tr_system_t *sys) {
 void tr__system_destroy(tr_system_t *sys) {
   tr__clients_close_all(sys);
   tr__sched_destroy(&sys->sched);
+  tr__groups_destroy(&sys->groups);
   tr__registry_destroy(&sys->reg);
   tr__atoms_destroy(&sys->atoms);
   tr__table_destroy(&sys->table);

@@ -218,6 +218,38 @@ static void cmd_names(tr_ctx_t *ctx, tr_csession_t *s) {
   tr__console_reply(ctx, s, doc);
 }
 
+/* Rows of `groups`: scope, name (as text when it is printable, else hex) and members. */
+typedef struct {
+  json_t *rows;
+  const char *scope;
+  size_t shown;
+} group_rows_t;
+
+static int add_group_row(const tr_group_info_t *g, void *arg) {
+  group_rows_t *r = arg;
+  if (r->shown++ >= TR_CONSOLE_ROWS_DEFAULT)
+    return 1;
+  json_t *name = tr__json_bytes(g->name, g->len);
+  json_array_append_new(r->rows, json_pack("{s:s,s:o,s:I}", "scope", r->scope, "name", name,
+                                           "members", (json_int_t)g->members));
+  return 0;
+}
+
+static void cmd_groups(tr_ctx_t *ctx, tr_csession_t *s) {
+  tr_atom_t scopes[TR_GROUP_SCOPES_MAX];
+  size_t n = tr_group_scopes(ctx, scopes, TR_GROUP_SCOPES_MAX), total = 0;
+  group_rows_t r = {.rows = json_array()};
+  for (size_t i = 0; r.rows && i < n && i < TR_GROUP_SCOPES_MAX; i++) {
+    const char *name = scopes[i] ? tr_atom_name(s->sys, scopes[i]) : "default";
+    r.scope = name ? name : "?";
+    total += tr_group_foreach(ctx, scopes[i], add_group_row, &r);
+  }
+  json_t *doc = json_pack("{s:I,s:o}", "total", (json_int_t)total, "groups", r.rows);
+  if (total == 0)
+    json_object_set_new(doc, "message", json_string("no process groups"));
+  tr__console_reply(ctx, s, doc);
+}
+
 static void cmd_conns(tr_ctx_t *ctx, tr_csession_t *s) {
   size_t cap = 256, total = 0;
   tr_conn_info_t *v = malloc(cap * sizeof *v);
@@ -434,7 +466,7 @@ void tr__console_command(tr_ctx_t *ctx, tr_csession_t *s, char *line) {
   else if (!strcmp(cmd, "names"))
     cmd_names(ctx, s);
   else if (!strcmp(cmd, "groups"))
-    tr__console_reply(ctx, s, json_pack("{s:[],s:s}", "groups", "message", "no process groups"));
+    cmd_groups(ctx, s);
   else if (!strcmp(cmd, "conns"))
     cmd_conns(ctx, s);
   else if (!strcmp(cmd, "send"))

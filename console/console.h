@@ -74,6 +74,8 @@ void tr__console_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m);
 void tr__console_untrace_all(tr_ctx_t *ctx, tr_csession_t *s);
 
 /* json.c */
+/* Bytes as a JSON string, or as "0x" + hex when they are not valid UTF-8. */
+json_t *tr__json_bytes(const void *data, size_t len);
 /* "0x..." text of a pid. */
 json_t *tr__json_pid(tr_pid_t pid);
 /* One msgpack value as JSON (binaries as hex strings); NULL when data is not msgpack. */

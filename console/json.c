@@ -32,7 +32,7 @@ static json_t *hex(const void *data, size_t len) {
 }
 
 /* Text that is not valid UTF-8 is shown as hex, so every reply is valid JSON. */
-static json_t *text(const char *p, size_t len) {
+json_t *tr__json_bytes(const void *p, size_t len) {
   json_t *j = json_stringn(p, len);
   return j ? j : hex(p, len);
 }
@@ -76,7 +76,7 @@ static json_t *from_object(const msgpack_object *o, int depth) {
   case MSGPACK_OBJECT_FLOAT64:
     return json_real(o->via.f64);
   case MSGPACK_OBJECT_STR:
-    return text(o->via.str.ptr, o->via.str.size);
+    return tr__json_bytes(o->via.str.ptr, o->via.str.size);
   case MSGPACK_OBJECT_BIN:
     return hex(o->via.bin.ptr, o->via.bin.size);
   case MSGPACK_OBJECT_ARRAY: {

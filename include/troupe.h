@@ -7,6 +7,7 @@
 #include "troupe/error.h"
 #include "troupe/msg.h"
 #include "troupe/actor.h"
+#include "troupe/group.h"
 #include "troupe/timer.h"
 #include "troupe/net.h"
 #include "troupe/supervisor.h"

@@ -119,6 +119,7 @@ int tr__io_start(tr_system_t *sys, tr_io_t *io, tr_qsbr_rec_t *qs) {
   io->ctx.sys = sys;
   io->ctx.pool = &io->pool;
   io->ctx.lockfree = true;
+  io->ctx.qs = qs;
   tr__pool_init(&io->pool, &sys->sched.depot);
   tr__mq_init(&io->cmds, true);
   pthread_mutex_init(&io->post_mu, NULL);

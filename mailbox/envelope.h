@@ -19,7 +19,34 @@
 #include "troupe/msg.h"
 
 /* How the payload is stored. */
-enum { TR_STORE_INLINE = 0, TR_STORE_HEAP = 1, TR_STORE_PTR = 2 };
+enum { TR_STORE_INLINE = 0, TR_STORE_HEAP = 1, TR_STORE_PTR = 2, TR_STORE_SHARED = 3 };
+
+/* A payload that many envelopes carry at once (a group send's fan-out): one copy of the
+ * bytes, freed when the last envelope lets go of it. The bytes never change once shared. */
+typedef struct tr_shared {
+  _Atomic uint32_t refs;
+  unsigned char bytes[];
+} tr_shared_t;
+
+/* A shared copy of data[0..len) with `refs` references, or NULL when out of memory. */
+static inline tr_shared_t *tr__shared_new(const void *data, size_t len, uint32_t refs) {
+  tr_shared_t *s = (tr_shared_t *)malloc(sizeof *s + len);
+  if (!s)
+    return NULL;
+  /* relaxed: the envelopes that carry it publish it (the mailbox push's release). */
+  atomic_store_explicit(&s->refs, refs, memory_order_relaxed);
+  if (len)
+    memcpy(s->bytes, data, len);
+  return s;
+}
+
+/* Drop `n` references taken but never handed to an envelope. */
+static inline void tr__shared_unref(tr_shared_t *s, uint32_t n) {
+  /* acq_rel: the release orders our reads of the bytes before the free; the acquire of the
+   * last one (which frees) sees every other holder's reads done. */
+  if (atomic_fetch_sub_explicit(&s->refs, n, memory_order_acq_rel) == n)
+    free(s);
+}
 
 /* What the envelope is for; user messages are TR_KIND_USER. */
 enum {
@@ -115,6 +142,8 @@ static inline void tr__msg_release_payload(tr_msg_t *m) {
     return;
   if (m->store == TR_STORE_HEAP)
     free(m->u.heap);
+  else if (m->store == TR_STORE_SHARED)
+    tr__shared_unref((tr_shared_t *)m->u.heap, 1);
   else if (m->u.p.free_fn && m->u.p.ptr)
     m->u.p.free_fn(m->u.p.ptr);
   m->store = TR_STORE_INLINE;
@@ -165,9 +194,10 @@ static inline int tr__msg_fill(tr_msg_t *m, tr_atom_t tag, tr_pid_t from, const 
 }
 
 static inline const void *tr__msg_bytes(const tr_msg_t *m) {
-  return m->store == TR_STORE_INLINE ? (const void *)m->u.bytes
-         : m->store == TR_STORE_HEAP ? m->u.heap
-                                     : NULL;
+  return m->store == TR_STORE_INLINE   ? (const void *)m->u.bytes
+         : m->store == TR_STORE_HEAP   ? m->u.heap
+         : m->store == TR_STORE_SHARED ? (const void *)((const tr_shared_t *)m->u.heap)->bytes
+                                       : NULL;
 }
 
 #endif

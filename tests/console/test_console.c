@@ -99,6 +99,16 @@ static json_t *jcmd(fix_t *f, const char *line) {
   }
 }
 
+/* Joins the group "lobby" of scope "chat" in its init. */
+static int joiner_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
+  (void)state;
+  (void)init;
+  return tr_group_join(ctx, tr_atom(tr_ctx_system(ctx), "chat"), "lobby", 5);
+}
+
+static const tr_behaviour_t joiner_b = {
+    .name = "joiner", .init = joiner_init, .receive = counter_receive};
+
 static void contains(const char *hay, const char *needle) {
   if (!strstr(hay, needle))
     fail_msg("expected \"%s\" in:\n%s", needle, hay);
@@ -115,6 +125,19 @@ static void text_commands_describe_the_node(void **state) {
   contains(cmd(f, "names"), "kid");
   contains(f->out, "slow");
   contains(cmd(f, "groups"), "no process groups");
+  tr_pid_t j1, j2;
+  assert_int_equal(tr_spawn(tr_client_ctx(f->c), &joiner_b, NULL, 0, &j1), 0);
+  assert_int_equal(tr_spawn(tr_client_ctx(f->c), &joiner_b, NULL, 0, &j2), 0);
+  (void)j1;
+  (void)j2;
+  tr_atom_t chat = tr_atom(f->sys, "chat");
+  for (uint64_t end = sup_now_ms() + SUP_WAIT_MS;
+       tr_group_size(tr_client_ctx(f->c), chat, "lobby", 5) < 2 && sup_now_ms() < end;)
+    sup_sleep_ms(1); /* the joins run in the joiners' inits */
+  contains(cmd(f, "groups"), "total: 1");
+  contains(f->out, "chat");
+  contains(f->out, "lobby");
+  contains(f->out, "2"); /* members */
   contains(cmd(f, "conns"), "bytes_in");
   contains(cmd(f, "info counter"), "links: 0");
   contains(f->out, "timers: 0");

@@ -1,0 +1,525 @@
+/* Process groups (include/troupe/group.h): a read-mostly index that senders read without a
+ * lock and joins and leaves change under a lock per shard.
+ *
+ * Layout. A scope holds GROUP_SHARDS shards; a group goes to the shard its name hashes to.
+ * A shard's table is an open-addressing array of group pointers (linear probing; NULL ends a
+ * probe, TOMB is a removed group that a probe steps over). A group's members are an
+ * immutable array (members_t) that a join or leave replaces whole (copy on write).
+ *
+ * Readers. A reader on a worker (or the I/O thread) finds a group and reads its members with
+ * acquire loads and may use them until its next quiescent point; an outside thread does the
+ * same under the foreign lock. What writers replace (a members array, a group, a table) is
+ * retired through the scheduler's reclamation (tr__retire), so no reader ever holds freed
+ * memory and no reader takes a lock.
+ *
+ * Writers. Joins and leaves run on the member's own worker (an actor joins and leaves only
+ * itself) under the shard's mutex. A table is rebuilt (a new array, the old one retired)
+ * only when it fills up with live groups and tombstones; otherwise an insert fills a slot
+ * and a removal writes TOMB in place, both with release stores that a probing reader's
+ * acquire loads pair with. Every member keeps the groups it is in (its ext block), so its
+ * exit leaves them without a search. */
+#include <string.h>
+
+#include "actors/actor.h"
+#include "troupe/group.h"
+
+/* Shards of a scope: joins to different groups rarely share a lock, and a walk of a small
+ * scope (a pub/sub server's patterns, on every PUBLISH) visits few empty tables. */
+#define GROUP_SHARDS 16u
+/* Smallest table: a power of two. */
+#define TABLE_MIN 8u
+
+typedef struct members {
+  tr_retired_t r;
+  uint32_t n;
+  tr_pid_t pid[];
+} members_t;
+
+struct tr_group {
+  tr_retired_t r;
+  struct tr_gscope *scope;
+  uint64_t hash;
+  uint32_t len;
+  _Atomic(members_t *) members; /* never NULL while the group is in its table */
+  unsigned char name[];
+};
+
+/* A removed group: probes go on past it. */
+#define TOMB ((tr_group_t *)(uintptr_t)1)
+
+typedef struct table {
+  tr_retired_t r;
+  uint32_t cap;  /* a power of two */
+  uint32_t used; /* slots not NULL: live groups and tombstones */
+  uint32_t live;
+  _Atomic(tr_group_t *) slot[];
+} table_t;
+
+typedef struct {
+  alignas(TR_CACHE_LINE) pthread_mutex_t mu; /* writers of this shard */
+  _Atomic(table_t *) table;                  /* NULL until the first group */
+} shard_t;
+
+struct tr_gscope {
+  tr_atom_t atom;
+  _Atomic uint64_t groups; /* statistics: groups now (relaxed) */
+  shard_t shards[GROUP_SHARDS];
+};
+
+/* ---- hashing, freeing ---- */
+
+static uint64_t hash_name(tr_atom_t scope, const void *name, size_t len) {
+  /* FNV-1a over the scope and the name, then a final mix so that the low bits (the shard)
+   * and the high bits (the slot) both depend on every byte. */
+  uint64_t h = 14695981039346656037ull ^ scope;
+  const unsigned char *p = name;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ p[i]) * 1099511628211ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 33);
+}
+
+static void free_plain(tr_retired_t *r) { free(r); }
+
+static void free_group(tr_retired_t *r) {
+  tr_group_t *g = (tr_group_t *)r;
+  free(atomic_load_explicit(&g->members, memory_order_relaxed));
+  free(g);
+}
+
+static members_t *members_new(uint32_t n) {
+  members_t *m = malloc(sizeof *m + n * sizeof m->pid[0]);
+  if (m) {
+    m->r.free = free_plain;
+    m->n = n;
+  }
+  return m;
+}
+
+/* ---- scopes ---- */
+
+static tr_gscope_t *scope_find(tr_groups_t *gs, tr_atom_t atom) {
+  /* acquire: pairs with the release store in scope_get, so the scope is initialised. */
+  uint32_t n = atomic_load_explicit(&gs->nscopes, memory_order_acquire);
+  for (uint32_t i = 0; i < n; i++)
+    if (gs->scopes[i]->atom == atom)
+      return gs->scopes[i];
+  return NULL;
+}
+
+/* Add a scope (the lock held). */
+static int scope_add(tr_groups_t *gs, tr_atom_t atom, tr_gscope_t **out) {
+  uint32_t n = atomic_load_explicit(&gs->nscopes, memory_order_relaxed);
+  if (n == TR_GROUP_SCOPES_MAX)
+    return TR_ELIMIT;
+  tr_gscope_t *sc = aligned_alloc(TR_CACHE_LINE, sizeof *sc);
+  if (!sc)
+    return TR_ENOMEM;
+  memset(sc, 0, sizeof *sc);
+  sc->atom = atom;
+  for (uint32_t k = 0; k < GROUP_SHARDS; k++)
+    pthread_mutex_init(&sc->shards[k].mu, NULL);
+  gs->scopes[n] = sc;
+  /* release: publishes the initialised scope to scope_find's acquire load. */
+  atomic_store_explicit(&gs->nscopes, n + 1, memory_order_release);
+  *out = sc;
+  return 0;
+}
+
+static int scope_get(tr_groups_t *gs, tr_atom_t atom, tr_gscope_t **out) {
+  if ((*out = scope_find(gs, atom)) != NULL)
+    return 0;
+  pthread_mutex_lock(&gs->mu);
+  int rc = 0;
+  tr_gscope_t *sc = scope_find(gs, atom); /* added meanwhile by another thread? */
+  if (!sc)
+    rc = scope_add(gs, atom, &sc);
+  pthread_mutex_unlock(&gs->mu);
+  *out = rc ? NULL : sc;
+  return rc;
+}
+
+/* ---- tables ---- */
+
+static shard_t *shard_of(tr_gscope_t *sc, uint64_t h) { return &sc->shards[h % GROUP_SHARDS]; }
+
+static uint32_t first_slot(const table_t *t, uint64_t h) {
+  return (uint32_t)(h >> 32) & (t->cap - 1);
+}
+
+/* The group named so in its shard, or NULL. Readers and writers alike. */
+static tr_group_t *lookup(tr_gscope_t *sc, uint64_t h, const void *name, size_t len) {
+  /* acquire (table, slots): pair with the release stores of publish_table and of the slot
+   * writes in table_insert / table_remove, so a group found is a group initialised. */
+  table_t *t = atomic_load_explicit(&shard_of(sc, h)->table, memory_order_acquire);
+  if (!t)
+    return NULL;
+  for (uint32_t i = first_slot(t, h);; i = (i + 1) & (t->cap - 1)) {
+    tr_group_t *g = atomic_load_explicit(&t->slot[i], memory_order_acquire);
+    if (!g)
+      return NULL;
+    if (g != TOMB && g->hash == h && g->len == len && memcmp(g->name, name, len) == 0)
+      return g;
+  }
+}
+
+/* Put g in t, which has room (shard lock held). */
+static void table_put(table_t *t, tr_group_t *g) {
+  for (uint32_t i = first_slot(t, g->hash);; i = (i + 1) & (t->cap - 1)) {
+    tr_group_t *s = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+    if (s == NULL || s == TOMB) {
+      t->used += s == NULL;
+      t->live++;
+      /* release: publishes the group's fields to lookup's acquire load. */
+      atomic_store_explicit(&t->slot[i], g, memory_order_release);
+      return;
+    }
+  }
+}
+
+static table_t *table_new(uint32_t cap) {
+  table_t *t = calloc(1, sizeof *t + cap * sizeof t->slot[0]);
+  if (t) {
+    t->r.free = free_plain;
+    t->cap = cap;
+  }
+  return t;
+}
+
+/* Insert g into its shard (lock held), rebuilding the table when it would be over 3/4 full
+ * of groups and tombstones. Returns 0 or TR_ENOMEM. */
+static int table_insert(tr_ctx_t *ctx, shard_t *sh, tr_group_t *g) {
+  table_t *t = atomic_load_explicit(&sh->table, memory_order_relaxed);
+  if (t && (t->used + 1) * 4 <= t->cap * 3) {
+    table_put(t, g);
+    return 0;
+  }
+  uint32_t cap = TABLE_MIN, live = t ? t->live + 1 : 1;
+  while (live * 2 > cap)
+    cap *= 2;
+  table_t *n = table_new(cap);
+  if (!n)
+    return TR_ENOMEM;
+  for (uint32_t i = 0; t && i < t->cap; i++) {
+    tr_group_t *s = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+    if (s && s != TOMB)
+      table_put(n, s);
+  }
+  table_put(n, g);
+  /* release: publishes the filled table to lookup's acquire load. */
+  atomic_store_explicit(&sh->table, n, memory_order_release);
+  if (t)
+    tr__retire(ctx, &t->r);
+  return 0;
+}
+
+static void table_remove(shard_t *sh, tr_group_t *g) {
+  table_t *t = atomic_load_explicit(&sh->table, memory_order_relaxed);
+  for (uint32_t i = first_slot(t, g->hash);; i = (i + 1) & (t->cap - 1)) {
+    if (atomic_load_explicit(&t->slot[i], memory_order_relaxed) == g) {
+      /* release: a reader that sees TOMB goes on probing; one that still sees g may use it
+       * until its quiescent point (g is retired, not freed). */
+      atomic_store_explicit(&t->slot[i], TOMB, memory_order_release);
+      t->live--;
+      return;
+    }
+  }
+}
+
+/* ---- the member's own list (its ext block, owner only) ---- */
+
+static int mine_add(tr_actor_ext_t *x, tr_group_t *g) {
+  if (x->ngroups == x->capgroups) {
+    uint32_t cap = x->capgroups ? x->capgroups * 2 : 4;
+    tr_group_t **a = realloc(x->groups, cap * sizeof *a);
+    if (!a)
+      return TR_ENOMEM;
+    x->groups = a;
+    x->capgroups = cap;
+  }
+  x->groups[x->ngroups++] = g;
+  return 0;
+}
+
+static void mine_del(tr_actor_ext_t *x, tr_group_t *g) {
+  for (uint32_t i = 0; i < x->ngroups; i++)
+    if (x->groups[i] == g) {
+      x->groups[i] = x->groups[--x->ngroups];
+      return;
+    }
+}
+
+/* ---- joining and leaving ---- */
+
+static bool valid_name(const void *name, size_t len) {
+  return name && len > 0 && len <= TR_GROUP_NAME_MAX;
+}
+
+static int index_of(const members_t *m, tr_pid_t pid) {
+  for (uint32_t i = 0; i < m->n; i++)
+    if (m->pid[i].id == pid.id)
+      return (int)i;
+  return -1;
+}
+
+/* Add self to the group named so, creating it (shard lock held). */
+static int join_locked(tr_ctx_t *ctx, tr_gscope_t *sc, uint64_t h, const void *name, size_t len,
+                       tr_group_t **out) {
+  tr_pid_t self = ctx->self->pid;
+  tr_group_t *g = lookup(sc, h, name, len);
+  if (!g) {
+    members_t *m = members_new(1);
+    if (!m || !(g = malloc(sizeof *g + len))) {
+      free(m);
+      return TR_ENOMEM;
+    }
+    m->pid[0] = self;
+    g->r.free = free_group;
+    g->scope = sc;
+    g->hash = h;
+    g->len = (uint32_t)len;
+    atomic_store_explicit(&g->members, m, memory_order_relaxed);
+    memcpy(g->name, name, len);
+    if (table_insert(ctx, shard_of(sc, h), g) != 0) {
+      free(m);
+      free(g);
+      return TR_ENOMEM;
+    }
+    atomic_fetch_add_explicit(&sc->groups, 1, memory_order_relaxed); /* statistics */
+    *out = g;
+    return 0;
+  }
+  members_t *old = atomic_load_explicit(&g->members, memory_order_relaxed);
+  if (index_of(old, self) >= 0) {
+    *out = NULL; /* a member already */
+    return 0;
+  }
+  members_t *m = members_new(old->n + 1);
+  if (!m)
+    return TR_ENOMEM;
+  memcpy(m->pid, old->pid, old->n * sizeof old->pid[0]);
+  m->pid[old->n] = self;
+  /* release: publishes the new array to the readers' acquire load of g->members. */
+  atomic_store_explicit(&g->members, m, memory_order_release);
+  tr__retire(ctx, &old->r);
+  *out = g;
+  return 0;
+}
+
+int tr_group_join(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len) {
+  if (!tr__in_handler(ctx) || !valid_name(name, len))
+    return TR_EINVAL;
+  tr_actor_ext_t *x = tr__actor_ext(ctx->self);
+  if (!x)
+    return TR_ENOMEM;
+  tr_gscope_t *sc;
+  int rc = scope_get(&ctx->sys->groups, scope, &sc);
+  if (rc)
+    return rc;
+  uint64_t h = hash_name(scope, name, len);
+  shard_t *sh = shard_of(sc, h);
+  tr_group_t *g;
+  pthread_mutex_lock(&sh->mu);
+  rc = join_locked(ctx, sc, h, name, len, &g);
+  pthread_mutex_unlock(&sh->mu);
+  if (rc == 0 && g && mine_add(x, g) != 0) {
+    tr__group_drop(ctx, g); /* cannot remember it, so do not stay in it */
+    return TR_ENOMEM;
+  }
+  return rc;
+}
+
+void tr__group_drop(tr_ctx_t *ctx, tr_group_t *g) {
+  tr_gscope_t *sc = g->scope;
+  shard_t *sh = shard_of(sc, g->hash);
+  tr_pid_t self = ctx->self->pid;
+  pthread_mutex_lock(&sh->mu);
+  members_t *old = atomic_load_explicit(&g->members, memory_order_relaxed);
+  int i = index_of(old, self);
+  if (i >= 0 && old->n == 1) {
+    table_remove(sh, g);
+    atomic_fetch_sub_explicit(&sc->groups, 1, memory_order_relaxed); /* statistics */
+    tr__retire(ctx, &g->r); /* with its last members array */
+  } else if (i >= 0) {
+    members_t *m = members_new(old->n - 1);
+    if (!m) {
+      /* Staying would keep a member that is gone, or that asked to go: a group must never
+       * do that, and without memory for 8 bytes per member there is no sane way on. */
+      tr_log(TR_LOG_ERROR, "out of memory leaving a group");
+      abort();
+    }
+    memcpy(m->pid, old->pid, (size_t)i * sizeof old->pid[0]);
+    memcpy(m->pid + i, old->pid + i + 1, (old->n - (uint32_t)i - 1) * sizeof old->pid[0]);
+    /* release: publishes the new array (see join_locked). */
+    atomic_store_explicit(&g->members, m, memory_order_release);
+    tr__retire(ctx, &old->r);
+  }
+  pthread_mutex_unlock(&sh->mu);
+}
+
+int tr_group_leave(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len) {
+  if (!tr__in_handler(ctx) || !valid_name(name, len))
+    return TR_EINVAL;
+  tr_actor_ext_t *x = atomic_load_explicit(&ctx->self->ext, memory_order_acquire);
+  tr_gscope_t *sc = scope_find(&ctx->sys->groups, scope);
+  if (!x || !sc)
+    return 0;
+  uint64_t h = hash_name(scope, name, len);
+  /* Our own groups are ours to look up: nobody else removes a group we are a member of. */
+  for (uint32_t k = 0; k < x->ngroups; k++) {
+    tr_group_t *g = x->groups[k];
+    if (g->scope == sc && g->hash == h && g->len == len && memcmp(g->name, name, len) == 0) {
+      mine_del(x, g);
+      tr__group_drop(ctx, g);
+      return 0;
+    }
+  }
+  return 0;
+}
+
+void tr__groups_exit(tr_ctx_t *ctx, tr_actor_t *a) {
+  tr_actor_ext_t *x = atomic_load_explicit(&a->ext, memory_order_acquire);
+  if (!x)
+    return;
+  while (x->ngroups)
+    tr__group_drop(ctx, x->groups[--x->ngroups]);
+  free(x->groups);
+  x->groups = NULL;
+  x->capgroups = 0;
+}
+
+/* ---- reading ---- */
+
+/* Bracket a read: nothing on a participant, the foreign lock elsewhere. */
+static void read_begin(tr_ctx_t *ctx) {
+  if (!ctx->lockfree)
+    tr__qsbr_foreign_enter(&ctx->sys->sched.qsbr);
+}
+static void read_end(tr_ctx_t *ctx) {
+  if (!ctx->lockfree)
+    tr__qsbr_foreign_exit(&ctx->sys->sched.qsbr);
+}
+
+/* The members of a group, inside read_begin/read_end; NULL when there is no such group. */
+static const members_t *members_of(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len) {
+  tr_gscope_t *sc = scope_find(&ctx->sys->groups, scope);
+  tr_group_t *g = sc ? lookup(sc, hash_name(scope, name, len), name, len) : NULL;
+  /* acquire: pairs with the release stores that publish a members array. */
+  return g ? atomic_load_explicit(&g->members, memory_order_acquire) : NULL;
+}
+
+size_t tr_group_size(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len) {
+  if (!ctx || !valid_name(name, len))
+    return 0;
+  read_begin(ctx);
+  const members_t *m = members_of(ctx, scope, name, len);
+  size_t n = m ? m->n : 0;
+  read_end(ctx);
+  return n;
+}
+
+int tr_group_members(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len, tr_pid_t *out,
+                     size_t cap, size_t *total) {
+  if (!ctx || !valid_name(name, len) || !total || (cap && !out))
+    return TR_EINVAL;
+  read_begin(ctx);
+  const members_t *m = members_of(ctx, scope, name, len);
+  size_t n = m ? m->n : 0;
+  if (n)
+    memcpy(out, m->pid, (n < cap ? n : cap) * sizeof *out);
+  read_end(ctx);
+  *total = n;
+  return 0;
+}
+
+int tr_group_send(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len, tr_atom_t tag,
+                  const void *data, size_t dlen, size_t *delivered) {
+  if (delivered)
+    *delivered = 0;
+  if (!ctx || !valid_name(name, len) || (dlen && !data))
+    return TR_EINVAL;
+  if (!ctx->lockfree) {
+    /* Outside the pool, delivering takes the foreign lock that reading holds: copy the
+     * members out first. */
+    size_t n;
+    tr_pid_t few[64], *pids = few;
+    int rc = tr_group_members(ctx, scope, name, len, few, 64, &n);
+    if (rc == 0 && n > 64 && (pids = malloc(n * sizeof *pids)) != NULL)
+      rc = tr_group_members(ctx, scope, name, len, pids, n, &n);
+    if (rc == 0 && !pids)
+      rc = TR_ENOMEM;
+    if (rc == 0)
+      rc = tr__send_many(ctx, pids, n, tag, data, dlen, delivered);
+    if (pids != few)
+      free(pids);
+    return rc;
+  }
+  const members_t *m = members_of(ctx, scope, name, len);
+  return m ? tr__send_many(ctx, m->pid, m->n, tag, data, dlen, delivered) : 0;
+}
+
+static size_t walk(tr_gscope_t *sc, int (*fn)(const tr_group_info_t *g, void *arg), void *arg) {
+  size_t n = 0;
+  for (uint32_t k = 0; k < GROUP_SHARDS; k++) {
+    table_t *t = atomic_load_explicit(&sc->shards[k].table, memory_order_acquire);
+    for (uint32_t i = 0; t && i < t->cap; i++) {
+      tr_group_t *g = atomic_load_explicit(&t->slot[i], memory_order_acquire);
+      if (!g || g == TOMB)
+        continue;
+      const members_t *m = atomic_load_explicit(&g->members, memory_order_acquire);
+      tr_group_info_t info = {sc->atom, g->name, g->len, m->n};
+      n++;
+      if (fn && fn(&info, arg) != 0)
+        return n;
+    }
+  }
+  return n;
+}
+
+size_t tr_group_foreach(tr_ctx_t *ctx, tr_atom_t scope,
+                        int (*fn)(const tr_group_info_t *g, void *arg), void *arg) {
+  if (!ctx)
+    return 0;
+  read_begin(ctx);
+  tr_gscope_t *sc = scope_find(&ctx->sys->groups, scope);
+  size_t n = sc ? walk(sc, fn, arg) : 0;
+  read_end(ctx);
+  return n;
+}
+
+size_t tr_group_count(tr_ctx_t *ctx, tr_atom_t scope) {
+  tr_gscope_t *sc = ctx ? scope_find(&ctx->sys->groups, scope) : NULL;
+  return sc ? (size_t)atomic_load_explicit(&sc->groups, memory_order_relaxed) : 0;
+}
+
+size_t tr_group_scopes(tr_ctx_t *ctx, tr_atom_t *out, size_t cap) {
+  if (!ctx)
+    return 0;
+  tr_groups_t *gs = &ctx->sys->groups;
+  uint32_t n = atomic_load_explicit(&gs->nscopes, memory_order_acquire);
+  for (uint32_t i = 0; i < n && i < cap; i++)
+    out[i] = gs->scopes[i]->atom;
+  return n;
+}
+
+/* ---- the system's groups ---- */
+
+void tr__groups_init(tr_groups_t *gs) {
+  memset(gs, 0, sizeof *gs);
+  pthread_mutex_init(&gs->mu, NULL);
+}
+
+void tr__groups_destroy(tr_groups_t *gs) {
+  /* Every actor has exited (and left), so every table is empty of groups. */
+  uint32_t n = atomic_load_explicit(&gs->nscopes, memory_order_relaxed);
+  for (uint32_t i = 0; i < n; i++) {
+    tr_gscope_t *sc = gs->scopes[i];
+    for (uint32_t k = 0; k < GROUP_SHARDS; k++) {
+      free(atomic_load_explicit(&sc->shards[k].table, memory_order_relaxed));
+      pthread_mutex_destroy(&sc->shards[k].mu);
+    }
+    free(sc);
+  }
+  pthread_mutex_destroy(&gs->mu);
+}
