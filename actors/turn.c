@@ -57,6 +57,17 @@ static inline bool admit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
   }
 }
 
+/* The behaviour's flush at the end of a turn. Returns true when the actor exited. */
+static bool run_flush(tr_ctx_t *ctx, tr_actor_t *a) {
+  int rc = a->beh->flush(ctx, a->state);
+  if (TR_LIKELY(rc == 0 && !ctx->stop))
+    return false;
+  tr_reason_t r;
+  outcome(ctx, rc, "flush failed", &r);
+  tr__actor_die(ctx, a, &r, true, NULL);
+  return true;
+}
+
 static inline bool sample_now(tr_wlocal_t *L, tr_worker_t *w) {
   if (TR_LIKELY(--L->sample_countdown != 0))
     return false;
@@ -142,6 +153,8 @@ void tr__actor_run(void *task, tr_worker_t *w) {
     return;
   atomic_store_explicit(&a->deq, deq + popped, memory_order_relaxed);
   tr__bump(&L->messages, handled);
+  if (TR_UNLIKELY(a->beh->flush != NULL) && handled && run_flush(ctx, a))
+    return;
   f = atomic_load_explicit(&a->flags, memory_order_relaxed); /* init may have changed it */
   if (TR_UNLIKELY(f & TR_AF_RTIMEOUT) && handled)
     tr__recv_timeout_touch(a);

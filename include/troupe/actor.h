@@ -65,6 +65,12 @@ typedef struct tr_behaviour {
    * Runs on the actor's own worker between messages, so it sees a consistent state.
    * May be NULL. */
   int (*inspect)(const void *state, msgpack_packer *pk);
+  /* Called once at the end of every turn in which receive ran (a turn handles up to a batch
+   * of the queued messages), before the actor waits for more or yields: the place to write
+   * out what the turn's messages gathered, so that a burst of input costs one write (a
+   * server session's replies, say). Runs like receive (may send; non-zero or tr_stop ends
+   * the actor the same way). May be NULL. */
+  int (*flush)(tr_ctx_t *ctx, void *state);
 } tr_behaviour_t;
 
 /* ---- the system ---- */
