@@ -52,6 +52,8 @@ extern const bench_workload_t bench_fanin;
 extern const bench_workload_t bench_ring;
 extern const bench_workload_t bench_mesh;
 extern const bench_workload_t bench_spawnmem;
+extern const bench_workload_t bench_timers;
+extern const bench_workload_t bench_req_reply;
 
 /* Seconds on the monotonic clock (an arbitrary origin; only differences mean anything). */
 double bench_now(void);
