@@ -198,7 +198,7 @@ void tr__actor_reclaim(void *obj, void *arg) {
     tr__u64map_free(&e->watchers);
     tr__u64map_free(&e->monitors);
     tr__u64map_free(&e->timers);
-    tr__u64map_free(&e->requests);
+    free(e->requests.ring);
     free(e);
   }
   if (w) {

@@ -67,6 +67,23 @@ enum {
   TR_EXITF_FORCED = 1u << 1, /* the system is stopping: never trapped */
 };
 
+/* An actor's pending requests (request.c): a ring of (reference, deadline) in the order they
+ * were made, which is the order of their references, so a reply is found by binary search;
+ * answered ones are marked (deadline 0) and dropped from the front. One owned timer, armed
+ * for the earliest deadline, checks them; it is not cancelled when replies come. */
+typedef struct tr_pending {
+  uint64_t ref;
+  uint64_t deadline; /* ns; 0 once answered or expired */
+} tr_pending_t;
+
+typedef struct tr_requests {
+  tr_pending_t *ring;
+  uint32_t head, len, cap; /* cap: a power of two (or 0) */
+  uint32_t live;           /* not yet answered nor expired */
+  uint64_t timer;          /* the owned timer that checks them, or 0 */
+  uint64_t timer_due;      /* when it fires (ns) */
+} tr_requests_t;
+
 typedef struct tr_group tr_group_t;   /* groups.c */
 typedef struct tr_gscope tr_gscope_t; /* groups.c */
 
@@ -74,16 +91,16 @@ typedef struct tr_gscope tr_gscope_t; /* groups.c */
  * belongs to the thread running the actor. */
 typedef struct tr_actor_ext {
   char name[TR_NAME_MAX + 1];
-  tr_u64map_t links;    /* linked pid -> 1 */
-  tr_u64map_t watchers; /* monitor ref -> watcher pid (others monitoring us) */
-  tr_u64map_t monitors; /* monitor ref -> target pid (our monitors) */
-  tr_u64map_t timers;   /* owned timer id -> target pid / request ref / 0 */
-  tr_u64map_t requests; /* pending request ref -> its timeout timer id */
-  uint64_t rt_ms;       /* receive timeout, 0 when off */
-  uint64_t rt_last_ns;  /* when the last turn that handled a message ended */
-  uint64_t rt_timer;    /* the owned timer that checks it */
-  tr_pid_t tracer;      /* who gets trace events while TR_AF_TRACED is set */
-  tr_group_t **groups;  /* the groups it is a member of (groups.c) */
+  tr_u64map_t links;      /* linked pid -> 1 */
+  tr_u64map_t watchers;   /* monitor ref -> watcher pid (others monitoring us) */
+  tr_u64map_t monitors;   /* monitor ref -> target pid (our monitors) */
+  tr_u64map_t timers;     /* owned timer id -> target pid / request ref / 0 */
+  tr_requests_t requests; /* pending requests and their deadlines (request.c) */
+  uint64_t rt_ms;         /* receive timeout, 0 when off */
+  uint64_t rt_last_ns;    /* when the last turn that handled a message ended */
+  uint64_t rt_timer;      /* the owned timer that checks it */
+  tr_pid_t tracer;        /* who gets trace events while TR_AF_TRACED is set */
+  tr_group_t **groups;    /* the groups it is a member of (groups.c) */
   uint32_t ngroups, capgroups;
 } tr_actor_ext_t;
 

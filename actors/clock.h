@@ -69,9 +69,9 @@ int tr__request_begin(tr_ctx_t *ctx, uint64_t timeout_ms, uint64_t *ref);
 void tr__request_abort(tr_ctx_t *ctx, uint64_t ref);
 /* A reply reached an actor: true when it answers a pending request. */
 bool tr__reply_admit(tr_ctx_t *ctx, tr_actor_t *a, const tr_msg_t *m);
-/* The timeout of request `ref` expired (m: its TIMER envelope, turned into the TIMEOUT
- * message here): true when the request was still pending. */
-bool tr__request_expired(tr_ctx_t *ctx, tr_actor_t *a, uint64_t ref, tr_msg_t *m);
+/* The requests' timer expired (m: its TIMER envelope): the requests past their deadline
+ * time out. True when m itself is to be handed to receive as the first TIMEOUT. */
+bool tr__request_expired(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m);
 
 /* ---- receive timeouts (receive_timeout.c) ---- */
 

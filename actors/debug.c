@@ -107,7 +107,7 @@ static void pack_meta(tr_ctx_t *ctx, tr_actor_t *a, msgpack_packer *pk) {
   pack_key(pk, "timers");
   msgpack_pack_uint32(pk, e ? e->timers.count : 0);
   pack_key(pk, "requests");
-  msgpack_pack_uint32(pk, e ? e->requests.count : 0);
+  msgpack_pack_uint32(pk, e ? e->requests.live : 0);
   pack_key(pk, "supervisor");
   tr_pid_t sup = e ? supervisor_of(ctx, e) : TR_PID_NONE;
   if (tr_pid_is_none(sup))

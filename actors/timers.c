@@ -48,7 +48,7 @@ bool tr__timer_admit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
     tr_send(ctx, (tr_pid_t){value}, m->tag, data, len);
     return false;
   case TR_TP_REQUEST:
-    return tr__request_expired(ctx, a, value, m);
+    return tr__request_expired(ctx, a, m);
   case TR_TP_RECV:
     return tr__recv_timeout_due(ctx, a, m);
   default:
@@ -71,5 +71,6 @@ void tr__owned_exit(tr_ctx_t *ctx, tr_actor_t *a) {
     tr_log(TR_LOG_WARN, "out of memory cancelling an exiting actor's timers");
   free(ids);
   tr__u64map_free(&x->timers);
-  tr__u64map_free(&x->requests);
+  free(x->requests.ring);
+  x->requests = (tr_requests_t){0};
 }

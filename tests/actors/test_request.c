@@ -15,7 +15,7 @@
 #define SLOW_REPLY_MS 600u
 
 /* Where a requester sends request i (see plan()). */
-enum { MODE_ANSWERED = 1, MODE_MIXED, MODE_IGNORED, MODE_SLOW };
+enum { MODE_ANSWERED = 1, MODE_MIXED, MODE_IGNORED, MODE_SLOW, MODE_STAGGERED };
 /* The state of request i at the requester. */
 enum { PENDING = 0, REPLIED, TIMED_OUT };
 
@@ -65,6 +65,7 @@ typedef struct {
   tr_pid_t report, answer[2], ignore;
   uint64_t n, mode, resolved, replied, timed_out, bad, late;
   uint64_t ref[REQ_MAX];
+  uint64_t due_ns[REQ_MAX]; /* no timeout may come before this */
   tr_pid_t to[REQ_MAX];
   uint8_t status[REQ_MAX];
 } requester_t;
@@ -73,10 +74,13 @@ typedef struct {
  * any reply time, so only the ignored (or slow) ones time out. */
 static void plan(const requester_t *s, uint64_t i, tr_pid_t *to, tr_atom_t *tag,
                  uint64_t *timeout) {
-  bool ignored = s->mode == MODE_IGNORED || (s->mode == MODE_MIXED && i % 4 == 3);
+  bool ignored =
+      s->mode == MODE_IGNORED || s->mode == MODE_STAGGERED || (s->mode == MODE_MIXED && i % 4 == 3);
   *to = ignored ? s->ignore : s->answer[i % 2];
   *tag = ignored ? s->f->ignore : s->mode == MODE_SLOW ? s->f->slow : s->f->ask;
   *timeout = ignored || s->mode == MODE_SLOW ? SHORT_TIMEOUT_MS : SUP_WAIT_MS;
+  if (s->mode == MODE_STAGGERED) /* later requests often time out first */
+    *timeout = 5 + (i * 37 % 16) * 7;
 }
 
 /* go [answer0, answer1, ignore, n, mode]: send the n requests and check their refs. */
@@ -100,6 +104,7 @@ static void start(tr_ctx_t *ctx, requester_t *s, const tr_msg_t *m) {
     size_t len;
     plan(s, i, &s->to[i], &tag, &timeout);
     s->bad += tr_pack_into(buf, sizeof buf, &len, "[u]", i) != 0;
+    s->due_ns[i] = sup_now_ns() + timeout * 1000000u;
     s->bad += tr_request(ctx, s->to[i], tag, buf, len, timeout, &s->ref[i]) != 0;
     for (uint64_t k = 0; k < i; k++) /* every reference is new */
       s->bad += s->ref[k] == s->ref[i] || s->ref[i] == 0;
@@ -130,6 +135,8 @@ static void resolve(tr_ctx_t *ctx, requester_t *s, const tr_msg_t *m, bool reply
     s->bad++;
     return;
   }
+  if (!reply && sup_now_ns() < s->due_ns[i])
+    s->bad++; /* a timeout before its time */
   s->status[i] = reply ? REPLIED : TIMED_OUT;
   s->replied += reply;
   s->timed_out += !reply;
@@ -278,6 +285,16 @@ static void many_concurrent_requests_are_each_matched_to_their_own_ref(void **st
   assert_int_equal(timed_out, REQ_MAX / 4);
 }
 
+/* Guards against timeouts that are not in the order of the requests: each times out once,
+ * with its own reference, never before its deadline, however the deadlines interleave. */
+static void requests_with_interleaved_deadlines_each_time_out_on_time(void **state) {
+  world_t *w = *state;
+  uint64_t replied, timed_out;
+  run(w, 200, MODE_STAGGERED, &replied, &timed_out);
+  assert_int_equal(replied, 0);
+  assert_int_equal(timed_out, 200);
+}
+
 /* Guards against tr_request from outside a handler, where no timeout could be delivered. */
 static void request_from_outside_a_handler_is_rejected(void **state) {
   world_t *w = *state;
@@ -299,6 +316,7 @@ int main(void) {
       TEST(request_to_a_dead_pid_times_out),
       TEST(late_reply_after_the_timeout_is_dropped),
       TEST(many_concurrent_requests_are_each_matched_to_their_own_ref),
+      TEST(requests_with_interleaved_deadlines_each_time_out_on_time),
       TEST(request_from_outside_a_handler_is_rejected),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
