@@ -264,10 +264,10 @@ void tr__enqueue(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m);
 int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len, uint64_t ref,
              uint8_t kind);
 void tr__dead_letter(tr_ctx_t *ctx, tr_msg_t *m);
-/* Send one message to each of to[0..n) (a payload over the inline room is copied once and
- * shared); *delivered gets how many reached a live actor. */
-int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_atom_t tag, const void *data,
-                  size_t len, size_t *delivered);
+/* Send one message to each of to[0..n) but `except` (a payload over the inline room is copied
+ * once and shared); *delivered gets how many reached a live actor. */
+int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_pid_t except, tr_atom_t tag,
+                  const void *data, size_t len, size_t *delivered);
 
 /* registry.c */
 int tr__registry_init(tr_registry_t *r);

@@ -433,8 +433,8 @@ int tr_group_members(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t le
   return 0;
 }
 
-int tr_group_send(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len, tr_atom_t tag,
-                  const void *data, size_t dlen, size_t *delivered) {
+static int send_group(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len, tr_pid_t except,
+                      tr_atom_t tag, const void *data, size_t dlen, size_t *delivered) {
   if (delivered)
     *delivered = 0;
   if (!ctx || !valid_name(name, len) || (dlen && !data))
@@ -450,13 +450,24 @@ int tr_group_send(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len, 
     if (rc == 0 && !pids)
       rc = TR_ENOMEM;
     if (rc == 0)
-      rc = tr__send_many(ctx, pids, n, tag, data, dlen, delivered);
+      rc = tr__send_many(ctx, pids, n, except, tag, data, dlen, delivered);
     if (pids != few)
       free(pids);
     return rc;
   }
   const members_t *m = members_of(ctx, scope, name, len);
-  return m ? tr__send_many(ctx, m->pid, m->n, tag, data, dlen, delivered) : 0;
+  return m ? tr__send_many(ctx, m->pid, m->n, except, tag, data, dlen, delivered) : 0;
+}
+
+int tr_group_send(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len, tr_atom_t tag,
+                  const void *data, size_t dlen, size_t *delivered) {
+  return send_group(ctx, scope, name, len, TR_PID_NONE, tag, data, dlen, delivered);
+}
+
+int tr_group_send_others(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
+                         tr_atom_t tag, const void *data, size_t dlen, size_t *delivered) {
+  return send_group(ctx, scope, name, len, ctx ? tr_self(ctx) : TR_PID_NONE, tag, data, dlen,
+                    delivered);
 }
 
 static size_t walk(tr_gscope_t *sc, int (*fn)(const tr_group_info_t *g, void *arg), void *arg) {

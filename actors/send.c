@@ -78,8 +78,9 @@ static inline int check_send(tr_ctx_t *ctx, tr_atom_t tag, size_t len) {
   return 0;
 }
 
-int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len, uint64_t ref,
-             uint8_t kind) {
+/* The common path of every send; *delivered (when not NULL) says whether it reached a mailbox. */
+static int send_one(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
+                    uint64_t ref, uint8_t kind, bool *delivered) {
   int rc = check_send(ctx, tag, len);
   if (rc)
     return rc;
@@ -94,21 +95,66 @@ int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t
   m->ref = ref;
   m->kind = kind;
   count_out(ctx, to, m);
-  tr__deliver(ctx, to, m);
+  bool ok = tr__deliver(ctx, to, m);
+  if (delivered)
+    *delivered = ok;
   return 0;
 }
 
-int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_atom_t tag, const void *data,
-                  size_t len, size_t *delivered) {
+int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len, uint64_t ref,
+             uint8_t kind) {
+  return send_one(ctx, to, tag, data, len, ref, kind, NULL);
+}
+
+/* Send a malloc'd payload without copying it (tr_send_opts' give). */
+static int send_given(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, void *data, size_t len,
+                      bool *delivered) {
+  int rc = check_send(ctx, tag, len);
+  if (rc)
+    return rc;
+  tr_msg_t *m = tr__msg_alloc(tr__ctx_pool(ctx));
+  if (TR_UNLIKELY(!m))
+    return TR_ENOMEM;
+  tr__msg_fill(m, tag, tr_self(ctx), NULL, 0);
+  m->store = TR_STORE_HEAP;
+  m->u.heap = data;
+  m->len = (uint32_t)len;
+  count_out(ctx, to, m);
+  bool ok = tr__deliver(ctx, to, m);
+  if (delivered)
+    *delivered = ok;
+  return 0;
+}
+
+int tr_send_opts(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
+                 const tr_send_opts_t *opts) {
+  if (opts && opts->delivered)
+    *opts->delivered = false;
+  if (TR_UNLIKELY(len && !data))
+    return TR_EINVAL;
+  if (opts && opts->give && len)
+    return send_given(ctx, to, tag, (void *)data, len, opts->delivered);
+  return send_one(ctx, to, tag, data, len, 0, TR_KIND_USER, opts ? opts->delivered : NULL);
+}
+
+int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_pid_t except, tr_atom_t tag,
+                  const void *data, size_t len, size_t *delivered) {
   int rc = check_send(ctx, tag, len);
   if (rc || n == 0)
     return rc;
+  size_t skip = 0;
+  for (size_t i = 0; !tr_pid_is_none(except) && i < n; i++)
+    skip += to[i].id == except.id;
+  if (skip == n)
+    return 0;
   tr_pool_t *pool = tr__ctx_pool(ctx);
   tr_shared_t *sh = NULL;
-  if (len > TR_MSG_INLINE && !(sh = tr__shared_new(data, len, (uint32_t)n)))
+  if (len > TR_MSG_INLINE && !(sh = tr__shared_new(data, len, (uint32_t)(n - skip))))
     return TR_ENOMEM;
-  size_t ok = 0, i = 0;
+  size_t ok = 0, i = 0, sent = 0;
   for (; i < n; i++) {
+    if (to[i].id == except.id)
+      continue;
     tr_msg_t *m = tr__msg_alloc(pool);
     if (TR_UNLIKELY(!m)) {
       rc = TR_ENOMEM;
@@ -122,9 +168,10 @@ int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_atom_t tag, co
     }
     count_out(ctx, to[i], m);
     ok += tr__deliver(ctx, to[i], m);
+    sent++;
   }
-  if (sh && i < n)
-    tr__shared_unref(sh, (uint32_t)(n - i));
+  if (sh && sent < n - skip)
+    tr__shared_unref(sh, (uint32_t)(n - skip - sent));
   if (delivered)
     *delivered = ok;
   return rc;

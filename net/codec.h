@@ -22,6 +22,19 @@
 /* A frame's length prefix: 4 bytes, big-endian. */
 #define TR_FRAME_HEADER 4u
 
+/* Where the RESP codec's scan of the command being gathered stands (net/resp.c). */
+typedef struct tr_resp_scan {
+  uint8_t phase;  /* what the next byte is */
+  bool bad;       /* the number being read is not a valid one */
+  bool neg;       /* ... it started with '-' */
+  uint8_t digits; /* ... digits so far */
+  uint64_t num;   /* ... its value so far */
+  uint32_t left;  /* arguments still to come */
+  uint64_t data;  /* bytes of the current bulk still to come */
+  size_t line;    /* bytes of the current header or inline line so far */
+  size_t total;   /* bytes of the command so far */
+} tr_resp_scan_t;
+
 typedef struct tr_codec_state {
   tr_codec_kind_t kind;
   size_t max;         /* resolved: never 0 */
@@ -31,6 +44,8 @@ typedef struct tr_codec_state {
   uint8_t hlen; /* frames: bytes of the length prefix seen so far */
   unsigned char hdr[TR_FRAME_HEADER];
   size_t need; /* frames: the body's length, once the prefix is complete */
+  bool failed; /* RESP: a protocol error was reported; the rest is dropped */
+  tr_resp_scan_t resp;
 } tr_codec_state_t;
 
 /* The max a spec means (its default for 0). */

@@ -21,6 +21,8 @@ tr_tcp_conn_t *tr__net_conn_new(tr_net_t *net, const tr_net_opts_t *opts) {
 
 void tr__net_conn_free(tr_tcp_conn_t *c) {
   tr__net_flush_pending(c, true);
+  if (c->shared)
+    tr__net_shared_unref(c->shared);
   tr__codec_free(&c->codec);
   free(c->stash);
   free(c->host);
@@ -120,17 +122,16 @@ void tr__net_conn_opened(tr_tcp_conn_t *c) {
     return;
   }
   tr__net_flush_pending(c, false);
-  if (c->state == TR_CONN_OPEN)
+  if (c->state == TR_CONN_OPEN) {
+    tr__net_direct_open(c);
     tr__net_read_start(c);
+  }
 }
 
 /* Take c out of the id maps: from here on it is closed to writers. */
 static void forget(tr_tcp_conn_t *c) {
-  tr_net_t *net = c->net;
-  tr__u64map_del(&net->conns, c->id, NULL);
-  pthread_mutex_lock(&net->mu);
-  tr__u64map_del(&net->owners, c->id, NULL);
-  pthread_mutex_unlock(&net->mu);
+  tr__u64map_del(&c->net->conns, c->id, NULL);
+  tr__net_owner_del(c->net, c->id);
 }
 
 static void on_timer_closed(uv_handle_t *h) { tr__net_unref(h->data); }

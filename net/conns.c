@@ -16,7 +16,9 @@ static void fill(const tr_tcp_conn_t *c, tr_conn_info_t *o) {
   memcpy(o->peer, c->peer, sizeof o->peer);
   memcpy(o->local, c->local, sizeof o->local);
   o->bytes_in = c->bytes_in;
-  o->bytes_out = c->bytes_out;
+  o->bytes_out =
+      c->bytes_out +
+      (c->shared ? atomic_load_explicit(&c->shared->bytes_direct, memory_order_relaxed) : 0);
   o->dialing = c->state == TR_CONN_DIALING;
   o->buffered = o->dialing ? c->pending_bytes
                 : c->tcp   ? uv_stream_get_write_queue_size((const uv_stream_t *)c->tcp)

@@ -108,16 +108,10 @@ static void on_timeout(uv_timer_t *t) {
   tr__net_leave(net);
 }
 
-static void forget_owner(tr_tcp_conn_t *c) {
-  pthread_mutex_lock(&c->net->mu);
-  tr__u64map_del(&c->net->owners, c->id, NULL);
-  pthread_mutex_unlock(&c->net->mu);
-}
-
 static void run_dial(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
   tr_tcp_conn_t *c = (tr_tcp_conn_t *)cmd;
   if (discard) {
-    forget_owner(c);
+    tr__net_owner_del(c->net, c->id);
     tr__net_conn_free(c);
     return;
   }
@@ -171,11 +165,11 @@ int tr_dial(tr_ctx_t *ctx, const char *host, uint16_t port, uint32_t timeout_ms,
   uint64_t id = c->id;
   /* The owner is on record before anyone can know the id, so writes queued right after
    * this call pass the ownership check; the I/O thread holds them until connected. */
-  pthread_mutex_lock(&net->mu);
-  rc = tr__u64map_put(&net->owners, id, c->owner.id);
-  pthread_mutex_unlock(&net->mu);
+  rc = (c->shared = tr__net_shared_new(c->owner, &c->opts)) ? 0 : TR_ENOMEM;
+  if (rc == 0)
+    rc = tr__net_owner_add(net, id, c->shared);
   if (rc == 0 && (rc = tr__io_post(net->io, ctx, &c->cmd)) != 0)
-    forget_owner(c);
+    tr__net_owner_del(c->net, c->id);
   if (rc != 0) {
     tr__net_conn_free(c);
     return rc;

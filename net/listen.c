@@ -45,14 +45,11 @@ static int adopt_accepted(tr_tcp_listener_t *l, tr_tcp_conn_t *c) {
   }
   c->owner = pid;
   c->id = TR__NEXT_REF(io->sys);
-  pthread_mutex_lock(&l->net->mu);
-  rc = tr__u64map_put(&l->net->owners, c->id, pid.id);
-  pthread_mutex_unlock(&l->net->mu);
-  if (rc == 0 && (rc = tr__net_conn_adopt(c)) != 0) {
-    pthread_mutex_lock(&l->net->mu);
-    tr__u64map_del(&l->net->owners, c->id, NULL);
-    pthread_mutex_unlock(&l->net->mu);
-  }
+  rc = (c->shared = tr__net_shared_new(pid, &c->opts)) ? 0 : TR_ENOMEM;
+  if (rc == 0)
+    rc = tr__net_owner_add(l->net, c->id, c->shared);
+  if (rc == 0 && (rc = tr__net_conn_adopt(c)) != 0)
+    tr__net_owner_del(l->net, c->id);
   if (rc != 0) {
     /* The actor runs without its connection: it hears nothing and ends when it likes. */
     tr_log(TR_LOG_ERROR, "tcp: out of memory accepting %s", c->peer);
@@ -172,7 +169,7 @@ int tr_listen(tr_ctx_t *ctx, const tr_listen_opts_t *opts, tr_listener_t *out) {
     return TR_EINVAL;
   if (atomic_load_explicit(&ctx->sys->state, memory_order_relaxed) == TR_SYS_STOPPED)
     return TR_ESTOPPED;
-  bind_t b = {.backlog = opts->backlog ? opts->backlog : TR_NET_BACKLOG};
+  bind_t b = {.backlog = opts->backlog ? opts->backlog : tr__net_default_backlog()};
   int rc = make_listener(ctx, opts, &b.addr, &b.l);
   if (rc != 0)
     return rc;

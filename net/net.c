@@ -65,6 +65,17 @@ tr_net_t *tr__net_of(const tr_ctx_t *ctx) { return tr__io_part(ctx->sys->io, &ne
 
 /* ---- options ---- */
 
+int tr__net_default_backlog(void) {
+  FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+  int n = 0;
+  if (f) {
+    if (fscanf(f, "%d", &n) != 1)
+      n = 0;
+    fclose(f);
+  }
+  return n > 0 ? n : TR_NET_BACKLOG;
+}
+
 int tr__net_opts(const tr_conn_opts_t *in, tr_net_opts_t *out) {
   tr_conn_opts_t z = {0};
   if (!in)

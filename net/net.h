@@ -48,12 +48,29 @@
 /* Defaults of tr_conn_opts_t (net.h). */
 #define TR_NET_OUT_LIMIT ((size_t)1 << 20)
 #define TR_NET_HIGH_WATER 256u
-#define TR_NET_BACKLOG 128
+/* The listen backlog when none is given: the kernel's somaxconn (which caps whatever is asked
+ * for), or Redis's default of 511 where that cannot be read. 128, the old default, lost most
+ * of a burst of 2,000 connections in one test. */
+#define TR_NET_BACKLOG 511
 
 enum { TR_CONN_DIALING = 0, TR_CONN_OPEN, TR_CONN_CLOSING };
 
 typedef struct tr_net tr_net_t;
 typedef struct tr_net_write tr_net_write_t;
+
+/* What a connection's owner and the I/O thread share, so that the owner can write to the
+ * socket itself (write.c). Found from the connection's id in the owners map (under net->mu),
+ * kept alive by references: the map's, the connection's, and one per write under way. */
+typedef struct tr_conn_shared {
+  pthread_mutex_t mu;    /* the owner's writes and the I/O thread's open, close, completions */
+  _Atomic uint32_t refs; /* acq_rel decrements: the last one frees (after every use of it) */
+  tr_pid_t owner;        /* immutable */
+  bool framed;           /* immutable: TR_CODEC_FRAMES, whose writes get a length prefix */
+  int fd;                /* the socket, while `open`; guarded by mu */
+  bool open;             /* guarded by mu: the owner may write to fd itself */
+  uint32_t queued;       /* guarded by mu: writes handed to the I/O thread, not yet done */
+  _Atomic uint64_t bytes_direct; /* written by the owner itself (statistics, relaxed) */
+} tr_conn_shared_t;
 
 /* Options with every default resolved. */
 typedef struct {
@@ -79,6 +96,7 @@ typedef struct tr_tcp_conn {
   uv_connect_t connect;
   uv_getaddrinfo_t gai;
   tr_net_opts_t opts;
+  tr_conn_shared_t *shared; /* (a reference) the owner's side of writing */
   tr_codec_state_t codec;
   unsigned char *stash; /* input read but not delivered when reading paused */
   size_t stash_off, stash_len;
@@ -110,7 +128,7 @@ struct tr_net {
   /* Shared: any thread, under mu. Written by the I/O thread, and by tr_dial (which records a
    * connection's owner before the I/O thread first hears of it). */
   pthread_mutex_t mu;
-  tr_u64map_t owners; /* open connection id -> owner pid */
+  tr_u64map_t owners; /* open connection id -> its tr_conn_shared_t (the map's reference) */
   tr_u64map_t ports;  /* listener id -> bound port */
   /* The I/O thread's own. */
   tr_u64map_t conns;     /* id -> tr_tcp_conn_t * of connections not closing */
@@ -150,6 +168,9 @@ static inline uint64_t tr__net_depth(tr_actor_t *a) {
   uint64_t enq = atomic_load_explicit(&a->enq, memory_order_relaxed);
   return enq > deq ? enq - deq : 0;
 }
+
+/* The default listen backlog (see TR_NET_BACKLOG). Any thread. */
+int tr__net_default_backlog(void);
 
 /* ---- addr.c (any thread) ---- */
 
@@ -192,9 +213,24 @@ tr_tcp_conn_t *tr__net_find(tr_net_t *net, uint64_t id);
 void tr__net_read_start(tr_tcp_conn_t *c);
 /* Drop c from the paused list and its parked input. */
 void tr__net_unpause(tr_tcp_conn_t *c);
+void tr__net_on_resume(uv_timer_t *t);
+
+/* ---- write.c ---- */
+
+/* Any thread: a shared record for a new connection of `owner` (one reference, the caller's),
+ * or NULL when out of memory. */
+tr_conn_shared_t *tr__net_shared_new(tr_pid_t owner, const tr_net_opts_t *opts);
+void tr__net_shared_ref(tr_conn_shared_t *sh);
+void tr__net_shared_unref(tr_conn_shared_t *sh);
+/* Any thread: put connection `id` in the owners map, which takes a new reference. 0 or
+ * TR_ENOMEM. */
+int tr__net_owner_add(tr_net_t *net, uint64_t id, tr_conn_shared_t *sh);
+/* Take connection `id` out of the owners map and stop the owner's own writes. Any thread. */
+void tr__net_owner_del(tr_net_t *net, uint64_t id);
+/* I/O thread: c's socket is up; from now on its owner may write to it itself. */
+void tr__net_direct_open(tr_tcp_conn_t *c);
 /* Write what was queued while dialling; free it instead when `discard`. */
 void tr__net_flush_pending(tr_tcp_conn_t *c, bool discard);
-void tr__net_on_resume(uv_timer_t *t);
 
 /* ---- listen.c ---- */
 

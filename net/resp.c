@@ -1,10 +1,17 @@
-/* RESP2 for actors: the input codec TR_CODEC_RESP (net/resp.h), which turns Redis commands
- * into msgpack arrays of bin, and the public reply and argument helpers (troupe/resp.h).
+/* The RESP input codec (net/resp.h): Redis commands cut from a byte stream and handed out in
+ * batches of whole multibulk commands.
  *
  * Parsing follows Redis 7's processMultibulkBuffer and processInlineBuffer, including their
- * error texts, so a client sees the same "-ERR Protocol error: ..." it would from Redis.
- * It is stricter in one place: the two bytes after bulk data must be "\r\n" (Redis skips
- * them unchecked). Every length is checked against its limit before a byte is buffered. */
+ * error texts, so a client sees the same "-ERR Protocol error: ..." it would from Redis. It
+ * is stricter in two places: a header line must end with "\r\n" (Redis takes any byte after
+ * the "\r"), and the two bytes after bulk data must be "\r\n" (Redis skips them unchecked).
+ * Every length is checked against its limit before a byte is buffered.
+ *
+ * The scanner is a state machine fed any number of bytes at a time (scan()); it keeps, in
+ * tr_resp_scan_t, the number it is reading and the arguments and bulk bytes still to come,
+ * so a command split across reads is never scanned twice. Headers are read a byte at a time;
+ * bulk data is skipped by its length; an inline line is searched for its end with memchr and
+ * split once it is whole. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,145 +19,169 @@
 #include "net/resp.h"
 #include "troupe/resp.h"
 
-/* `hlen` once a protocol error was reported (net/resp.h). */
-#define RESP_FAILED 1u
-/* First allocation of a buffer; it doubles from here, so small commands cost little. */
+/* First allocation of a gathering buffer; it doubles from here, so small commands cost little. */
 #define GATHER_MIN 256u
-/* Longest protocol error text we produce, with its NUL. */
-#define ERR_TEXT_MAX 96
+/* Longest protocol error reply we produce, with its NUL. */
+#define ERR_TEXT_MAX 112
+
+/* What the scanner expects next. */
+enum {
+  P_START = 0, /* the first byte of a command: '*' or the start of an inline line */
+  P_COUNT,     /* the digits of "*N", up to its "\r" */
+  P_COUNT_LF,  /* the "\n" after it */
+  P_ARG,       /* the "$" of the next argument */
+  P_LEN,       /* the digits of "$N", up to its "\r" */
+  P_LEN_LF,    /* the "\n" after it */
+  P_DATA,      /* bulk bytes */
+  P_DATA_CR,   /* the "\r" after them */
+  P_DATA_LF,   /* the "\n" */
+  P_INLINE,    /* an inline line, up to its "\n" */
+};
 
 enum { SCAN_MORE = 0, SCAN_DONE, SCAN_SKIP, SCAN_ERROR };
 
-/* What a scan of a command found. */
 typedef struct {
-  size_t used; /* raw bytes of the command, or of an empty command to skip */
-  size_t argc; /* its arguments */
-  size_t enc;  /* bytes of its msgpack form */
-  char err[ERR_TEXT_MAX];
-} scan_t;
+  char err[ERR_TEXT_MAX]; /* the reply, when SCAN_ERROR */
+} failure_t;
 
-static int reserve(unsigned char **buf, size_t *cap, size_t want) {
-  if (want <= *cap)
-    return 0;
-  size_t n = *cap ? *cap : GATHER_MIN;
-  while (n < want)
-    n *= 2;
-  unsigned char *b = realloc(*buf, n);
-  if (!b)
-    return TR_ENOMEM;
-  *buf = b;
-  *cap = n;
-  return 0;
-}
-
-/* ---- msgpack output ---- */
-
-static size_t array_hdr_len(size_t n) { return n < 16 ? 1 : n <= 0xffff ? 3 : 5; }
-static size_t bin_hdr_len(size_t n) { return n <= 0xff ? 2 : n <= 0xffff ? 3 : 5; }
-
-static size_t put_be(unsigned char *o, uint64_t v, size_t bytes) {
-  for (size_t i = 0; i < bytes; i++)
-    o[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
-  return bytes;
-}
-
-static size_t put_array(unsigned char *o, size_t n) {
-  if (n < 16) {
-    o[0] = (unsigned char)(0x90 | n);
-    return 1;
-  }
-  o[0] = n <= 0xffff ? 0xdc : 0xdd;
-  return 1 + put_be(o + 1, n, n <= 0xffff ? 2 : 4);
-}
-
-static size_t put_bin(unsigned char *o, const unsigned char *p, size_t n) {
-  size_t h = bin_hdr_len(n);
-  o[0] = h == 2 ? 0xc4 : h == 3 ? 0xc5 : 0xc6;
-  put_be(o + 1, n, h - 1);
-  if (p)
-    memcpy(o + h, p, n);
-  return h + n;
-}
-
-/* ---- scanning ---- */
-
-/* A header line "<c>N\r\n" at p[pos]: 1 with its number and the position after it, 0 when
- * incomplete, -1 when no line end comes within TR_RESP_INLINE_MAX, -2 when not a number. */
-static int header(const unsigned char *p, size_t n, size_t pos, size_t *next, long long *v) {
-  size_t room = n - pos < TR_RESP_INLINE_MAX + 2 ? n - pos : TR_RESP_INLINE_MAX + 2;
-  const unsigned char *nl = memchr(p + pos, '\n', room);
-  if (!nl)
-    return n - pos > TR_RESP_INLINE_MAX ? -1 : 0;
-  size_t end = (size_t)(nl - p);
-  *next = end + 1;
-  if (end < pos + 2 || p[end - 1] != '\r')
-    return -2;
-  const unsigned char *d = p + pos + 1, *e = p + end - 1;
-  bool neg = *d == '-';
-  d += neg;
-  /* As Redis's string2ll: digits only, no leading zero, no overflow. */
-  if (d == e || e - d > 18 || (*d == '0' && e - d > 1) || (neg && *d == '0'))
-    return -2;
-  long long x = 0;
-  for (; d < e; d++) {
-    if (*d < '0' || *d > '9')
-      return -2;
-    x = x * 10 + (*d - '0');
-  }
-  *v = neg ? -x : x;
-  return 1;
-}
-
-static int scan_error(scan_t *s, const char *what, int c) {
+static int error(failure_t *f, const char *what, int c) {
   if (c >= 0)
-    snprintf(s->err, sizeof s->err, "Protocol error: %s'%c'", what,
+    snprintf(f->err, sizeof f->err, "-ERR Protocol error: %s'%c'\r\n", what,
              c >= 0x20 && c < 0x7f ? c : '?');
   else
-    snprintf(s->err, sizeof s->err, "Protocol error: %s", what);
+    snprintf(f->err, sizeof f->err, "-ERR Protocol error: %s\r\n", what);
   return SCAN_ERROR;
 }
 
-static int scan_multibulk(const unsigned char *p, size_t n, size_t max, scan_t *s) {
-  size_t pos;
-  long long v;
-  int rc = header(p, n, 0, &pos, &v);
-  if (rc == 0)
-    return SCAN_MORE;
-  if (rc == -1)
-    return scan_error(s, "too big mbulk count string", -1);
-  if (rc < 0 || v > (long long)TR_RESP_ARGS_MAX)
-    return scan_error(s, "invalid multibulk length", -1);
-  s->used = pos;
-  if (v <= 0)
-    return SCAN_SKIP; /* "*0" and "*-1" are empty commands, ignored as Redis does */
-  s->argc = (size_t)v;
-  s->enc = array_hdr_len(s->argc);
-  for (size_t i = 0; i < s->argc; i++) {
-    if (pos == n)
-      return SCAN_MORE;
-    if (p[pos] != '$')
-      return scan_error(s, "expected '$', got ", p[pos]);
-    size_t next;
-    rc = header(p, n, pos, &next, &v);
-    if (rc == 0)
-      return SCAN_MORE;
-    if (rc == -1)
-      return scan_error(s, "too big bulk count string", -1);
-    if (rc < 0 || v < 0 || (size_t)v > max)
-      return scan_error(s, "invalid bulk length", -1);
-    size_t blen = (size_t)v;
-    if (next + blen + 2 > TR_RESP_COMMAND_MAX)
-      return scan_error(s, "command too big", -1);
-    if (n - next < blen + 2)
-      return SCAN_MORE;
-    if (p[next + blen] != '\r' || p[next + blen + 1] != '\n')
-      return scan_error(s, "expected CRLF after bulk data", -1);
-    s->enc += bin_hdr_len(blen) + blen;
-    pos = next + blen + 2;
+/* One byte of a "*N" or "$N" number, as Redis's string2ll reads it: an optional '-', digits,
+ * no leading zero, at most 18 digits. A byte that breaks these rules only marks the number
+ * bad: as Redis does, the verdict waits for the line's "\r" (or its length limit). */
+static void digit(tr_resp_scan_t *s, unsigned char c) {
+  if (s->line == 1 && c == '-' && !s->neg) {
+    s->neg = true;
+    return;
   }
-  s->used = pos;
-  return SCAN_DONE;
+  if (c < '0' || c > '9' || s->digits == 18 || (s->digits == 1 && s->num == 0))
+    s->bad = true;
+  else if (s->neg && s->digits == 0 && c == '0')
+    s->bad = true;
+  s->num = s->num * 10 + (uint64_t)(c - '0');
+  s->digits++;
 }
+
+static void number_start(tr_resp_scan_t *s) {
+  s->bad = s->neg = false;
+  s->digits = 0;
+  s->num = 0;
+  s->line = 0;
+}
+
+static bool number_ok(const tr_resp_scan_t *s) { return !s->bad && s->digits > 0; }
+
+/* Scan p[0..n) of the current command. *k receives the bytes consumed: all of them for
+ * SCAN_MORE; up to and including the command's last byte for SCAN_DONE and SCAN_SKIP. */
+static int scan(tr_resp_scan_t *s, const unsigned char *p, size_t n, size_t max, size_t *k,
+                failure_t *f) {
+  size_t i = 0;
+  int rc = SCAN_MORE;
+  while (i < n && rc == SCAN_MORE) {
+    unsigned char c = p[i];
+    switch (s->phase) {
+    case P_START:
+      s->total = 0;
+      number_start(s);
+      if (c == '*') {
+        s->phase = P_COUNT;
+        i++;
+      } else {
+        s->phase = P_INLINE;
+      }
+      break;
+    case P_COUNT:
+    case P_LEN:
+      i++;
+      if (c == '\r') {
+        s->phase = s->phase == P_COUNT ? P_COUNT_LF : P_LEN_LF;
+        break;
+      }
+      s->line++;
+      if (s->line > TR_RESP_INLINE_MAX)
+        return error(
+            f, s->phase == P_COUNT ? "too big mbulk count string" : "too big bulk count string",
+            -1);
+      digit(s, c);
+      break;
+    case P_COUNT_LF:
+      i++;
+      if (c != '\n' || !number_ok(s) || (!s->neg && s->num > TR_RESP_ARGS_MAX))
+        return error(f, "invalid multibulk length", -1);
+      if (s->neg || s->num == 0) { /* "*0" and "*-1" are empty commands, skipped */
+        s->phase = P_START;
+        rc = SCAN_SKIP;
+        break;
+      }
+      s->left = (uint32_t)s->num;
+      s->phase = P_ARG;
+      break;
+    case P_ARG:
+      if (c != '$')
+        return error(f, "expected '$', got ", c);
+      i++;
+      number_start(s);
+      s->phase = P_LEN;
+      break;
+    case P_LEN_LF:
+      i++;
+      if (c != '\n' || !number_ok(s) || s->neg || s->num > max)
+        return error(f, "invalid bulk length", -1);
+      s->data = s->num;
+      s->phase = P_DATA;
+      break;
+    case P_DATA: {
+      size_t take = n - i < s->data ? n - i : (size_t)s->data;
+      i += take;
+      s->data -= take;
+      if (s->data == 0)
+        s->phase = P_DATA_CR;
+      break;
+    }
+    case P_DATA_CR:
+    case P_DATA_LF:
+      i++;
+      if (c != (s->phase == P_DATA_CR ? '\r' : '\n'))
+        return error(f, "expected CRLF after bulk data", -1);
+      if (s->phase == P_DATA_CR) {
+        s->phase = P_DATA_LF;
+      } else if (--s->left > 0) {
+        s->phase = P_ARG;
+      } else {
+        s->phase = P_START;
+        rc = SCAN_DONE;
+      }
+      break;
+    case P_INLINE: {
+      const unsigned char *nl = memchr(p + i, '\n', n - i);
+      size_t take = nl ? (size_t)(nl - (p + i)) + 1 : n - i;
+      s->line += take;
+      i += take;
+      if (s->line > TR_RESP_INLINE_MAX + 2 || (!nl && s->line > TR_RESP_INLINE_MAX))
+        return error(f, "too big inline request", -1);
+      if (nl) {
+        s->phase = P_START;
+        rc = SCAN_DONE;
+      }
+      break;
+    }
+    }
+  }
+  s->total += i;
+  *k = i;
+  if (s->total > TR_RESP_COMMAND_MAX)
+    return error(f, "command too big", -1);
+  return rc;
+}
+
+/* ---- inline commands ---- */
 
 static bool is_space(unsigned char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -232,234 +263,200 @@ static int inline_arg(const unsigned char *s, size_t n, size_t *i, unsigned char
   return 1;
 }
 
-/* The line of an inline command, without its line end: its length, or SIZE_MAX if none. */
-static size_t inline_line(const unsigned char *p, size_t n, size_t *used) {
-  const unsigned char *nl = memchr(p, '\n', n);
-  if (!nl)
-    return SIZE_MAX;
-  size_t e = (size_t)(nl - p);
-  *used = e + 1;
-  return e && p[e - 1] == '\r' ? e - 1 : e;
+static size_t decimal_len(size_t v) {
+  size_t n = 1;
+  while (v >= 10) {
+    v /= 10;
+    n++;
+  }
+  return n;
 }
 
-static int scan_inline(const unsigned char *p, size_t n, scan_t *s) {
-  size_t line = inline_line(p, n, &s->used);
-  if (line == SIZE_MAX)
-    return n > TR_RESP_INLINE_MAX ? scan_error(s, "too big inline request", -1) : SCAN_MORE;
-  if (line > TR_RESP_INLINE_MAX)
-    return scan_error(s, "too big inline request", -1);
-  size_t i = 0, dn, enc = 0;
+static size_t put_header(unsigned char *o, char type, size_t v) {
+  size_t n = decimal_len(v);
+  o[0] = (unsigned char)type;
+  for (size_t i = n; i > 0; i--, v /= 10)
+    o[i] = (unsigned char)('0' + v % 10);
+  o[n + 1] = '\r';
+  o[n + 2] = '\n';
+  return n + 3;
+}
+
+static int reserve(unsigned char **buf, size_t *cap, size_t want) {
+  if (want <= *cap)
+    return 0;
+  size_t n = *cap ? *cap : GATHER_MIN;
+  while (n < want)
+    n *= 2;
+  unsigned char *b = realloc(*buf, n);
+  if (!b)
+    return TR_ENOMEM;
+  *buf = b;
+  *cap = n;
+  return 0;
+}
+
+/* The multibulk form of the inline line in c->buf[0..c->len), written after it. Returns
+ * SCAN_DONE (the form at c->buf + *at, *n bytes), SCAN_SKIP (no arguments) or SCAN_ERROR. */
+static int convert_inline(tr_codec_state_t *c, size_t *at, size_t *n, failure_t *f) {
+  const unsigned char *p = c->buf;
+  size_t line = c->len;
+  while (line && (p[line - 1] == '\n' || p[line - 1] == '\r'))
+    line--;
+  size_t i = 0, dn, argc = 0, enc = 0;
   int rc;
   while ((rc = inline_arg(p, line, &i, NULL, &dn)) == 1) {
-    s->argc++;
-    enc += bin_hdr_len(dn) + dn;
+    argc++;
+    enc += 1 + decimal_len(dn) + 2 + dn + 2;
   }
   if (rc < 0)
-    return scan_error(s, "unbalanced quotes in request", -1);
-  if (s->argc == 0)
+    return error(f, "unbalanced quotes in request", -1);
+  if (argc == 0)
     return SCAN_SKIP;
-  s->enc = array_hdr_len(s->argc) + enc;
+  enc += 1 + decimal_len(argc) + 2;
+  *at = c->len;
+  if (reserve(&c->buf, &c->cap, c->len + enc))
+    return TR_ENOMEM;
+  p = c->buf;
+  unsigned char *o = c->buf + *at;
+  size_t w = put_header(o, '*', argc);
+  for (size_t j = 0, k = 0; inline_arg(p, line, &j, NULL, &dn) == 1;) {
+    w += put_header(o + w, '$', dn);
+    inline_arg(p, line, &k, o + w, &dn);
+    w += dn;
+    o[w++] = '\r';
+    o[w++] = '\n';
+  }
+  *n = w;
   return SCAN_DONE;
 }
 
-static int scan(const unsigned char *p, size_t n, size_t max, scan_t *s) {
-  return p[0] == '*' ? scan_multibulk(p, n, max, s) : scan_inline(p, n, s);
-}
+/* ---- the codec ---- */
 
-/* Write the msgpack form of a command that scan() accepted. */
-static void encode(const unsigned char *p, const scan_t *s, unsigned char *o) {
-  size_t w = put_array(o, s->argc), pos, next, dn;
-  long long v;
-  if (p[0] == '*') {
-    header(p, s->used, 0, &pos, &v);
-    for (size_t i = 0; i < s->argc; i++) {
-      header(p, s->used, pos, &next, &v);
-      w += put_bin(o + w, p + next, (size_t)v);
-      pos = next + (size_t)v + 2;
-    }
-    return;
-  }
-  size_t line = inline_line(p, s->used, &pos), i = 0, j = 0;
-  while (inline_arg(p, line, &i, NULL, &dn) == 1) {
-    w += put_bin(o + w, NULL, dn) - dn;
-    inline_arg(p, line, &j, o + w, &dn);
-    w += dn;
-  }
-}
-
-/* Report a protocol error: one msgpack str unit, then discard everything. */
-static int fail(tr_codec_state_t *c, const char *text, size_t len, size_t *used, const void **out,
+/* Report a protocol error: one unit holding Redis's reply, then discard everything. */
+static int fail(tr_codec_state_t *c, const failure_t *f, size_t len, size_t *used, const void **out,
                 size_t *out_len) {
-  size_t n = strlen(text);
-  if (reserve(&c->buf, &c->cap, n + 2))
+  size_t n = strlen(f->err);
+  if (reserve(&c->buf, &c->cap, n))
     return TR_ENOMEM;
-  c->buf[0] = 0xd9; /* str 8: the text is shorter than ERR_TEXT_MAX */
-  c->buf[1] = (unsigned char)n;
-  memcpy(c->buf + 2, text, n);
-  c->hlen = RESP_FAILED;
+  memcpy(c->buf, f->err, n);
+  c->len = n;
+  c->failed = true;
   c->reset = true;
   *used = len;
   *out = c->buf;
-  *out_len = n + 2;
+  *out_len = n;
   return 1;
+}
+
+static int gather(tr_codec_state_t *c, const unsigned char *p, size_t n) {
+  if (reserve(&c->buf, &c->cap, c->len + n))
+    return TR_ENOMEM;
+  memcpy(c->buf + c->len, p, n);
+  c->len += n;
+  return 0;
+}
+
+/* The command gathered in buf is complete: hand it out (as multibulk). */
+static int finish_gathered(tr_codec_state_t *c, bool is_inline, const void **out, size_t *out_len,
+                           failure_t *f) {
+  size_t at = 0, n = c->len;
+  int rc = is_inline ? convert_inline(c, &at, &n, f) : SCAN_DONE;
+  if (rc != SCAN_DONE)
+    return rc;
+  c->reset = true;
+  *out = c->buf + at;
+  *out_len = n;
+  return SCAN_DONE;
 }
 
 int tr__resp_next(tr_codec_state_t *c, const void *in, size_t len, size_t *used, const void **out,
                   size_t *out_len) {
   const unsigned char *p = in;
-  size_t pos = 0; /* bytes of `in` taken by empty commands skipped so far */
+  tr_resp_scan_t *s = &c->resp;
+  failure_t f;
+  size_t pos = 0, k;
   *used = 0;
-  if (c->hlen == RESP_FAILED) {
+  if (c->failed) {
     *used = len;
     return 0;
   }
-  for (;;) {
-    size_t old = c->len;
-    if (old && reserve(&c->buf, &c->cap, old + len - pos))
-      return TR_ENOMEM;
-    if (old) { /* a split command: scan it whole, with everything read since */
-      memcpy(c->buf + old, p + pos, len - pos);
-      c->len = old + len - pos;
-    }
-    const unsigned char *src = old ? c->buf : p + pos;
-    size_t n = old ? c->len : len - pos;
-    scan_t s = {0};
-    int rc = n ? scan(src, n, c->max, &s) : SCAN_MORE;
+  if (c->len == 0 && c->cap > TR_RESP_KEEP) { /* give back what one big command took */
+    free(c->buf);
+    c->buf = NULL;
+    c->cap = 0;
+  }
+  /* A command split across reads: go on scanning it from where the last read stopped. */
+  while (c->len > 0) {
+    bool is_inline = c->buf[0] != '*';
+    int rc = scan(s, p + pos, len - pos, c->max, &k, &f);
     if (rc == SCAN_ERROR)
-      return fail(c, s.err, len, used, out, out_len);
+      return fail(c, &f, len, used, out, out_len);
+    if (gather(c, p + pos, k))
+      return TR_ENOMEM;
+    pos += k;
     if (rc == SCAN_MORE) {
-      if (!old && n && reserve(&c->buf, &c->cap, n))
-        return TR_ENOMEM;
-      if (!old && n)
-        memcpy(c->buf, src, n);
-      c->len = n;
       *used = len;
       return 0;
     }
-    pos += s.used - old;
-    if (rc == SCAN_SKIP) {
+    if (rc == SCAN_SKIP || (rc = finish_gathered(c, is_inline, out, out_len, &f)) == SCAN_SKIP) {
       c->len = 0;
       continue;
     }
-    size_t at = old ? s.used : 0; /* the msgpack form goes after gathered raw bytes */
-    if (reserve(&c->buf, &c->cap, at + s.enc))
-      return TR_ENOMEM;
-    encode(old ? c->buf : src, &s, c->buf + at);
-    c->len = at + s.enc;
-    c->reset = true;
+    if (rc == SCAN_ERROR)
+      return fail(c, &f, len, used, out, out_len);
+    if (rc < 0)
+      return rc; /* TR_ENOMEM */
     *used = pos;
-    *out = c->buf + at;
-    *out_len = s.enc;
     return 1;
   }
-}
-
-/* ---- replies (troupe/resp.h) ---- */
-
-void tr_resp_buf_free(tr_resp_buf_t *b) {
-  free(b->data);
-  *b = (tr_resp_buf_t){0};
-}
-
-int tr_resp_raw(tr_resp_buf_t *b, const void *data, size_t len) {
-  if (b->err)
-    return b->err;
-  if (reserve(&b->data, &b->cap, b->len + len))
-    return b->err = TR_ENOMEM;
-  if (len)
-    memcpy(b->data + b->len, data, len);
-  b->len += len;
-  return 0;
-}
-
-/* "<c>text\r\n" for a line that may not hold a line end. */
-static int line(tr_resp_buf_t *b, char c, const char *text) {
-  size_t n = strlen(text);
-  if (!b->err && (memchr(text, '\r', n) || memchr(text, '\n', n)))
-    b->err = TR_EINVAL;
-  tr_resp_raw(b, &c, 1);
-  tr_resp_raw(b, text, n);
-  return tr_resp_raw(b, "\r\n", 2);
-}
-
-static int number(tr_resp_buf_t *b, char c, long long v) {
-  char t[24];
-  int n = snprintf(t, sizeof t, "%c%lld\r\n", c, v);
-  return tr_resp_raw(b, t, (size_t)n);
-}
-
-int tr_resp_simple(tr_resp_buf_t *b, const char *text) { return line(b, '+', text); }
-int tr_resp_error(tr_resp_buf_t *b, const char *text) { return line(b, '-', text); }
-int tr_resp_integer(tr_resp_buf_t *b, int64_t v) { return number(b, ':', (long long)v); }
-int tr_resp_null(tr_resp_buf_t *b) { return tr_resp_raw(b, "$-1\r\n", 5); }
-int tr_resp_null_array(tr_resp_buf_t *b) { return tr_resp_raw(b, "*-1\r\n", 5); }
-int tr_resp_array(tr_resp_buf_t *b, size_t n) { return number(b, '*', (long long)n); }
-
-int tr_resp_bulk(tr_resp_buf_t *b, const void *data, size_t len) {
-  number(b, '$', (long long)len);
-  tr_resp_raw(b, data, len);
-  return tr_resp_raw(b, "\r\n", 2);
-}
-
-/* ---- reading a command's payload ---- */
-
-/* A big-endian length of `bytes` bytes at p[*i], within n. */
-static bool get_be(const unsigned char *p, size_t n, size_t *i, size_t bytes, size_t *v) {
-  if (n - *i < bytes)
-    return false;
-  size_t x = 0;
-  for (size_t k = 0; k < bytes; k++)
-    x = x << 8 | p[*i + k];
-  *i += bytes;
-  *v = x;
-  return true;
-}
-
-/* A bin or str header at p[*i]: its length; false for any other type. */
-static bool blob(const unsigned char *p, size_t n, size_t *i, size_t *len, bool *str) {
-  if (*i >= n)
-    return false;
-  unsigned char t = p[(*i)++];
-  *str = t >= 0xa0 && t <= 0xbf;
-  if (*str) {
-    *len = t & 0x1f;
-    return true;
+  /* Whole multibulk commands in place, as one batch; an inline one ends the batch. */
+  size_t start = pos, end = pos;
+  while (end < len) {
+    if (p[end] != '*' && end > start)
+      break; /* hand out the batch first; the inline command comes next call */
+    bool is_inline = p[end] != '*';
+    int rc = scan(s, p + end, len - end, c->max, &k, &f);
+    if (rc == SCAN_ERROR) {
+      if (end > start) { /* the batch first; the error is found again next call */
+        s->phase = P_START;
+        break;
+      }
+      return fail(c, &f, len, used, out, out_len);
+    }
+    if (rc == SCAN_MORE) { /* a command split across reads: gather what came of it */
+      if (gather(c, p + end, k))
+        return TR_ENOMEM;
+      *used = len;
+      if (end == start)
+        return 0;
+      *out = p + start;
+      *out_len = end - start;
+      return 1;
+    }
+    if (is_inline) { /* whole: convert it on its own */
+      if (gather(c, p + end, k))
+        return TR_ENOMEM;
+      rc = finish_gathered(c, true, out, out_len, &f);
+      if (rc == SCAN_ERROR)
+        return fail(c, &f, len, used, out, out_len);
+      if (rc < 0)
+        return rc;
+      end += k;
+      if (rc == SCAN_SKIP) {
+        c->len = 0;
+        start = end;
+        continue;
+      }
+      *used = end;
+      return 1;
+    }
+    end += k; /* a whole multibulk command (or an empty one, which the reader skips) */
   }
-  *str = t >= 0xd9 && t <= 0xdb;
-  size_t bytes = t == 0xc4 || t == 0xd9   ? 1
-                 : t == 0xc5 || t == 0xda ? 2
-                 : t == 0xc6 || t == 0xdb ? 4
-                                          : 0;
-  return bytes && get_be(p, n, i, bytes, len);
-}
-
-int tr_resp_argv(const void *data, size_t len, tr_resp_arg_t *argv, size_t cap, size_t *argc) {
-  const unsigned char *p = data;
-  size_t i = 0, count, n;
-  bool str;
-  if (!p || len == 0)
-    return TR_ETYPE;
-  if (blob(p, len, &i, &n, &str) && str) { /* the codec's protocol-error notice */
-    if (n > len - i)
-      return TR_ETYPE;
-    if (cap)
-      argv[0] = (tr_resp_arg_t){p + i, n};
-    *argc = 1;
-    return TR_EPROTO;
-  }
-  i = 1;
-  if (p[0] >= 0x90 && p[0] <= 0x9f)
-    count = p[0] & 0x0f;
-  else if (!((p[0] == 0xdc && get_be(p, len, &i, 2, &count)) ||
-             (p[0] == 0xdd && get_be(p, len, &i, 4, &count))))
-    return TR_ETYPE;
-  for (size_t k = 0; k < count; k++) {
-    if (!blob(p, len, &i, &n, &str) || n > len - i)
-      return TR_ETYPE;
-    if (k < cap)
-      argv[k] = (tr_resp_arg_t){p + i, n};
-    i += n;
-  }
-  *argc = count;
-  return i == len ? 0 : TR_ETYPE;
+  *used = end;
+  if (end == start)
+    return 0;
+  *out = p + start;
+  *out_len = end - start;
+  return 1;
 }

@@ -3,19 +3,37 @@
 # Uses sudo when not root. Safe to run again: installs nothing when everything is there.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcmocka-dev libjansson-dev libedit-dev redis-tools clang-format netcat-openbsd)
+packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcmocka-dev libjansson-dev
+  libedit-dev redis-tools redis-server clang-format netcat-openbsd python3)
+# Node.js and npm run the client-library tests; a machine that has them (from anywhere) keeps
+# them, one without gets Debian's.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
-  sudo="sudo"
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts the redis-server it installs; the tests start their own.
+  $sudo service redis-server stop >/dev/null 2>&1 || true
 fi
-echo "deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# The npm packages of the client-library tests, as package-lock.json pins them; installed
+# again only when the lock file changed.
+cd "$(dirname "$0")/../tests/clients"
+stamp=node_modules/.troupe-lock
+if ! cmp -s package-lock.json "$stamp" 2>/dev/null; then
+  echo "deps: npm ci (tests/clients)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  cp package-lock.json "$stamp"
+fi

@@ -1,12 +1,12 @@
 /* troupe-pubsub: a pub/sub server made of actors that speaks the Redis pub/sub protocol, so
  * redis-cli and Redis client libraries can use it.
  *
- *   troupe-pubsub --port N [--bind ADDR] [--out-limit BYTES] [--workers N]
+ *   troupe-pubsub --port N [--bind ADDR] [--out-limit BYTES] [--requirepass PASSWORD]
+ *                 [--workers N] [--console ADDR:PORT]
  *
- * main() reads the options, starts the system, the supervisor of the long-lived actors (the
- * topics directory and the pattern index, pubsub.h) and the listener, whose every
- * connection gets a session actor. It prints one line once it listens (with the real port
- * when asked for port 0), then waits for SIGINT or SIGTERM to stop the system: every actor
+ * main() reads the options, starts the system and the listener, whose every connection gets
+ * a session actor (pubsub.h: nothing else runs). It prints one line once it listens (with the real
+ * port when asked for port 0), then waits for SIGINT or SIGTERM to stop the system: every actor
  * gets its terminate, every socket closes, and it exits 0. Bad usage exits 2. */
 #include <getopt.h>
 #include <stdio.h>
@@ -25,35 +25,18 @@ typedef struct {
   uint16_t port;
   uint64_t out_limit;
   unsigned workers;
-  const char *console; /* --console ADDR:PORT, or NULL */
+  const char *console;     /* --console ADDR:PORT, or NULL */
+  const char *requirepass; /* --requirepass PASSWORD, or NULL */
 } options_t;
 
-static const tr_child_spec_t children[] = {
-    {.id = "topics",
-     .behaviour = &ps_topics_behaviour,
-     .restart = TR_RESTART_PERMANENT,
-     .shutdown_ms = 1000,
-     .name = PS_TOPICS_NAME},
-    {.id = "patterns",
-     .behaviour = &ps_patterns_behaviour,
-     .restart = TR_RESTART_PERMANENT,
-     .shutdown_ms = 1000,
-     .name = PS_PATTERNS_NAME},
-};
-
-static const tr_supervisor_spec_t tree = {.strategy = TR_ONE_FOR_ONE,
-                                          .intensity = 5,
-                                          .period_ms = 10000,
-                                          .children = children,
-                                          .nchildren = sizeof children / sizeof children[0]};
-
 static void usage(FILE *to) {
-  fprintf(to, "usage: troupe-pubsub --port N [--bind ADDR] [--out-limit BYTES] [--workers N]"
-              " [--console ADDR:PORT]\n"
+  fprintf(to, "usage: troupe-pubsub --port N [--bind ADDR] [--out-limit BYTES]"
+              " [--requirepass PASSWORD] [--workers N] [--console ADDR:PORT]\n"
               "  --port N           TCP port to listen on (0: any free port, printed at start)\n"
               "  --bind ADDR        IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
               "  --out-limit BYTES  output queued for a client before it is dropped "
               "(default 33554432)\n"
+              "  --requirepass PASSWORD  clients must AUTH with it first, as Redis's requirepass\n"
               "  --workers N        scheduler threads (default: one per CPU)\n"
               "  --console ADDR:PORT  serve the debug console there (e.g. 127.0.0.1:7071)\n");
 }
@@ -65,6 +48,7 @@ static int parse(int argc, char **argv, options_t *o) {
                                         {"out-limit", required_argument, NULL, 'o'},
                                         {"workers", required_argument, NULL, 'w'},
                                         {"console", required_argument, NULL, 'c'},
+                                        {"requirepass", required_argument, NULL, 'r'},
                                         {"help", no_argument, NULL, 'h'},
                                         {NULL, 0, NULL, 0}};
   uint64_t v;
@@ -91,6 +75,10 @@ static int parse(int argc, char **argv, options_t *o) {
       o->workers = (unsigned)v;
     else if (c == 'c')
       o->console = optarg;
+    else if (c == 'r' && !*optarg)
+      bad = "--requirepass wants a password that is not empty";
+    else if (c == 'r')
+      o->requirepass = optarg;
     else if (c == '?')
       bad = "unknown option or missing value";
     if (bad) {
@@ -108,13 +96,6 @@ static int parse(int argc, char **argv, options_t *o) {
   return 0;
 }
 
-/* Start the supervision tree; it returns once both children are registered, so the first
- * client finds them. */
-static int start_tree(tr_system_t *sys) {
-  tr_pid_t sup;
-  return tr_supervisor_start(tr_system_ctx(sys), &tree, &sup);
-}
-
 static int start_listener(tr_system_t *sys, const options_t *o, uint16_t *port) {
   tr_listen_opts_t lo = {
       .bind = o->bind,
@@ -126,6 +107,8 @@ static int start_listener(tr_system_t *sys, const options_t *o, uint16_t *port) 
   int rc = tr_listen(tr_system_ctx(sys), &lo, &l);
   if (rc == 0)
     *port = tr_listener_port(sys, l);
+  if (rc == 0) /* INFO shows the port bound (it may have been 0) */
+    atomic_store_explicit(&ps_server.port, *port, memory_order_relaxed);
   return rc;
 }
 
@@ -149,9 +132,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   uint16_t port = 0;
-  const char *what = "atoms";
+  const char *what = "state";
   tr_listener_t console;
-  if ((rc = ps_atoms_init(sys)) == 0 && (what = "supervisor", rc = start_tree(sys)) == 0)
+  if ((rc = ps_server_init(sys, o.port, o.requirepass)) == 0)
     what = "listen", rc = start_listener(sys, &o, &port);
   if (rc == 0 && o.console)
     what = "console", rc = tr_console_start_at(sys, o.console, &console);

@@ -1,171 +1,122 @@
-/* The session: one actor per client connection. It turns the connection's messages into
- * commands (commands.c), passes pushes from topics and the index on to the client if it
- * still holds that subscription, and writes every reply in order (session.h). */
-#include <stdlib.h>
+/* The session: one actor per client connection. It reads the commands of each read (the
+ * RESP codec hands over every whole command of one read at once), runs them in order,
+ * gathers replies and the pushes other sessions send it into one buffer, and writes that
+ * buffer once at the end of the turn (flush). */
+#include <string.h>
 
 #include "session.h"
 
-/* Arguments read without allocating; longer commands get a heap array. */
-#define ARGV_INLINE 8
+/* Output buffer kept between turns: a turn that wrote more gives the rest back. */
+#define OUT_KEEP ((size_t)64 << 10)
+/* Pushes up to this much are gathered with the turn's output (one write for many small
+ * messages); a bigger message is written on its own, straight from the message. */
+#define PUSH_GATHER ((size_t)16 << 10)
 
-/* Output is gathered and written in one piece when a flush message the session sent itself
- * comes round: everything already in its mailbox (a burst of pushes from topics) goes out
- * in one write instead of one write, and one I/O command, per message. A buffer past this
- * many bytes is written at once, so gathering never holds much. */
-#define WBUF_FLUSH (64u * 1024u)
-
-static void flush(tr_ctx_t *ctx, session_t *s) {
-  if (s->open && s->wbuf.len)
-    tr_conn_write(ctx, s->conn, s->wbuf.data, s->wbuf.len); /* failure: TCP_CLOSED follows */
-  s->wbuf.len = 0;
+static void on_open(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
+  char peer[TR_ADDR_MAX], local[TR_ADDR_MAX];
+  s->open = tr_msg_tcp_open(m, &s->conn, peer, local) == 0;
+  atomic_fetch_add_explicit(&ps_server.connections, 1, memory_order_relaxed);
+  s->client = ps_client_add(tr_self(ctx), peer, local);
+  s->authed = ps_server.requirepass == NULL;
 }
 
-static void write_now(tr_ctx_t *ctx, session_t *s, const void *data, size_t len) {
-  if (!s->open || !len)
-    return;
-  tr_resp_raw(&s->wbuf, data, len);
-  if (s->wbuf.err) { /* out of memory gathering: write what there is, directly */
-    s->wbuf.err = 0;
-    flush(ctx, s);
-    tr_conn_write(ctx, s->conn, data, len);
-    return;
-  }
-  if (s->wbuf.len >= WBUF_FLUSH)
-    flush(ctx, s);
-  else if (!s->flush_due && tr_send(ctx, tr_self(ctx), ps_atoms.flush, NULL, 0) == 0)
-    s->flush_due = true;
-  else if (!s->flush_due)
-    flush(ctx, s);
-}
-
-void ps_emit(tr_ctx_t *ctx, session_t *s, const void *data, size_t len) {
-  if (s->last)
-    tr_resp_raw(&s->last->tail, data, len);
-  else
-    write_now(ctx, s, data, len);
-}
-
-void ps_emit_out(tr_ctx_t *ctx, session_t *s) {
-  ps_emit(ctx, s, s->out.data, s->out.len);
-  s->out.len = 0;
-}
-
-pending_t *ps_pending(session_t *s, wait_t kind) {
-  pending_t *p = calloc(1, sizeof *p);
-  if (!p)
-    return NULL;
-  p->kind = kind;
-  if (s->last)
-    s->last->next = p;
-  else
-    s->first = p;
-  s->last = p;
-  return p;
-}
-
-static void drop(pending_t *p) {
-  tr_resp_buf_free(&p->head);
-  tr_resp_buf_free(&p->tail);
-  free(p);
-}
-
-void ps_settle(tr_ctx_t *ctx, session_t *s) {
-  while (s->first && s->first->waiting == 0) {
-    pending_t *p = s->first;
-    if (!(s->first = p->next))
-      s->last = NULL;
-    if (p->kind == WAIT_COUNT)
-      tr_resp_integer(&p->head, (int64_t)p->count);
-    /* Straight out: what is still pending came after this, whatever s->last is now. */
-    write_now(ctx, s, p->head.data, p->head.len);
-    write_now(ctx, s, p->tail.data, p->tail.len);
-    drop(p);
-  }
-  if (!s->first && s->quitting && s->open) {
-    flush(ctx, s); /* the replies before QUIT go out before the close */
-    tr_conn_close(ctx, s->conn);
-    s->open = false;
-  }
-}
-
-/* An answer for key: a token (ack) or a request reference (reply, timeout). */
-static void answer(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, uint64_t key, bool ack) {
-  for (pending_t *p = s->first; p; p = p->next) {
-    unsigned i = 0;
-    while (i < p->waiting && p->key[i] != key)
-      i++;
-    if (i == p->waiting || (p->kind == WAIT_ACK) != ack)
-      continue;
-    p->key[i] = p->key[--p->waiting];
-    uint64_t n = 0;
-    const void *bytes;
-    size_t len;
-    bool timeout = tr_msg_tag(m) == TR_ATOM_TIMEOUT;
-    if (p->kind == WAIT_COUNT && !timeout && tr_msg_unpack(m, "u", &n) == 0)
-      p->count += n;
-    else if (p->kind == WAIT_ANSWER && !timeout && tr_msg_unpack(m, "x", &bytes, &len) == 0)
-      tr_resp_raw(&p->head, bytes, len);
-    else if (p->kind == WAIT_ANSWER)
-      tr_resp_error(&p->head, "ERR the server did not answer in time");
-    if (timeout)
-      tr_log(TR_LOG_WARN, "pubsub: a request timed out");
-    ps_settle(ctx, s);
-    return;
-  }
-}
-
-/* A push from a topic (message) or the index (pmessage): pass it on while subscribed. */
-static void push(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, const ps_dict_t *set) {
-  const void *name, *bytes;
-  size_t nlen, len;
-  if (tr_msg_unpack(m, "[x x]", &name, &nlen, &bytes, &len) == 0 && ps_dict_find(set, name, nlen))
-    ps_emit(ctx, s, bytes, len);
-}
-
-static int data(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
-  size_t len, argc;
-  const void *p = tr_msg_data(m, &len);
-  tr_resp_arg_t small[ARGV_INLINE], *argv = small;
-  int rc = tr_resp_argv(p, len, small, ARGV_INLINE, &argc);
-  if (rc == TR_EPROTO) { /* malformed input: reply as Redis does and hang up */
-    ps_error(ctx, s, "ERR %.*s", (int)small[0].len, (const char *)small[0].data);
-    s->quitting = true;
-    ps_settle(ctx, s);
-    return 0;
-  }
-  if (rc || argc == 0)
-    return 0;
-  if (argc > ARGV_INLINE) {
-    if (!(argv = malloc(argc * sizeof *argv)))
+/* Run every command of one read. Returns 0, or an error that ends the session. */
+static int on_commands(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
+  size_t len;
+  const void *data = tr_msg_data(m, &len);
+  tr_resp_reader_t r;
+  tr_resp_cmd_t cmd;
+  tr_resp_reader_init(&r, data, len);
+  if (s->client) /* the idle time CLIENT LIST shows: once per read is enough */
+    atomic_store_explicit(&s->client->last_ms, ps_now_ms(), memory_order_relaxed);
+  int rc;
+  while (!s->closing && (rc = tr_resp_read(&r, &cmd)) != 0) {
+    tr_resp_arg_t few[16], *argv = few;
+    if (rc == TR_EPROTO || rc == TR_ETYPE) { /* Redis's reply to bad input, then close */
+      size_t n = tr_resp_args(&cmd, few, 1);
+      if (rc == TR_EPROTO && n == 1)
+        tr_resp_raw(&s->out, few[0].data, few[0].len);
+      s->closing = true;
+      break;
+    }
+    if (cmd.argc > 16 && !(argv = malloc(cmd.argc * sizeof *argv)))
       return TR_ENOMEM;
-    tr_resp_argv(p, len, argv, argc, &argc);
+    size_t argc = tr_resp_args(&cmd, argv, cmd.argc);
+    /* Gathered publishes go out before any other command, so effects keep their order. */
+    if (ps_fanout_pending(s) && (!ps_is_publish(&argv[0]) || ps_fanout_full(&s->fanout)))
+      ps_fanout_flush(ctx, s);
+    rc = ps_dispatch(ctx, s, argv, argc);
+    if (argv != few)
+      free(argv);
+    if (rc != 0)
+      return rc;
   }
-  rc = ps_command(ctx, s, m, argv, argc);
-  if (argv != small)
-    free(argv);
-  return rc;
+  if (ps_fanout_pending(s))
+    ps_fanout_flush(ctx, s);
+  /* One shared increment per read, not per command: INFO's count is a statistic. */
+  atomic_fetch_add_explicit(&ps_server.commands, s->commands, memory_order_relaxed);
+  s->commands = 0;
+  if (s->closing) { /* QUIT or bad input: write what is due, then close */
+    ps_session_flush(ctx, s);
+    tr_conn_close(ctx, s->conn);
+  }
+  return s->out.err;
+}
+
+int ps_session_flush(tr_ctx_t *ctx, void *state) {
+  session_t *s = state;
+  if (s->out.len && s->open && !s->out.err)
+    tr_conn_write(ctx, s->conn, s->out.data, s->out.len);
+  s->out.len = 0;
+  if (s->out.cap > OUT_KEEP)
+    tr_resp_buf_free(&s->out); /* keeps proto */
+  return 0;
+}
+
+/* Pushes another session published to us: RESP2 pushes, one after another. A RESP2 client
+ * gets them as they are, written straight from the message (after what the session has
+ * gathered, to keep the order); a RESP3 client gets each push's type byte ('*') turned into
+ * RESP3's push type ('>'). */
+static void on_push(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
+  size_t len;
+  const unsigned char *p = tr_msg_data(m, &len);
+  if (!p || len == 0 || s->closing || !s->open)
+    return;
+  if (ps_proto(s) == 2 && s->out.len + len > PUSH_GATHER) {
+    ps_session_flush(ctx, s);
+    tr_conn_write(ctx, s->conn, p, len);
+    return;
+  }
+  if (ps_proto(s) == 2) {
+    tr_resp_raw(&s->out, p, len);
+    return;
+  }
+  size_t at = s->out.len;
+  if (tr_resp_raw(&s->out, p, len) != 0)
+    return;
+  tr_resp_reader_t r;
+  tr_resp_cmd_t push;
+  tr_resp_reader_init(&r, p, len);
+  /* Each push is an array of bulk strings, which the command reader walks as it walks
+   * commands: where one starts, its '*' becomes '>'. */
+  for (const unsigned char *start = p; tr_resp_read(&r, &push) == 1; start = r.p)
+    s->out.data[at + (size_t)(start - p)] = '>';
 }
 
 static int session_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   session_t *s = state;
   tr_atom_t tag = tr_msg_tag(m);
-  uint64_t token;
+  if (tag == ps_atoms.push) {
+    on_push(ctx, s, m);
+    return 0;
+  }
   if (tag == TR_ATOM_TCP_DATA)
-    return s->quitting ? 0 : data(ctx, s, m);
-  if (tag == ps_atoms.flush) {
-    s->flush_due = false;
-    flush(ctx, s);
-  } else if (tag == ps_atoms.msg)
-    push(ctx, s, m, &s->channels);
-  else if (tag == ps_atoms.pmsg)
-    push(ctx, s, m, &s->patterns);
-  else if (tag == ps_atoms.ack && tr_msg_unpack(m, "u", &token) == 0)
-    answer(ctx, s, m, token, true);
-  else if ((tag == TR_ATOM_REPLY || tag == TR_ATOM_TIMEOUT) && tr_msg_ref(m))
-    answer(ctx, s, m, tr_msg_ref(m), false);
-  else if (tag == TR_ATOM_TCP_OPEN)
-    s->open = tr_msg_tcp_open(m, &s->conn, (char[TR_ADDR_MAX]){0}, (char[TR_ADDR_MAX]){0}) == 0;
-  else if (tag == TR_ATOM_TCP_CLOSED) {
+    return s->closing ? 0 : on_commands(ctx, s, m);
+  if (tag == TR_ATOM_TCP_OPEN) {
+    on_open(ctx, s, m);
+    return 0;
+  }
+  if (tag == TR_ATOM_TCP_CLOSED) {
     s->open = false;
     tr_stop(ctx);
   }
@@ -175,45 +126,38 @@ static int session_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
 static void session_terminate(tr_ctx_t *ctx, void *state, const tr_reason_t *reason) {
   (void)reason;
   session_t *s = state;
-  ps_leave_all(ctx, s, false, false);
-  ps_leave_all(ctx, s, true, false);
-  while (s->first) {
-    pending_t *p = s->first;
-    s->first = p->next;
-    drop(p);
-  }
-  ps_dict_free(&s->channels);
-  ps_dict_free(&s->patterns);
+  ps_reset(ctx, s); /* the groups are left by the exit too; this also counts them down */
+  for (int k = 0; k < 3; k++)
+    ps_dict_free(&s->subs[k]);
+  if (s->client)
+    ps_client_remove(s->client);
   tr_resp_buf_free(&s->out);
-  tr_resp_buf_free(&s->wbuf);
-}
-
-/* Emit each key of a set as a bulk string into pk's array. */
-static void pack_keys(msgpack_packer *pk, const ps_dict_t *d) {
-  msgpack_pack_array(pk, d->count);
-  for (size_t i = 0; i < d->cap; i++)
-    if (d->slot[i].key)
-      msgpack_pack_bin_with_body(pk, d->slot[i].key, d->slot[i].klen);
+  tr_resp_buf_free(&s->scratch);
+  ps_fanout_free(&s->fanout);
 }
 
 static int session_inspect(const void *state, msgpack_packer *pk) {
   const session_t *s = state;
-  size_t waiting = 0;
-  for (const pending_t *p = s->first; p; p = p->next)
-    waiting++;
-  msgpack_pack_map(pk, 4);
-  msgpack_pack_str_with_body(pk, "conn", 4);
-  msgpack_pack_uint64(pk, s->conn.id);
+  msgpack_pack_map(pk, 5);
+  msgpack_pack_str_with_body(pk, "resp", 4);
+  msgpack_pack_int(pk, ps_proto(s));
   msgpack_pack_str_with_body(pk, "channels", 8);
-  pack_keys(pk, &s->channels);
+  msgpack_pack_uint64(pk, s->subs[PS_CHANNEL].count);
   msgpack_pack_str_with_body(pk, "patterns", 8);
-  pack_keys(pk, &s->patterns);
-  msgpack_pack_str_with_body(pk, "pending_replies", 15);
-  return msgpack_pack_uint64(pk, waiting);
+  msgpack_pack_uint64(pk, s->subs[PS_PATTERN].count);
+  msgpack_pack_str_with_body(pk, "shard_channels", 14);
+  msgpack_pack_uint64(pk, s->subs[PS_SHARD].count);
+  msgpack_pack_str_with_body(pk, "name", 4);
+  const char *name = s->client ? s->client->name : "";
+  msgpack_pack_str_with_body(pk, name, strlen(name));
+  return 0;
 }
 
-const tr_behaviour_t ps_session_behaviour = {.name = "pubsub.session",
-                                             .state_size = sizeof(session_t),
-                                             .receive = session_receive,
-                                             .terminate = session_terminate,
-                                             .inspect = session_inspect};
+const tr_behaviour_t ps_session_behaviour = {
+    .name = "pubsub.session",
+    .state_size = sizeof(session_t),
+    .receive = session_receive,
+    .terminate = session_terminate,
+    .inspect = session_inspect,
+    .flush = ps_session_flush,
+};

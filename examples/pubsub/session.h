@@ -1,70 +1,123 @@
-/* Private to the session's files (session.c, commands.c, subscribe.c): a client's state and
- * how its replies are kept in order.
+/* Private to the session's files: a client's state, and the commands' entry points.
+ *   session.c   the actor: reading commands, gathering output, writing it once per turn
+ *   commands.c  the command table, dispatch (Redis's checks in Redis's order), connection
+ *               commands (PING, ECHO, QUIT, RESET, HELLO, AUTH, SELECT)
+ *   client.c    CLIENT and its subcommands
+ *   subscribe.c SUBSCRIBE and the other pub/sub commands
+ *   info.c      INFO;  docs.c  COMMAND (INFO, DOCS, COUNT, LIST)
  *
- * Ordering. Some replies need an answer from another actor first: a SUBSCRIBE confirmation
- * waits until the topic has the subscriber (so a message published after the client saw it
- * reaches the client), a PUBLISH reply waits for the receiver counts, PUBSUB for its
- * figures. Each such reply is a `pending_t` in a FIFO; output produced while any is pending
- * (later replies, pushes) is appended to the newest one's `tail`, and the FIFO is written
- * out from its head as answers complete. With nothing pending, output goes straight out. */
+ * Ordering. Every command is handled to its end inside the turn that reads it (nothing waits
+ * for another actor), so replies go out in the order the commands came, each command sees
+ * the effects of the ones before it, and a SUBSCRIBE's confirmation is written only once
+ * the subscription is in the group, where a PUBLISH that follows it will find it. */
 #ifndef PUBSUB_SESSION_H
 #define PUBSUB_SESSION_H
 
 #include "dict.h"
 #include "pubsub.h"
 
-/* What a pending reply waits for. */
-typedef enum {
-  WAIT_ACK,    /* acks (tokens) from a topic or the index: `head` is ready already */
-  WAIT_COUNT,  /* request replies with receiver counts: `head` becomes their sum */
-  WAIT_ANSWER, /* one request reply carrying RESP bytes: they become `head` */
-} wait_t;
+/* One subscriber's pushes gathered by a publisher (fanout.c). */
+typedef struct {
+  tr_pid_t to;
+  tr_resp_buf_t buf; /* RESP2 pushes, in publish order */
+  uint32_t *pubs;    /* the gathered publish each push belongs to */
+  uint32_t npubs, cappubs;
+} ps_fan_t;
 
-typedef struct pending {
-  struct pending *next;
-  wait_t kind;
-  uint64_t key[2]; /* tokens or request references still awaited */
-  unsigned waiting;
-  uint64_t count;
-  tr_resp_buf_t head; /* this reply */
-  tr_resp_buf_t tail; /* output that came after it */
-} pending_t;
+/* The publishes of one read not yet sent, and their pending replies (fanout.c). */
+typedef struct {
+  ps_fan_t *fan;
+  uint32_t n, cap;
+  uint32_t *idx; /* open addressing: subscriber pid -> fan index + 1 */
+  uint32_t nidx;
+  uint32_t *counts; /* receivers of each gathered publish */
+  uint32_t npub, cappub;
+  size_t bytes;
+  size_t hint; /* the size of the last buffer sent: the next one's first allocation */
+} ps_fanout_t;
+
+/* CLIENT REPLY: replies on, off, or off for the next command only. */
+enum { PS_REPLY_ON = 0, PS_REPLY_OFF, PS_REPLY_SKIP_NEXT, PS_REPLY_SKIP };
 
 typedef struct {
   tr_conn_t conn;
   bool open;
-  bool quitting;      /* QUIT: close once the replies before it are out */
-  ps_dict_t channels; /* channel -> NULL */
-  ps_dict_t patterns; /* pattern -> NULL */
-  pending_t *first, *last;
-  uint64_t tokens;    /* the last token used */
-  tr_resp_buf_t out;  /* scratch for replies */
-  tr_resp_buf_t wbuf; /* output gathered for the next write */
-  bool flush_due;     /* a flush message to ourselves is on its way */
+  bool closing;      /* QUIT: nothing more is read, the connection closes after the replies */
+  bool authed;       /* AUTH (or HELLO AUTH) succeeded, or no password is set */
+  int reply;         /* PS_REPLY_* */
+  uint64_t commands; /* run since the last read, added to the server's count after it */
+  ps_dict_t subs[3]; /* names subscribed to, per ps_kind_t */
+  ps_client_t *client;
+  tr_resp_buf_t out;     /* replies and pushes gathered for this turn's write */
+  tr_resp_buf_t scratch; /* a push being formatted */
+  ps_fanout_t fanout;    /* publishes gathered from the current read */
 } session_t;
 
-/* Send the bytes to the client now, or after the pending replies. */
-void ps_emit(tr_ctx_t *ctx, session_t *s, const void *data, size_t len);
-/* Emit s->out and clear it. */
-void ps_emit_out(tr_ctx_t *ctx, session_t *s);
-/* Append a pending reply of that kind (NULL when out of memory). */
-pending_t *ps_pending(session_t *s, wait_t kind);
-/* Write out the pending replies that are complete, in order. */
-void ps_settle(tr_ctx_t *ctx, session_t *s);
+/* A command, as dispatch hands it to its handler: argv[0] is its name as sent. */
+typedef struct {
+  const tr_resp_arg_t *argv;
+  size_t argc;
+} ps_cmd_t;
 
-/* Handle one command. Returns 0 or an error that ends the session. */
-int ps_command(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m, const tr_resp_arg_t *argv,
-               size_t argc);
-/* Reply "-<text>" (printf-style), with "\r" and "\n" turned into spaces as Redis does. */
-void ps_error(tr_ctx_t *ctx, session_t *s, const char *fmt, ...);
+/* The protocol of the session's replies. */
+static inline int ps_proto(const session_t *s) { return s->out.proto == 3 ? 3 : 2; }
+/* Subscriptions of every kind (the RESP2 subscribed context). */
+static inline size_t ps_subscribed(const session_t *s) {
+  return s->subs[0].count + s->subs[1].count + s->subs[2].count;
+}
 
-/* SUBSCRIBE / PSUBSCRIBE and UNSUBSCRIBE / PUNSUBSCRIBE (argv[1..] are the names). */
-int ps_subscribe(tr_ctx_t *ctx, session_t *s, const tr_resp_arg_t *argv, size_t argc, bool pattern);
-int ps_unsubscribe(tr_ctx_t *ctx, session_t *s, const tr_resp_arg_t *argv, size_t argc,
-                   bool pattern);
-/* Leave every channel and pattern; with `reply`, confirm each as UNSUBSCRIBE does. */
-void ps_leave_all(tr_ctx_t *ctx, session_t *s, bool pattern, bool reply);
-/* Subscriptions, channels and patterns together (Redis's count in confirmations). */
-size_t ps_subscriptions(const session_t *s);
+/* Is this command a PUBLISH or SPUBLISH (which gather their fan-out; fanout.c)? */
+bool ps_is_publish(const tr_resp_arg_t *name);
+/* Is the argument this word, ignoring case? */
+bool ps_is(const tr_resp_arg_t *a, const char *word);
+
+/* session.c */
+/* Write what the session gathered (the turn's flush; also before a close). */
+int ps_session_flush(tr_ctx_t *ctx, void *state);
+
+/* commands.c */
+/* Handle one command. Returns 0, or an error that ends the session (out of memory). */
+int ps_dispatch(tr_ctx_t *ctx, session_t *s, const tr_resp_arg_t *argv, size_t argc);
+/* "-<text>" (printf-style), with "\r" and "\n" turned into spaces as Redis does. */
+void ps_error(session_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Redis's errors for a container command's unknown subcommand and a wrong argument count. */
+void ps_unknown_subcommand(session_t *s, const ps_cmd_t *c);
+void ps_wrong_args(session_t *s, const char *name);
+/* RESET and the session's end: leave every subscription, back to RESP2, no name. */
+void ps_reset(tr_ctx_t *ctx, session_t *s);
+
+/* client.c */
+void ps_cmd_client(tr_ctx_t *ctx, session_t *s, const ps_cmd_t *c);
+/* A client name CLIENT SETNAME and HELLO SETNAME accept (no spaces or control bytes). */
+bool ps_valid_name(const tr_resp_arg_t *a);
+void ps_set_name(session_t *s, const tr_resp_arg_t *a);
+
+/* subscribe.c */
+void ps_cmd_subscribe(tr_ctx_t *ctx, session_t *s, const ps_cmd_t *c, ps_kind_t kind);
+void ps_cmd_unsubscribe(tr_ctx_t *ctx, session_t *s, const ps_cmd_t *c, ps_kind_t kind);
+void ps_cmd_publish(tr_ctx_t *ctx, session_t *s, const ps_cmd_t *c, ps_kind_t kind);
+void ps_cmd_pubsub(tr_ctx_t *ctx, session_t *s, const ps_cmd_t *c);
+/* Leave every subscription of a kind; with `reply`, confirm each as UNSUBSCRIBE does. */
+void ps_leave_all(tr_ctx_t *ctx, session_t *s, ps_kind_t kind, bool reply);
+
+/* fanout.c */
+/* A new gathered publish: its index, or UINT32_MAX when out of memory. */
+uint32_t ps_fanout_publish(ps_fanout_t *f);
+/* Gather a push of publish `pub` for subscriber `to`; false when out of memory. */
+bool ps_fanout_add(ps_fanout_t *f, uint32_t pub, tr_pid_t to, const void *push, size_t len);
+/* Enough is gathered that it should be sent now. */
+bool ps_fanout_full(const ps_fanout_t *f);
+/* Send every buffer, then write the gathered publishes' replies, in order. */
+void ps_fanout_flush(tr_ctx_t *ctx, session_t *s);
+static inline bool ps_fanout_pending(const session_t *s) { return s->fanout.npub > 0; }
+void ps_fanout_free(ps_fanout_t *f);
+
+/* info.c */
+void ps_cmd_info(tr_ctx_t *ctx, session_t *s, const ps_cmd_t *c);
+
+/* docs.c */
+void ps_cmd_command(tr_ctx_t *ctx, session_t *s, const ps_cmd_t *c);
+/* The number of commands served (COMMAND COUNT). */
+size_t ps_command_count(void);
 
 #endif

@@ -152,6 +152,22 @@ TR_API int tr_sendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const char *fmt, 
 TR_API int tr_send_ptr(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, void *ptr,
                        void (*free_fn)(void *));
 
+/* What tr_send_opts may do beyond tr_send. */
+typedef struct {
+  /* If not NULL, set to whether the message reached a live actor's mailbox (false: it became
+   * a dead letter). A message that reached the mailbox of an actor that then exits before
+   * handling it counts as delivered, as with tr_group_send. */
+  bool *delivered;
+  /* The payload is a malloc'd block of len bytes that the runtime takes instead of copying:
+   * on success it is the message's (freed with free() once handled or dropped; the receiver
+   * reads it with tr_msg_data as any payload); on failure it stays the caller's. */
+  bool give;
+} tr_send_opts_t;
+
+/* tr_send with options (opts may be NULL). Errors: those of tr_send. */
+TR_API int tr_send_opts(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
+                        const tr_send_opts_t *opts);
+
 /* Reply to a request: send to tr_msg_from(req) carrying tr_msg_ref(req). tag 0 means
  * TR_ATOM_REPLY. Otherwise as tr_send. */
 TR_API int tr_reply(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const void *data,

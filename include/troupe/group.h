@@ -46,6 +46,11 @@ TR_API int tr_group_leave(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size
 TR_API int tr_group_send(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
                          tr_atom_t tag, const void *data, size_t dlen, size_t *delivered);
 
+/* As tr_group_send, to every member but the caller (a chat line to the other members of a
+ * room, a publish whose sender handles its own copy itself). */
+TR_API int tr_group_send_others(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
+                                tr_atom_t tag, const void *data, size_t dlen, size_t *delivered);
+
 /* Members of the group now (0 for a group that does not exist). Any context. */
 TR_API size_t tr_group_size(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len);
 /* The first min(total, cap) members into out[] and their number into *total. Any context.

@@ -6,7 +6,7 @@
  *   TR_ATOM_TCP_OPEN    once, when the connection is up: read it with tr_msg_tcp_open
  *   TR_ATOM_TCP_DATA    input cut by the connection's codec: raw bytes as they came, one
  *                       line (without its "\n" or "\r\n"), one msgpack frame's bytes, or
- *                       one Redis command (TR_CODEC_RESP, below) (tr_msg_data);
+ *                       the Redis commands of one read (TR_CODEC_RESP, below) (tr_msg_data);
  *                       tr_msg_ref(m) is the connection's id
  *   TR_ATOM_TCP_CLOSED  once, last: read the reason with tr_msg_tcp_closed
  * When the owner exits, its connections close. Input that breaks the codec's limits (a line
@@ -38,16 +38,16 @@ typedef enum {
   TR_CODEC_LINES,   /* lines ended by "\n" (a "\r" before it is dropped), each at most `max` */
   TR_CODEC_FRAMES,  /* a 4-byte big-endian length, then that many bytes of one msgpack value,
                        at most `max`; checked with tr_msgpack_check before delivery */
-  TR_CODEC_RESP,    /* Redis commands (RESP2): multibulk arrays of bulk strings, or inline
-                       lines split on blanks with optional "..." / '...' quoting. Each
-                       command's payload is a msgpack array of bin, its arguments in order
-                       (argv[0] is the command name as sent); read it with tr_resp_argv
-                       (troupe/resp.h). `max` bounds one bulk string (default 8 MiB); a
-                       command has at most 65536 arguments and an inline line or a length
-                       line at most 64 KiB. Malformed input does not close the connection at
-                       once: it yields one last payload that is a msgpack str holding Redis's
-                       error text ("Protocol error: ..."), after which input is discarded, so
-                       the owner replies "-ERR " + text and closes, as Redis does. */
+  TR_CODEC_RESP,    /* Redis commands: multibulk arrays of bulk strings, or inline lines
+                       split on blanks with optional "..." / '...' quoting. A message holds
+                       every whole command of one read, at once, in multibulk form (inline
+                       ones converted); walk them with troupe/resp.h's reader. `max` bounds
+                       one bulk string (default 8 MiB); a command has at most 65536
+                       arguments and an inline line or a length line at most 64 KiB.
+                       Malformed input does not close the connection at once: it yields one
+                       last message holding Redis's reply to it ("-ERR Protocol error:
+                       ...\r\n", which the reader reports as TR_EPROTO), after which input
+                       is discarded, so the owner writes it and closes, as Redis does. */
 } tr_codec_kind_t;
 
 typedef struct {
@@ -65,7 +65,7 @@ typedef struct {
 typedef struct {
   const char *bind;                /* IPv4 or IPv6 literal address; NULL: "127.0.0.1" */
   uint16_t port;                   /* 0: any free port (see tr_listener_port) */
-  int backlog;                     /* 0: 128 */
+  int backlog;                     /* 0: the kernel's somaxconn (else 511), as Redis does */
   const tr_behaviour_t *behaviour; /* spawned for each accepted connection */
   const void *init;                /* init payload of each connection actor (copied by tr_listen) */
   size_t init_len;
