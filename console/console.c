@@ -48,57 +48,33 @@ void tr__console_error(tr_ctx_t *ctx, tr_csession_t *s, const char *fmt, ...) {
   tr__console_write(ctx, s, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-/* ---- lines ---- */
-
-static void queue_line(tr_ctx_t *ctx, tr_csession_t *s, const char *text) {
-  size_t n = strlen(text);
-  tr_cline_t *l = s->q_len < TR_CONSOLE_QUEUE_MAX ? malloc(sizeof *l + n + 1) : NULL;
-  if (!l) {
-    tr__console_error(ctx, s, "too many commands waiting; dropped: %.40s", text);
-    return;
-  }
-  memcpy(l->text, text, n + 1);
-  l->next = NULL;
-  if (s->q_tail)
-    s->q_tail->next = l;
-  else
-    s->q_head = l;
-  s->q_tail = l;
-  s->q_len++;
-}
-
-/* Run queued lines until one waits for an actor again. */
-static void drain(tr_ctx_t *ctx, tr_csession_t *s) {
-  while (s->wait == TR_CWAIT_NONE && s->q_head) {
-    tr_cline_t *l = s->q_head;
-    s->q_head = l->next;
-    if (!s->q_head)
-      s->q_tail = NULL;
-    s->q_len--;
-    tr__console_command(ctx, s, l->text);
-    free(l);
-  }
-}
+/* ---- lines ----
+ *
+ * Commands run strictly in order. Input is cut into lines here (so an over-long line is an
+ * error reply and the connection lives on); a command that waits for an actor's answer
+ * (state, info) holds back everything after it: the rest of the input waits in `pend`,
+ * still uncut, and runs once the answer came. */
 
 static void line_done(tr_ctx_t *ctx, tr_csession_t *s) {
   if (s->len && s->line[s->len - 1] == '\r')
     s->len--;
   s->line[s->len] = '\0';
   s->len = 0;
-  if (s->wait != TR_CWAIT_NONE)
-    queue_line(ctx, s, s->line);
-  else
-    tr__console_command(ctx, s, s->line);
+  tr__console_command(ctx, s, s->line);
 }
 
-static void feed(tr_ctx_t *ctx, tr_csession_t *s, const char *p, size_t n) {
+/* Cut and run lines from p[0..n) until a command waits; returns the bytes used. */
+static size_t feed(tr_ctx_t *ctx, tr_csession_t *s, const char *p, size_t n) {
   for (size_t i = 0; i < n; i++) {
     char ch = p[i];
     if (ch == '\n') {
-      if (!s->skipping)
-        line_done(ctx, s);
+      bool run = !s->skipping;
       s->skipping = false;
+      if (run)
+        line_done(ctx, s);
       s->len = 0;
+      if (s->wait != TR_CWAIT_NONE)
+        return i + 1;
     } else if (s->skipping) {
       continue;
     } else if (s->len == TR_CONSOLE_LINE_MAX) {
@@ -108,6 +84,60 @@ static void feed(tr_ctx_t *ctx, tr_csession_t *s, const char *p, size_t n) {
     } else {
       s->line[s->len++] = ch;
     }
+  }
+  return n;
+}
+
+/* Keep input for later; false when the client is over every bound (it is dropped). */
+static bool hold(tr_ctx_t *ctx, tr_csession_t *s, const char *p, size_t n) {
+  if (s->pend_len + n > TR_CONSOLE_PEND_MAX)
+    return false;
+  if (s->pend_len + n > s->pend_cap) {
+    size_t cap = s->pend_cap ? s->pend_cap : 4096;
+    while (cap < s->pend_len + n)
+      cap *= 2;
+    char *grown = realloc(s->pend, cap);
+    if (!grown)
+      return false;
+    s->pend = grown;
+    s->pend_cap = cap;
+  }
+  memcpy(s->pend + s->pend_len, p, n);
+  s->pend_len += n;
+  if (!s->paused && s->pend_len > TR_CONSOLE_PEND_PAUSE && tr_conn_pause(ctx, s->conn) == 0)
+    s->paused = true;
+  return true;
+}
+
+/* Run what waited, in order, until a command waits again; close once all is answered after
+ * the client's EOF (a last line without its "\n" counts: the EOF ended it). */
+static void drain(tr_ctx_t *ctx, tr_csession_t *s) {
+  size_t used = 0;
+  while (s->wait == TR_CWAIT_NONE && used < s->pend_len)
+    used += feed(ctx, s, s->pend + used, s->pend_len - used);
+  memmove(s->pend, s->pend + used, s->pend_len - used);
+  s->pend_len -= used;
+  if (s->paused && s->pend_len < TR_CONSOLE_PEND_RESUME && tr_conn_resume(ctx, s->conn) == 0)
+    s->paused = false;
+  if (!s->eof || s->wait != TR_CWAIT_NONE || s->pend_len)
+    return;
+  if (s->len && !s->skipping) {
+    line_done(ctx, s);
+    if (s->wait != TR_CWAIT_NONE)
+      return;
+  }
+  if (s->open)
+    tr_conn_close(ctx, s->conn);
+  s->open = false;
+}
+
+static void on_input(tr_ctx_t *ctx, tr_csession_t *s, const char *p, size_t n) {
+  size_t used = s->wait == TR_CWAIT_NONE && s->pend_len == 0 ? feed(ctx, s, p, n) : 0;
+  if (used < n && !hold(ctx, s, p + used, n - used)) {
+    tr_log(TR_LOG_WARN, "console: dropping a client that sent over %zu bytes ahead",
+           TR_CONSOLE_PEND_MAX);
+    tr_conn_close(ctx, s->conn);
+    s->open = false;
   }
 }
 
@@ -141,13 +171,9 @@ static void forward_trace(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m) {
 
 static void session_end(tr_ctx_t *ctx, tr_csession_t *s) {
   tr__console_untrace_all(ctx, s);
-  while (s->q_head) {
-    tr_cline_t *l = s->q_head;
-    s->q_head = l->next;
-    free(l);
-  }
-  s->q_tail = NULL;
-  s->q_len = 0;
+  free(s->pend);
+  s->pend = NULL;
+  s->pend_len = s->pend_cap = 0;
   s->open = false;
 }
 
@@ -168,7 +194,10 @@ static int session_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     char peer[TR_ADDR_MAX], local[TR_ADDR_MAX];
     s->open = tr_msg_tcp_open(m, &s->conn, peer, local) == 0;
   } else if (tag == TR_ATOM_TCP_DATA && (data = tr_msg_data(m, &len)) != NULL) {
-    feed(ctx, s, data, len);
+    if (s->open)
+      on_input(ctx, s, data, len);
+  } else if (tag == TR_ATOM_TCP_EOF) {
+    s->eof = true;
     drain(ctx, s);
   } else if (tag == TR_ATOM_TCP_CLOSED) {
     session_end(ctx, s);
@@ -199,8 +228,8 @@ static int session_inspect(const void *state, msgpack_packer *pk) {
     msgpack_pack_false(pk);
   msgpack_pack_str_with_body(pk, "traced", 6);
   msgpack_pack_uint32(pk, s->ntraced);
-  msgpack_pack_str_with_body(pk, "queued", 6);
-  msgpack_pack_uint32(pk, s->q_len);
+  msgpack_pack_str_with_body(pk, "pending_bytes", 13);
+  msgpack_pack_uint64(pk, s->pend_len);
   return 0;
 }
 
@@ -222,6 +251,7 @@ int tr_console_start(tr_system_t *sys, const char *addr, uint16_t port, tr_liste
   tr_listen_opts_t o = {.bind = addr, .port = port, .behaviour = &session_behaviour};
   o.conn.codec.kind = TR_CODEC_RAW;
   o.conn.out_limit = TR_CONSOLE_OUT_LIMIT;
+  o.conn.high_water = TR_CONSOLE_HIGH_WATER;
   int rc = tr_listen(ctx, &o, out);
   if (rc == 0 && (rc = tr__console_clock_start(sys)) != 0)
     tr_listener_close(ctx, *out);

@@ -15,9 +15,16 @@
 #include "troupe/console.h"
 #include "troupe/net.h"
 
-/* Lines a session holds while a command waits for an actor: bounds what a client that
- * pipelines commands can make it keep. */
-#define TR_CONSOLE_QUEUE_MAX 64u
+/* Input a session holds while a command waits for an actor's answer (the commands after
+ * it, not yet cut into lines): past PAUSE it stops reading (tr_conn_pause) until it is below
+ * RESUME, so a client that pipelines many commands is slowed down, never cut off. MAX bounds
+ * what is already on its way when the pause takes effect (the connection's mailbox is
+ * capped at TR_CONSOLE_HIGH_WATER reads of at most 64 KiB); past it the client is
+ * dropped. */
+#define TR_CONSOLE_PEND_PAUSE ((size_t)64 << 10)
+#define TR_CONSOLE_PEND_RESUME ((size_t)16 << 10)
+#define TR_CONSOLE_HIGH_WATER 8u
+#define TR_CONSOLE_PEND_MAX ((size_t)1 << 20)
 /* How long state and info wait for the actor's answer: an actor stuck in a handler does not
  * answer, and the operator wants to hear that soon. */
 #define TR_CONSOLE_ASK_MS 2000u
@@ -29,11 +36,6 @@
 #define TR_CONSOLE_OUT_LIMIT ((size_t)16 << 20)
 
 enum { TR_CWAIT_NONE = 0, TR_CWAIT_STATE, TR_CWAIT_INFO };
-
-typedef struct tr_cline {
-  struct tr_cline *next;
-  char text[];
-} tr_cline_t;
 
 typedef struct {
   tr_system_t *sys;
@@ -47,8 +49,10 @@ typedef struct {
   int wait;
   uint64_t wait_ref;
   tr_actor_info_t wait_info;
-  tr_cline_t *q_head, *q_tail;
-  uint32_t q_len;
+  char *pend; /* input that came while a command waited: run in order after it */
+  size_t pend_len, pend_cap;
+  bool paused; /* reading stopped because pend passed TR_CONSOLE_PEND_PAUSE */
+  bool eof;    /* the client is done sending: close once everything is answered */
   tr_pid_t traced[TR_CONSOLE_TRACE_MAX];
   uint32_t ntraced;
   uint64_t last_ns, last_msgs; /* the previous `stats` sample */

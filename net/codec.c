@@ -131,6 +131,22 @@ static int next_line(tr_codec_state_t *c, const unsigned char *in, size_t len, s
   return 1;
 }
 
+int tr__codec_end(tr_codec_state_t *c, const void **out, size_t *out_len) {
+  if (c->reset) {
+    c->len = 0;
+    c->reset = false;
+  }
+  if (c->kind != TR_CODEC_LINES || c->len == 0)
+    return 0;
+  size_t n = strip_cr(c->buf, c->len);
+  if (n > c->max)
+    return 0; /* max bytes and a "\r" that no "\n" followed: one byte too many */
+  *out = c->buf;
+  *out_len = n;
+  c->reset = true;
+  return 1;
+}
+
 /* Read the length prefix; 1 once it is complete and acceptable. */
 static int frame_header(tr_codec_state_t *c, const unsigned char *in, size_t len, size_t *pos) {
   size_t take = TR_FRAME_HEADER - c->hlen;

@@ -68,6 +68,11 @@ void tr__codec_free(tr_codec_state_t *c);
 int tr__codec_next(tr_codec_state_t *c, const void *in, size_t len, size_t *used, const void **out,
                    size_t *out_len);
 
+/* The input ended (the peer's FIN): a line still being gathered is a unit of its own, which
+ * this hands out as tr__codec_next does (returns 1); anything else that is incomplete is
+ * dropped (returns 0). */
+int tr__codec_end(tr_codec_state_t *c, const void **out, size_t *out_len);
+
 /* Bytes the codec holds between calls (for tests of the memory bound). */
 size_t tr__codec_buffered(const tr_codec_state_t *c);
 

@@ -136,6 +136,16 @@ static void forget(tr_tcp_conn_t *c) {
 
 static void on_timer_closed(uv_handle_t *h) { tr__net_unref(h->data); }
 
+void tr__net_arm_timer(tr_tcp_conn_t *c, uint64_t ms, uv_timer_cb cb) {
+  if (!c->timer_on) {
+    uv_timer_init(&c->net->io->loop, &c->timer);
+    c->timer.data = c;
+    c->timer_on = true;
+    c->refs++;
+  }
+  uv_timer_start(&c->timer, cb, ms, 0);
+}
+
 void tr__net_stop_timer(tr_tcp_conn_t *c) {
   if (!c->timer_on)
     return;
@@ -145,6 +155,7 @@ void tr__net_stop_timer(tr_tcp_conn_t *c) {
 
 /* The last step of a close: tell the owner, close the socket, drop the "open" reference. */
 static void finish(tr_tcp_conn_t *c, int reason) {
+  tr__net_stop_timer(c);
   if (!c->net->stopping) {
     unsigned char buf[32];
     size_t len;
@@ -168,6 +179,19 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
     tr__net_leave(c->net);
 }
 
+/* A graceful close whose output the peer has not taken within linger_ms: drop it. Closing
+ * the socket cancels the shutdown, whose callback finishes the close with this reason. */
+static void on_drain_timeout(uv_timer_t *t) {
+  tr_tcp_conn_t *c = t->data;
+  if (c->state != TR_CONN_CLOSING || uv_is_closing((uv_handle_t *)c->tcp))
+    return;
+  tr_log(TR_LOG_WARN, "tcp: %s did not take its last %zu bytes within %u ms; dropping them",
+         c->peer, uv_stream_get_write_queue_size((uv_stream_t *)c->tcp), c->opts.linger_ms);
+  if (c->close_reason == 0)
+    c->close_reason = TR_ETIMEDOUT;
+  tr__net_close_tcp(c->tcp);
+}
+
 void tr__net_conn_close(tr_tcp_conn_t *c, int reason, bool graceful) {
   if (c->state == TR_CONN_CLOSING)
     return;
@@ -176,16 +200,18 @@ void tr__net_conn_close(tr_tcp_conn_t *c, int reason, bool graceful) {
   forget(c);
   tr__net_unpause(c);
   tr__net_flush_pending(c, true);
-  tr__net_stop_timer(c);
   if (c->resolving)
     uv_cancel((uv_req_t *)&c->gai); /* its callback still comes, and lets go of c */
   if (graceful && open) {
-    /* libuv runs the shutdown after every write queued before it. */
+    /* libuv runs the shutdown after every write queued before it; the timer bounds how
+     * long a peer that does not read can keep it waiting. */
     uv_read_stop((uv_stream_t *)c->tcp);
     c->close_reason = reason;
     c->shutdown.data = c;
-    if (uv_shutdown(&c->shutdown, (uv_stream_t *)c->tcp, on_shutdown) == 0)
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)c->tcp, on_shutdown) == 0) {
+      tr__net_arm_timer(c, c->opts.linger_ms, on_drain_timeout);
       return;
+    }
   }
   finish(c, reason);
 }

@@ -47,7 +47,8 @@ static void on_connect(uv_connect_t *req, int status) {
   if (!tr__net_enter(net))
     return;
   if (c->state == TR_CONN_DIALING && status == 0) {
-    tr__net_stop_timer(c);
+    if (c->timer_on)
+      uv_timer_stop(&c->timer); /* the handle stays, for the linger */
     tr__net_conn_names(c);
     tr__net_conn_opened(c);
   } else if (c->state == TR_CONN_DIALING) {
@@ -120,13 +121,8 @@ static void run_dial(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
     tr__net_conn_close(c, TR_ENOMEM, false);
     return;
   }
-  if (c->timeout_ms) {
-    uv_timer_init(&io->loop, &c->timer);
-    c->timer.data = c;
-    c->timer_on = true;
-    c->refs++;
-    uv_timer_start(&c->timer, on_timeout, c->timeout_ms, 0);
-  }
+  if (c->timeout_ms)
+    tr__net_arm_timer(c, c->timeout_ms, on_timeout);
   struct sockaddr_storage sa;
   if (tr__net_parse_addr(c->host, c->port, &sa) != 0) {
     resolve(io, c);

@@ -31,6 +31,18 @@ int tr_msg_tcp_open(const tr_msg_t *m, tr_conn_t *c, char peer[TR_ADDR_MAX],
   return 0;
 }
 
+int tr_msg_tcp_eof(const tr_msg_t *m, tr_conn_t *c) {
+  if (!m)
+    return TR_EINVAL;
+  if (tr_msg_tag(m) != TR_ATOM_TCP_EOF)
+    return TR_ETYPE;
+  uint64_t id;
+  int rc = tr_msg_unpack(m, "[u]", &id);
+  if (rc == 0 && c)
+    c->id = id;
+  return rc;
+}
+
 int tr_msg_tcp_closed(const tr_msg_t *m, tr_conn_t *c, int *reason) {
   if (!m)
     return TR_EINVAL;

@@ -87,6 +87,7 @@ int tr__net_opts(const tr_conn_opts_t *in, tr_net_opts_t *out) {
   out->out_limit = in->out_limit ? in->out_limit : TR_NET_OUT_LIMIT;
   out->high_water = in->high_water ? in->high_water : TR_NET_HIGH_WATER;
   out->low_water = in->low_water ? in->low_water : out->high_water / 4;
+  out->linger_ms = in->linger_ms ? in->linger_ms : TR_NET_LINGER_MS;
   if (out->low_water == 0)
     out->low_water = 1; /* "below 0" would never resume */
   return out->low_water > out->high_water ? TR_EINVAL : 0;

@@ -48,6 +48,7 @@
 /* Defaults of tr_conn_opts_t (net.h). */
 #define TR_NET_OUT_LIMIT ((size_t)1 << 20)
 #define TR_NET_HIGH_WATER 256u
+#define TR_NET_LINGER_MS 5000u
 /* The listen backlog when none is given: the kernel's somaxconn (which caps whatever is asked
  * for), or Redis's default of 511 where that cannot be read. 128, the old default, lost most
  * of a burst of 2,000 connections in one test. */
@@ -77,6 +78,7 @@ typedef struct {
   tr_codec_t codec;
   size_t out_limit;
   uint32_t high_water, low_water;
+  uint32_t linger_ms;
 } tr_net_opts_t;
 
 typedef struct tr_tcp_conn {
@@ -85,13 +87,15 @@ typedef struct tr_tcp_conn {
   uint64_t id;
   tr_pid_t owner;
   uint8_t state;    /* TR_CONN_* */
-  bool paused;      /* reading stopped for backpressure */
+  bool paused;      /* reading stopped for backpressure: in the paused list */
+  bool held;        /* reading stopped by the owner (tr_conn_pause) */
+  bool eof;         /* the peer sent its FIN: reading is over */
   bool timer_on;    /* `timer` is initialised and not closed */
   bool resolving;   /* `gai` is in flight */
   int close_reason; /* for a close waiting on its shutdown */
   uint32_t refs;
   uv_tcp_t *tcp;    /* the socket; NULL while a dial resolves */
-  uv_timer_t timer; /* a dial's timeout */
+  uv_timer_t timer; /* a dial's timeout; once open, the linger after EOF or a close */
   uv_shutdown_t shutdown;
   uv_connect_t connect;
   uv_getaddrinfo_t gai;
@@ -202,7 +206,9 @@ void tr__net_conn_opened(tr_tcp_conn_t *c);
 /* Close c, once: graceful (after queued writes, with a shutdown) or at once, then
  * TR_ATOM_TCP_CLOSED with `reason` to its owner. */
 void tr__net_conn_close(tr_tcp_conn_t *c, int reason, bool graceful);
-/* Close a dial's timeout timer, if it is open. */
+/* (Re)start c's one timer: fire `cb` once after ms. */
+void tr__net_arm_timer(tr_tcp_conn_t *c, uint64_t ms, uv_timer_cb cb);
+/* Close c's timer, if it is open. */
 void tr__net_stop_timer(tr_tcp_conn_t *c);
 /* The open (not closing) connection with this id, or NULL. */
 tr_tcp_conn_t *tr__net_find(tr_net_t *net, uint64_t id);
@@ -214,6 +220,8 @@ void tr__net_read_start(tr_tcp_conn_t *c);
 /* Drop c from the paused list and its parked input. */
 void tr__net_unpause(tr_tcp_conn_t *c);
 void tr__net_on_resume(uv_timer_t *t);
+/* The owner's tr_conn_pause and tr_conn_resume, on the I/O thread. */
+void tr__net_hold(tr_tcp_conn_t *c, bool hold);
 
 /* ---- write.c ---- */
 

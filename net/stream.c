@@ -98,6 +98,37 @@ static void park(tr_tcp_conn_t *c, const unsigned char *p, size_t n) {
   c->stash_len = n;
 }
 
+/* The owner did not close within linger_ms of the EOF: close for it, as tr_conn_close. */
+static void on_linger(uv_timer_t *t) {
+  tr_tcp_conn_t *c = t->data;
+  if (c->state == TR_CONN_OPEN && tr__net_enter(c->net)) {
+    tr__net_conn_close(c, 0, true);
+    tr__net_leave(c->net);
+  }
+}
+
+/* The peer's FIN (net.h, half-close): the last unterminated line, then TR_ATOM_TCP_EOF; the
+ * connection stays writable, for the owner to answer and close, or for the linger. */
+static void end_of_input(tr_tcp_conn_t *c) {
+  const void *unit;
+  size_t n;
+  c->eof = true;
+  uv_read_stop((uv_stream_t *)c->tcp);
+  if (tr__codec_end(&c->codec, &unit, &n) == 1 && !tr__net_deliver(c, TR_ATOM_TCP_DATA, unit, n)) {
+    tr__net_conn_close(c, 0, false);
+    return;
+  }
+  unsigned char buf[16];
+  size_t len;
+  int rc = tr_pack_into(buf, sizeof buf, &len, "[u]", c->id);
+  TR_ASSERT(rc == 0);
+  if (!tr__net_deliver(c, TR_ATOM_TCP_EOF, buf, len)) {
+    tr__net_conn_close(c, 0, false);
+    return;
+  }
+  tr__net_arm_timer(c, c->opts.linger_ms, on_linger);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   tr_tcp_conn_t *c = s->data;
   if (nread == 0 || !tr__net_enter(c->net))
@@ -111,9 +142,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (c->state == TR_CONN_OPEN && c->paused && used < (size_t)nread)
       park(c, p + used, (size_t)nread - used);
   } else if (nread == UV_EOF) {
-    /* The peer is done sending: finish our writes, then close. A line without its "\n"
-     * at the end is dropped: it never ended. */
-    tr__net_conn_close(c, 0, true);
+    end_of_input(c);
   } else {
     tr__net_conn_close(c, tr__io_err((int)nread, "tcp: read"), false);
   }
@@ -138,7 +167,29 @@ static void resume(tr_tcp_conn_t *c) {
     c->stash = NULL;
     c->stash_off = c->stash_len = 0;
   }
-  tr__net_read_start(c);
+  if (!c->eof)
+    tr__net_read_start(c);
+}
+
+/* Held by its owner: out of the paused list (the timer must not resume it), reading
+ * stopped, parked input kept. Released: as if it had just paused for backpressure, so the
+ * timer resumes it once the owner's mailbox allows (at once if it does now). */
+void tr__net_hold(tr_tcp_conn_t *c, bool hold) {
+  if (c->state != TR_CONN_OPEN || c->eof || hold == c->held)
+    return;
+  c->held = hold;
+  if (hold) {
+    unlink_paused(c);
+    uv_read_stop((uv_stream_t *)c->tcp);
+    return;
+  }
+  tr_actor_t *a = tr__table_get(&c->net->io->sys->table, c->owner);
+  if (!a)
+    tr__net_conn_close(c, 0, false);
+  else if (tr__net_depth(a) < c->opts.low_water)
+    resume(c);
+  else
+    pause_reading(c);
 }
 
 void tr__net_on_resume(uv_timer_t *t) {

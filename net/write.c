@@ -288,7 +288,17 @@ static void run_close(tr_io_t *io, uint64_t id) {
     tr__net_conn_close(c, 0, true);
 }
 
-int tr_conn_close(tr_ctx_t *ctx, tr_conn_t c) {
+static void run_hold(tr_io_t *io, uint64_t id, bool hold) {
+  tr_tcp_conn_t *c = tr__net_find(tr__net_of(&io->ctx), id);
+  if (c)
+    tr__net_hold(c, hold);
+}
+
+static void run_pause(tr_io_t *io, uint64_t id) { run_hold(io, id, true); }
+static void run_resume(tr_io_t *io, uint64_t id) { run_hold(io, id, false); }
+
+/* Post `run` for one of the caller's connections. */
+static int post_own(tr_ctx_t *ctx, tr_conn_t c, void (*run)(tr_io_t *, uint64_t)) {
   if (!ctx || c.id == 0)
     return TR_EINVAL;
   tr_net_t *net = tr__net_of(ctx);
@@ -296,5 +306,9 @@ int tr_conn_close(tr_ctx_t *ctx, tr_conn_t c) {
   if (!sh)
     return TR_ENOENT;
   tr__net_shared_unref(sh);
-  return tr__io_post_id(net->io, ctx, run_close, c.id);
+  return tr__io_post_id(net->io, ctx, run, c.id);
 }
+
+int tr_conn_close(tr_ctx_t *ctx, tr_conn_t c) { return post_own(ctx, c, run_close); }
+int tr_conn_pause(tr_ctx_t *ctx, tr_conn_t c) { return post_own(ctx, c, run_pause); }
+int tr_conn_resume(tr_ctx_t *ctx, tr_conn_t c) { return post_own(ctx, c, run_resume); }

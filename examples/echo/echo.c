@@ -37,7 +37,9 @@ static int echo_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     out[len] = '\n';
     return tr_conn_write(ctx, s->conn, out, len + 1);
   }
-  case TR_ATOM_TCP_CLOSED: /* last message: the client went away */
+  case TR_ATOM_TCP_EOF: /* the client sends no more: close once its echoes are written */
+    return tr_conn_close(ctx, s->conn);
+  case TR_ATOM_TCP_CLOSED: /* last message: the connection is gone */
     tr_stop(ctx);
     return 0;
   default:

@@ -116,6 +116,12 @@ static int session_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     on_open(ctx, s, m);
     return 0;
   }
+  if (tag == TR_ATOM_TCP_EOF) { /* the client is done sending: what it sent is answered */
+    s->closing = true;
+    ps_session_flush(ctx, s);
+    tr_conn_close(ctx, s->conn);
+    return 0;
+  }
   if (tag == TR_ATOM_TCP_CLOSED) {
     s->open = false;
     tr_stop(ctx);

@@ -47,6 +47,7 @@ enum {
   TR_ATOM_TCP_DATA = 7,   /* bytes, a line or a frame from a connection (net.h) */
   TR_ATOM_TCP_CLOSED = 8, /* a connection closed (net.h) */
   TR_ATOM_TRACE = 9,      /* a trace event (tr_trace, actor.h) */
+  TR_ATOM_TCP_EOF = 10,   /* a connection's peer will send no more (net.h) */
   TR_ATOM_FIRST_USER = 16
 };
 

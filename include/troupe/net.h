@@ -8,9 +8,22 @@
  *                       line (without its "\n" or "\r\n"), one msgpack frame's bytes, or
  *                       the Redis commands of one read (TR_CODEC_RESP, below) (tr_msg_data);
  *                       tr_msg_ref(m) is the connection's id
+ *   TR_ATOM_TCP_EOF     at most once, after all the data: the peer shut down its sending
+ *                       side (or closed); read it with tr_msg_tcp_eof
  *   TR_ATOM_TCP_CLOSED  once, last: read the reason with tr_msg_tcp_closed
- * When the owner exits, its connections close. Input that breaks the codec's limits (a line
- * over max, a frame over max or not valid msgpack) closes the connection with reason
+ * When the owner exits, its connections close.
+ *
+ * Half-close. A peer that is done sending (shutdown(SHUT_WR), `nc -N`, a script piping into
+ * a socket) may still be reading: the answers to what it sent are what it waits for. So the
+ * peer's FIN does not close the connection. Everything it sent before is delivered first
+ * (with the lines codec, a last line without its "\n" too: the FIN ends it), then
+ * TR_ATOM_TCP_EOF; the connection stays writable. The owner answers what it has to and then
+ * calls tr_conn_close, which writes the queued output and closes. An owner that does
+ * nothing is closed for it: linger_ms after the EOF the connection closes as tr_conn_close
+ * would. A peer that closed its socket outright cannot be told apart from one that only
+ * shut its sending side until a write fails; then TR_ATOM_TCP_CLOSED comes with the write's
+ * error. Servers that have nothing more to say close at the EOF.  Input that breaks the codec's
+ * limits (a line over max, a frame over max or not valid msgpack) closes the connection with reason
  * TR_ELIMIT or TR_EPROTO: bad input never grows memory and never stops the node.
  *
  * Backpressure. Reading pauses while the owner's mailbox holds more than `high_water`
@@ -60,6 +73,11 @@ typedef struct {
   size_t out_limit;    /* bytes queued for output before the peer is dropped; 0: 1 MiB */
   uint32_t high_water; /* pause reading above this many queued messages; 0: 256 */
   uint32_t low_water;  /* resume below this many; 0: high_water / 4 */
+  /* The longest a connection stays up only to finish, in milliseconds; 0: 5000. Twice: after
+   * the peer's EOF, for the owner to close (then it closes as by tr_conn_close), and after a
+   * close, for the queued output to be taken by a peer that may not be reading (then what is
+   * left is dropped and the connection closes with reason TR_ETIMEDOUT). */
+  uint32_t linger_ms;
 } tr_conn_opts_t;
 
 typedef struct {
@@ -107,16 +125,28 @@ TR_API int tr_dial(tr_ctx_t *ctx, const char *host, uint16_t port, uint32_t time
  * TR_ESTOPPED. Passing out_limit closes the connection (see above); that is reported by
  * TR_ATOM_TCP_CLOSED, not here. */
 TR_API int tr_conn_write(tr_ctx_t *ctx, tr_conn_t c, const void *data, size_t len);
-/* Close after the queued output is written. TR_ATOM_TCP_CLOSED follows (reason 0). From
- * its owner; errors as tr_conn_write's. A peer that closes its side is answered the same
- * way: our queued output is written, then the connection closes with reason 0. */
+/* Close after the queued output is written (within linger_ms). TR_ATOM_TCP_CLOSED follows:
+ * reason 0, or TR_ETIMEDOUT when the peer did not take the output in time. From its owner;
+ * errors as tr_conn_write's. */
 TR_API int tr_conn_close(tr_ctx_t *ctx, tr_conn_t c);
+
+/* Stop delivering input from c until tr_conn_resume: for an owner that queues what it cannot
+ * handle yet (a command waiting on another actor's answer) and must not queue without
+ * bound. Input already delivered still arrives, and so may the rest of one read (at most
+ * 64 KiB) that was under way; after that the peer's bytes wait in the kernel, and TCP
+ * slows the peer down. Pausing twice is the same as once. From its owner; errors as
+ * tr_conn_write's. */
+TR_API int tr_conn_pause(tr_ctx_t *ctx, tr_conn_t c);
+/* Deliver input again (subject to the mailbox backpressure above). */
+TR_API int tr_conn_resume(tr_ctx_t *ctx, tr_conn_t c);
 
 #define TR_ADDR_MAX 64 /* "[ipv6]:port" fits */
 
 /* Decode TR_ATOM_TCP_OPEN: the connection, the peer's and our address as text. */
 TR_API int tr_msg_tcp_open(const tr_msg_t *m, tr_conn_t *c, char peer[TR_ADDR_MAX],
                            char local[TR_ADDR_MAX]);
+/* Decode TR_ATOM_TCP_EOF: the connection. */
+TR_API int tr_msg_tcp_eof(const tr_msg_t *m, tr_conn_t *c);
 /* Decode TR_ATOM_TCP_CLOSED: the connection and why (0: closed by us or by the peer in
  * order; else a TR_E* code). */
 TR_API int tr_msg_tcp_closed(const tr_msg_t *m, tr_conn_t *c, int *reason);

@@ -15,6 +15,9 @@ static const tr_supervisor_spec_t sup_spec = {.strategy = TR_ONE_FOR_ONE,
                                               .children = kids,
                                               .nchildren = 1};
 
+/* Commands in the pipelined test's one write. */
+#define PIPELINED 3000u
+
 typedef struct {
   tr_system_t *sys;
   tr_client_t *c;
@@ -256,6 +259,45 @@ static void bad_input_gives_error_lines_and_the_node_stays_up(void **state) {
   assert_int_equal(tr_actor_info(f->sys, f->counter, &(tr_actor_info_t){0}), 0);
 }
 
+/* Guards ordering and half-close: thousands of commands in one write, most of them waiting
+ * for an actor's answer (state), then the client's FIN: every command is answered, in
+ * order, none dropped, and then the console closes. */
+static void pipelined_commands_then_eof_are_all_answered_in_order(void **state) {
+  fix_t *f = *state;
+  size_t cap = (size_t)PIPELINED * 40, len = 0;
+  char *burst = malloc(cap);
+  assert_non_null(burst);
+  for (unsigned i = 0; i < PIPELINED; i++)
+    len += (size_t)snprintf(burst + len, cap - len, i % 2 ? "state counter\n" : "info %s\n",
+                            i % 3 ? "slow" : "counter");
+  len += (size_t)snprintf(burst + len, cap - len, "stats"); /* no "\n": the FIN ends it */
+  sock_send(f->fd, burst, len);
+  free(burst);
+  assert_int_equal(shutdown(f->fd, SHUT_WR), 0);
+  char line[8192];
+  unsigned replies = 0;
+  bool state_line = false, info_line = false, seen_stats = false;
+  while (sock_read_line(f->fd, line, sizeof line) >= 0) {
+    assert_null(strstr(line, "error"));
+    if (strcmp(line, ".") == 0) {
+      /* Replies in command order: state answers carry a state line, info ones a
+       * behaviour line. */
+      if (replies < PIPELINED) {
+        assert_int_equal(state_line, replies % 2 == 1);
+        assert_int_equal(info_line, replies % 2 == 0);
+      }
+      replies++;
+      state_line = info_line = false;
+    } else {
+      state_line |= strncmp(line, "state: ", 7) == 0;
+      info_line |= strncmp(line, "behaviour: ", 11) == 0;
+      seen_stats |= replies == PIPELINED && strcmp(line, "workers: 2") == 0;
+    }
+  }
+  assert_int_equal(replies, PIPELINED + 1);
+  assert_true(seen_stats);
+}
+
 int main(void) {
   sup_filter_from_env();
   const struct CMUnitTest tests[] = {
@@ -266,6 +308,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(kill_ends_an_actor_and_stuck_finds_a_blocked_one, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(bad_input_gives_error_lines_and_the_node_stays_up, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(pipelined_commands_then_eof_are_all_answered_in_order, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,11 +71,26 @@ static void a_line_over_the_limit_closes_only_that_connection(void **state) {
   close(good);
 }
 
+/* Guards half-close (printf ... | nc -N): every line sent before the FIN comes back, the
+ * last one without its "\n" too, and then the server's FIN. */
+static void a_client_that_half_closes_gets_every_line_then_eof(void **state) {
+  proc_t *p = *state;
+  int fd = sock_connect(AF_INET, p->port);
+  sock_send_str(fd, "one\ntwo\nthree");
+  assert_int_equal(shutdown(fd, SHUT_WR), 0);
+  expect_line(fd, "one");
+  expect_line(fd, "two");
+  expect_line(fd, "three");
+  assert_true(sock_wait_closed(fd));
+  close(fd);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_line_comes_back_in_order),
       cmocka_unit_test(two_clients_each_get_their_own_lines),
       cmocka_unit_test(a_line_over_the_limit_closes_only_that_connection),
+      cmocka_unit_test(a_client_that_half_closes_gets_every_line_then_eof),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

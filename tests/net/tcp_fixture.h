@@ -17,14 +17,15 @@ typedef struct {
   tr_system_t *sys;
   tr_client_t *client;
   tr_pid_t me;
-  tr_atom_t opened, closed, line, done, pump, quit, listening;
+  tr_atom_t opened, closed, line, done, pump, quit, listening, paused, count;
   char *blob; /* BLOB_SIZE bytes of 'y' for the actors to write */
   _Atomic uint64_t bad;
   tr_msg_t *held[HELD_MAX]; /* reports received while waiting for another kind */
   size_t nheld;
 } fix_t;
 
-enum { MODE_LINES = 0, MODE_FRAMES = 1 };
+/* MODE_LINGER: lines, and the peer's EOF ignored (the others close on it). */
+enum { MODE_LINES = 0, MODE_FRAMES = 1, MODE_LINGER = 2 };
 
 /* What every actor here starts from: [fix, report pid, a, b]. */
 typedef struct {
@@ -35,6 +36,8 @@ typedef struct {
   uint64_t count, max_depth;
   size_t written;
   bool flooding;
+  bool eof;     /* TCP_EOF came (at most once) */
+  bool holding; /* reading paused with tr_conn_pause */
   tr_listener_t listener;
 } peer_t;
 
@@ -95,6 +98,17 @@ static inline void echo(tr_ctx_t *ctx, peer_t *s, const tr_msg_t *m) {
   }
 }
 
+/* The peer is done sending: what came before is answered (in order, it was delivered
+ * first), so close; MODE_LINGER leaves it to the connection's linger. */
+static inline void on_eof(tr_ctx_t *ctx, peer_t *s, const tr_msg_t *m) {
+  tr_conn_t c;
+  check(s->f, tr_msg_tcp_eof(m, &c) == 0 && c.id == s->conn.id && tr_msg_ref(m) == c.id);
+  check(s->f, !s->eof);
+  s->eof = true;
+  if (s->a != MODE_LINGER)
+    check_write(s, tr_conn_close(ctx, s->conn));
+}
+
 static inline int echo_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   peer_t *s = state;
   if (tr_msg_tag(m) == TR_ATOM_TCP_OPEN)
@@ -103,6 +117,8 @@ static inline int echo_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     report_closed(ctx, s, m);
   else if (tr_msg_tag(m) == TR_ATOM_TCP_DATA)
     echo(ctx, s, m);
+  else if (tr_msg_tag(m) == TR_ATOM_TCP_EOF)
+    on_eof(ctx, s, m);
   return 0;
 }
 
@@ -124,6 +140,8 @@ static inline int setup(void **state) {
   f->pump = tr_atom(f->sys, "pump");
   f->quit = tr_atom(f->sys, "quit");
   f->listening = tr_atom(f->sys, "listening");
+  f->paused = tr_atom(f->sys, "paused");
+  f->count = tr_atom(f->sys, "count");
   f->blob = malloc(BLOB_SIZE);
   assert_non_null(f->blob);
   memset(f->blob, 'y', BLOB_SIZE);

@@ -118,6 +118,31 @@ static void crlf_is_dropped_even_when_split_between_reads(void **state) {
   assert_unit(f, 2, "three");
 }
 
+/* The end of input (the peer's FIN) ends a last line that has no "\n" (its "\r" dropped),
+ * once; a partial frame or RESP command is dropped instead. */
+static void the_end_of_input_ends_a_last_line_only(void **state) {
+  fix_t *f = *state;
+  const void *u;
+  size_t n;
+  start(f, TR_CODEC_LINES, 64);
+  assert_int_equal(feed_str(f, "one\ntw"), 0);
+  assert_int_equal(feed_str(f, "o\r"), 0);
+  assert_int_equal(tr__codec_end(&f->codec, &u, &n), 1);
+  assert_int_equal(n, 3);
+  assert_memory_equal(u, "two", 3);
+  assert_int_equal(tr__codec_end(&f->codec, &u, &n), 0);
+  start(f, TR_CODEC_LINES, 64);
+  assert_int_equal(feed_str(f, "whole\n"), 0);
+  assert_int_equal(tr__codec_end(&f->codec, &u, &n), 0);
+  start(f, TR_CODEC_FRAMES, 64);
+  assert_int_equal(feed(f, "\0\0\0\5\x93", 5), 0);
+  assert_int_equal(tr__codec_end(&f->codec, &u, &n), 0);
+  start(f, TR_CODEC_RESP, 64);
+  assert_int_equal(feed_str(f, "*1\r\n$4\r\nPI"), 0);
+  assert_int_equal(tr__codec_end(&f->codec, &u, &n), 0);
+  assert_int_equal(f->n, 0);
+}
+
 /* Only the "\r" right before the "\n" goes; one inside the line stays. */
 static void a_carriage_return_inside_a_line_is_kept(void **state) {
   fix_t *f = *state;
@@ -362,6 +387,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(crlf_is_dropped_even_when_split_between_reads, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(a_carriage_return_inside_a_line_is_kept, setup, teardown),
+      cmocka_unit_test_setup_teardown(the_end_of_input_ends_a_last_line_only, setup, teardown),
       cmocka_unit_test_setup_teardown(line_of_exactly_max_passes_and_max_plus_one_is_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(endless_line_is_refused_before_it_grows_past_max, setup,

@@ -5,6 +5,7 @@
  * client; handlers cannot fail a cmocka test, so they count what they find wrong in `bad`.
  * There are no timing assertions: every wait is bounded only to keep a broken build from
  * hanging. */
+#include "net/net.h"
 #include "net/tcp_fixture.h"
 
 /* An echo server's line limit, for the over-the-limit test. */
@@ -32,6 +33,16 @@
 #define RESET_ROUNDS 5
 /* Connections that fill a backlog-0 listener's accept queue, so later SYNs go unanswered. */
 #define FILLERS 3
+/* Half-close test: lines sent before the FIN, and rounds. */
+#define HALF_LINES 3000u
+#define HALF_ROUNDS 5
+/* Linger tests: a short linger, so they finish soon. */
+#define SHORT_LINGER_MS 300u
+/* What "last" writes before its close: more than the kernel's buffers on both ends take. */
+#define LAST_BYTES ((size_t)16 << 20)
+/* Pause test: lines sent while paused, and how long the test lets them sit. */
+#define HOLD_LINES 2000u
+#define HOLD_WAIT_MS 300
 
 /* ---- the tests ---- */
 
@@ -139,8 +150,15 @@ static int pump_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     report_opened(ctx, s, m);
   } else if (tr_msg_tag(m) == TR_ATOM_TCP_CLOSED) {
     report_closed(ctx, s, m);
+  } else if (tr_msg_tag(m) == TR_ATOM_TCP_EOF) {
+    on_eof(ctx, s, m);
   } else if (tr_msg_tag(m) == TR_ATOM_TCP_DATA && len == 4 && memcmp(d, "more", 4) == 0) {
     check(f, tr_conn_write(ctx, s->conn, f->blob, RESP) == 0);
+  } else if (tr_msg_tag(m) == TR_ATOM_TCP_DATA && len == 4 && memcmp(d, "last", 4) == 0) {
+    /* a big answer, then the close: the peer will not read it */
+    for (size_t done = 0; done < LAST_BYTES; done += PUMP_CHUNK)
+      check(f, tr_conn_write(ctx, s->conn, f->blob, PUMP_CHUNK) == 0);
+    check(f, tr_conn_close(ctx, s->conn) == 0);
   } else if (tr_msg_tag(m) == TR_ATOM_TCP_DATA && len == 5 && memcmp(d, "flood", 5) == 0) {
     s->flooding = true;
     tr_send(ctx, tr_self(ctx), f->pump, NULL, 0);
@@ -201,6 +219,8 @@ static int slow_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     report_opened(ctx, s, m);
   } else if (tr_msg_tag(m) == TR_ATOM_TCP_CLOSED) {
     report_closed(ctx, s, m);
+  } else if (tr_msg_tag(m) == TR_ATOM_TCP_EOF) {
+    on_eof(ctx, s, m);
   } else if (tr_msg_tag(m) == TR_ATOM_TCP_DATA) {
     struct timespec ts = {0, SLOW_NS};
     nanosleep(&ts, NULL);
@@ -587,6 +607,153 @@ static void stopping_the_system_closes_open_connections(void **state) {
   }
 }
 
+/* ---- half-close ---- */
+
+/* Guards half-close: a peer that sends and then shuts down its sending side gets every
+ * answer, the last unterminated line's too, and then our FIN; the owner got TCP_EOF after
+ * all the data (echo_receive checks it comes once) and its close ends with reason 0. */
+static void a_peer_that_half_closes_gets_every_answer_then_eof(void **state) {
+  fix_t *f = *state;
+  uint16_t port;
+  listen_on(f, &echo_behaviour, NULL, NULL, MODE_LINES, &port);
+  for (int round = 0; round < HALF_ROUNDS; round++) {
+    int fd = sock_connect(AF_INET, port);
+    expect_opened(f, NULL, NULL);
+    char *burst = malloc(HALF_LINES * 16);
+    assert_non_null(burst);
+    size_t len = 0;
+    for (unsigned i = 0; i < HALF_LINES; i++)
+      len += (size_t)sprintf(burst + len, "line %05u\n", i);
+    len += (size_t)sprintf(burst + len, "no newline");
+    sock_send(fd, burst, len);
+    free(burst);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    char line[64], want[32];
+    for (unsigned i = 0; i < HALF_LINES; i++) {
+      snprintf(want, sizeof want, "line %05u", i);
+      assert_int_equal(sock_read_line(fd, line, sizeof line), 10);
+      assert_string_equal(line, want);
+    }
+    assert_int_equal(sock_read_line(fd, line, sizeof line), 10);
+    assert_string_equal(line, "no newline");
+    assert_true(sock_wait_closed(fd));
+    close(fd);
+    assert_int_equal(expect_closed(f, NULL), 0);
+  }
+}
+
+/* Guards the linger after EOF: an owner that ignores TCP_EOF still has its connection
+ * closed for it, after its answers are written. */
+static void an_owner_that_ignores_eof_is_closed_after_the_linger(void **state) {
+  fix_t *f = *state;
+  tr_conn_opts_t co = {.codec = {.kind = TR_CODEC_LINES}, .linger_ms = SHORT_LINGER_MS};
+  uint16_t port;
+  listen_on(f, &echo_behaviour, NULL, &co, MODE_LINGER, &port);
+  int fd = sock_connect(AF_INET, port);
+  expect_opened(f, NULL, NULL);
+  sock_send_str(fd, "before the fin\n");
+  assert_int_equal(shutdown(fd, SHUT_WR), 0);
+  char line[64];
+  assert_int_equal(sock_read_line(fd, line, sizeof line), 14);
+  assert_string_equal(line, "before the fin");
+  assert_true(sock_wait_closed(fd));
+  close(fd);
+  assert_int_equal(expect_closed(f, NULL), 0);
+}
+
+/* Guards the bound on a graceful close: output for a peer that never reads is dropped after
+ * linger_ms and the close reports TR_ETIMEDOUT, instead of waiting forever. */
+static void a_close_whose_output_is_never_read_ends_after_the_linger(void **state) {
+  fix_t *f = *state;
+  tr_conn_opts_t co = {
+      .codec = {.kind = TR_CODEC_LINES}, .out_limit = 2 * LAST_BYTES, .linger_ms = SHORT_LINGER_MS};
+  uint16_t port;
+  listen_on(f, &pump_behaviour, NULL, &co, MODE_LINES, &port);
+  int fd = sock_try_connect(AF_INET, port, SMALL_RCVBUF);
+  assert_true(fd >= 0);
+  expect_opened(f, NULL, NULL);
+  sock_send_str(fd, "last\n");
+  assert_int_equal(expect_closed(f, NULL), TR_ETIMEDOUT);
+  close(fd);
+}
+
+/* ---- pausing: "hold" pauses reading and reports; a "count" message asks for the lines
+ * seen since; a "quit" message (from the test) resumes ---- */
+
+static int holder_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  peer_t *s = state;
+  fix_t *f = s->f;
+  size_t len;
+  const char *d = tr_msg_data(m, &len);
+  if (tr_msg_tag(m) == TR_ATOM_TCP_OPEN) {
+    report_opened(ctx, s, m);
+  } else if (tr_msg_tag(m) == TR_ATOM_TCP_CLOSED) {
+    report_closed(ctx, s, m);
+  } else if (tr_msg_tag(m) == TR_ATOM_TCP_EOF) {
+    on_eof(ctx, s, m);
+  } else if (tr_msg_tag(m) == TR_ATOM_TCP_DATA && len == 4 && memcmp(d, "hold", 4) == 0) {
+    check(f, tr_conn_pause(ctx, s->conn) == 0);
+    check(f, tr_conn_pause(ctx, s->conn) == 0); /* twice is once */
+    s->holding = true;
+    tr_send(ctx, s->report, f->paused, NULL, 0);
+  } else if (tr_msg_tag(m) == TR_ATOM_TCP_DATA) {
+    char want[32];
+    int n = snprintf(want, sizeof want, "line %05u", (unsigned)s->count);
+    check(f, len == (size_t)n && memcmp(d, want, len) == 0);
+    if (++s->count == HOLD_LINES)
+      tr_sendf(ctx, s->report, f->done, "u", s->count);
+  } else if (tr_msg_tag(m) == f->count) {
+    tr_sendf(ctx, s->report, f->count, "u", s->count);
+  } else if (tr_msg_tag(m) == f->quit) {
+    check(f, tr_conn_resume(ctx, s->conn) == 0);
+  }
+  return 0;
+}
+
+static const tr_behaviour_t holder_behaviour = {
+    .name = "holder", .state_size = sizeof(peer_t), .init = peer_init, .receive = holder_receive};
+
+/* Guards tr_conn_pause: nothing the peer sends after the pause reaches the owner, however
+ * long it waits, and after tr_conn_resume all of it does, in order. */
+static void a_paused_connection_delivers_nothing_until_resumed(void **state) {
+  fix_t *f = *state;
+  uint16_t port;
+  listen_on(f, &holder_behaviour, NULL, NULL, MODE_LINES, &port);
+  int fd = sock_connect(AF_INET, port);
+  tr_pid_t owner = {0};
+  expect_opened(f, NULL, NULL);
+  sock_send_str(fd, "hold\n");
+  tr_msg_t *m = expect(f, f->paused);
+  owner = tr_msg_from(m);
+  tr_msg_free(m);
+  /* The pause was posted before the report; a query of the I/O thread's made after it
+   * runs after the pause, so from here on nothing new is read. */
+  size_t total;
+  tr_conn_info_t info;
+  assert_int_equal(tr__net_conns(tr_client_ctx(f->client), &info, 1, &total), 0);
+  char *burst = malloc(HOLD_LINES * 16);
+  assert_non_null(burst);
+  size_t len = 0;
+  for (unsigned i = 0; i < HOLD_LINES; i++)
+    len += (size_t)sprintf(burst + len, "line %05u\n", i);
+  sock_send(fd, burst, len);
+  free(burst);
+  sup_sleep_ms(HOLD_WAIT_MS);
+  assert_int_equal(tr_send(tr_client_ctx(f->client), owner, f->count, NULL, 0), 0);
+  m = expect(f, f->count);
+  uint64_t seen = 99;
+  assert_int_equal(tr_msg_unpack(m, "u", &seen), 0);
+  tr_msg_free(m);
+  assert_int_equal(seen, 0);
+  assert_int_equal(tr_send(tr_client_ctx(f->client), owner, f->quit, NULL, 0), 0);
+  m = expect(f, f->done);
+  assert_int_equal(tr_msg_unpack(m, "u", &seen), 0);
+  tr_msg_free(m);
+  assert_int_equal(seen, HOLD_LINES);
+  close(fd);
+  assert_int_equal(expect_closed(f, NULL), 0);
+}
+
 int main(void) {
   sup_filter_from_env();
   const struct CMUnitTest tests[] = {
@@ -612,6 +779,14 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(writes_from_anyone_but_the_owner_get_enoent, setup, teardown),
       cmocka_unit_test_setup_teardown(stopping_the_system_closes_open_connections, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_peer_that_half_closes_gets_every_answer_then_eof, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(an_owner_that_ignores_eof_is_closed_after_the_linger, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(a_close_whose_output_is_never_read_ends_after_the_linger,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(a_paused_connection_delivers_nothing_until_resumed, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
