@@ -276,6 +276,27 @@ int tr_reply(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const void *data
   return tr__send(ctx, req->from, tag ? tag : TR_ATOM_REPLY, data, len, req->ref, TR_KIND_REPLY);
 }
 
+int tr_forward(tr_ctx_t *ctx, tr_pid_t to, const tr_msg_t *m) {
+  if (!m || m->store == TR_STORE_PTR || (m->kind != TR_KIND_USER && m->kind != TR_KIND_REPLY))
+    return TR_EINVAL;
+  int rc = check_send(ctx, m->tag, m->len);
+  if (rc)
+    return rc;
+  tr_pool_t *pool = tr__ctx_pool(ctx);
+  tr_msg_t *out = tr__msg_alloc(pool);
+  if (TR_UNLIKELY(!out))
+    return TR_ENOMEM;
+  if (TR_UNLIKELY((rc = tr__msg_fill(out, m->tag, m->from, tr__msg_bytes(m), m->len)) != 0)) {
+    tr__msg_recycle(pool, out);
+    return rc;
+  }
+  out->ref = m->ref;
+  out->kind = m->kind;
+  count_out(ctx, to, out);
+  tr__deliver(ctx, to, out);
+  return 0;
+}
+
 int tr_replyf(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const char *fmt, ...) {
   if (!req)
     return TR_EINVAL;

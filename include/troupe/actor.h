@@ -174,6 +174,14 @@ TR_API int tr_reply(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const voi
                     size_t len);
 TR_API int tr_replyf(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const char *fmt, ...);
 
+/* Pass a received message on to another actor as it is: the same tag, payload, sender and
+ * request reference, so that the receiver's tr_reply answers whoever sent it first (a
+ * router that hands requests to workers, as Akka's forward or a gen_server passing its
+ * From along). The forwarder counts the send (and its tracer sees it). Any context.
+ * Errors: TR_EINVAL (a NULL message, one sent with tr_send_ptr, or one of the runtime's
+ * own: a timer's, a DOWN), and those of tr_send. */
+TR_API int tr_forward(tr_ctx_t *ctx, tr_pid_t to, const tr_msg_t *m);
+
 /* Stop the calling actor with `reason` once the current callback returns (tr_stop with a
  * reason other than normal). Only from a handler of that actor; never trapped. */
 TR_API void tr_stop_reason(tr_ctx_t *ctx, const tr_reason_t *reason);

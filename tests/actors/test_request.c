@@ -307,6 +307,44 @@ static void request_from_outside_a_handler_is_rejected(void **state) {
   assert_int_equal(tr_client_receive(w->f.client, 50, &m), TR_ETIMEDOUT);
 }
 
+/* ---- forwarding: a router that passes every message on to the pid in its state ---- */
+
+static int router_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
+  (void)ctx;
+  *(tr_pid_t *)state = (tr_pid_t){sup_arg_u(init, 0, 0)};
+  return 0;
+}
+
+static int router_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  return tr_forward(ctx, *(tr_pid_t *)state, m);
+}
+
+static const tr_behaviour_t router_behaviour = {.name = "router",
+                                                .state_size = sizeof(tr_pid_t),
+                                                .init = router_init,
+                                                .receive = router_receive};
+
+/* Guards tr_forward: a request passed on by a router keeps its sender and reference, so
+ * the server's tr_reply reaches the one who asked (the router never sees it), matched. */
+static void a_forwarded_request_is_answered_to_the_one_who_asked(void **state) {
+  world_t *w = *state;
+  tr_pid_t router;
+  assert_int_equal(
+      tr_spawnf(tr_client_ctx(w->f.client), &router_behaviour, &router, "[u]", w->answer[0].id), 0);
+  for (uint64_t i = 0; i < 100; i++) {
+    unsigned char req[16];
+    size_t len;
+    assert_int_equal(tr_pack_into(req, sizeof req, &len, "[u]", i), 0);
+    tr_msg_t *reply = NULL;
+    assert_int_equal(
+        tr_client_request(w->f.client, router, w->f.ask, req, len, SUP_WAIT_MS, &reply), 0);
+    assert_true(tr_pid_eq(tr_msg_from(reply), w->answer[0]));
+    assert_int_equal(sup_arg_u(reply, 0, UINT64_MAX), i);
+    tr_msg_free(reply);
+  }
+  assert_int_equal(tr_forward(tr_client_ctx(w->f.client), router, NULL), TR_EINVAL);
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void) {
@@ -318,6 +356,7 @@ int main(void) {
       TEST(many_concurrent_requests_are_each_matched_to_their_own_ref),
       TEST(requests_with_interleaved_deadlines_each_time_out_on_time),
       TEST(request_from_outside_a_handler_is_rejected),
+      TEST(a_forwarded_request_is_answered_to_the_one_who_asked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
