@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "irc.h"
 
@@ -11,26 +12,18 @@ chat_atoms_t chat_atoms;
 
 int chat_atoms_init(tr_system_t *sys) {
   const tr_atom_def_t table[] = {
-      {"chat.join", &chat_atoms.join},
-      {"chat.joinfail", &chat_atoms.joinfail},
-      {"chat.part", &chat_atoms.part},
-      {"chat.say", &chat_atoms.say},
-      {"chat.quit", &chat_atoms.quit},
-      {"chat.nick", &chat_atoms.nick},
-      {"chat.topic", &chat_atoms.topic},
-      {"chat.info", &chat_atoms.info},
-      {"chat.roominfo", &chat_atoms.roominfo},
-      {"chat.event", &chat_atoms.event},
-      {"chat.dm", &chat_atoms.dm},
-      {"chat.idle", &chat_atoms.idle},
-      {"chat.status", &chat_atoms.status},
-      {"chat.close", &chat_atoms.close},
-      {"chat.list", &chat_atoms.list},
-      {"chat.listing", &chat_atoms.listing},
-      {"chat.tick", &chat_atoms.tick},
-      {"chat.flush", &chat_atoms.flush},
-      {"chat.whois", &chat_atoms.whois},
-      {"chat.whoisinfo", &chat_atoms.whoisinfo},
+      {"chat.join", &chat_atoms.join},       {"chat.joinfail", &chat_atoms.joinfail},
+      {"chat.part", &chat_atoms.part},       {"chat.say", &chat_atoms.say},
+      {"chat.quit", &chat_atoms.quit},       {"chat.nick", &chat_atoms.nick},
+      {"chat.topic", &chat_atoms.topic},     {"chat.info", &chat_atoms.info},
+      {"chat.kick", &chat_atoms.kick},       {"chat.mode", &chat_atoms.mode},
+      {"chat.away", &chat_atoms.away},       {"chat.roominfo", &chat_atoms.roominfo},
+      {"chat.answer", &chat_atoms.answer},   {"chat.event", &chat_atoms.event},
+      {"chat.dm", &chat_atoms.dm},           {"chat.dmack", &chat_atoms.dmack},
+      {"chat.whois", &chat_atoms.whois},     {"chat.whoisinfo", &chat_atoms.whoisinfo},
+      {"chat.idle", &chat_atoms.idle},       {"chat.status", &chat_atoms.status},
+      {"chat.close", &chat_atoms.close},     {"chat.list", &chat_atoms.list},
+      {"chat.listing", &chat_atoms.listing}, {"chat.tick", &chat_atoms.tick},
   };
   _Static_assert(sizeof table / sizeof table[0] == sizeof(chat_atoms_t) / sizeof(tr_atom_t),
                  "every atom of chat_atoms_t has a name");
@@ -66,3 +59,18 @@ void chat_obj_str(const msgpack_object *o, char *dst, size_t cap) {
   else
     dst[0] = '\0';
 }
+
+bool chat_parse_array(const tr_msg_t *m, msgpack_zone *zone, uint32_t n, msgpack_object *out) {
+  size_t len;
+  const void *data = tr_msg_data(m, &len);
+  return data && tr_msgpack_parse(data, len, NULL, zone, out) == 0 &&
+         out->type == MSGPACK_OBJECT_ARRAY && out->via.array.size >= n;
+}
+
+uint64_t chat_obj_uint(const msgpack_object *o) {
+  if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+    return o->via.u64;
+  return o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
+}
+
+uint64_t chat_unix_now(void) { return (uint64_t)time(NULL); }

@@ -1,22 +1,31 @@
 /* The chat server's actors and the messages between them.
  *
  * Three kinds of actor make the server (main.c starts them):
- *  - a session per client connection (session.c, commands.c): it owns the socket, speaks IRC
- *    or plain text to the client, and holds the client's nick as the registered name
- *    "nick:<lowercased nick>", so nicks are unique and anyone can find a user by nick;
+ *  - a session per client connection (session.c and the files it names): it owns the
+ *    socket, speaks IRC or plain text to the client, and holds the client's nick as the
+ *    registered name "nick:<lowercased nick>", so nicks are unique and anyone can find a user
+ *    by nick;
  *  - a room per channel (room.c), registered as "room:<lowercased #name>": it keeps the
- *    members, monitors each of them (a member that dies leaves) and fans every line out;
+ *    members, their operator flags and the channel's modes, monitors each member (a member
+ *    that dies leaves) and fans every line out;
  *  - the rooms manager (rooms.c), registered as "chat.rooms" and run by the top supervisor:
  *    the only actor that creates rooms, so two first JOINs cannot race, and the one that
  *    retires a room once it is empty.
  *
- * Rooms and sessions only ever send to each other (never wait), so a slow client holds back
- * nobody: its own connection's out_limit drops it (net.h).
+ * Order. A session runs its client's commands strictly one after another: a command that
+ * needs a room, the manager or another session asks with tr_request and the session runs
+ * nothing more of that client's until the answer (or its timeout, CHAT_ASK_MS) came, so
+ * each command sees the effects of the ones before and replies go out in command order
+ * (docs/chat.md). What other users do reaches a session as events at any time.
  *
- * Every payload is msgpack; its shape is written beside each tag below. A room knows a
- * member by the sender of its messages, so only the join (which the manager forwards)
- * names the session; "seq" numbers a session's NICK and QUIT, so that a user who shares
- * several rooms with a session is shown the change once. */
+ * Rooms and sessions never block on each other: a request is a message out and a reply
+ * in. A slow client holds back nobody: its own connection's out_limit drops it (net.h).
+ *
+ * Every payload is msgpack; its shape is written beside each tag below. "req" marks a
+ * request (tr_request), answered with tr_reply by the tag after the arrow; a room knows a
+ * member by the sender of its messages (a join forwarded by the manager keeps its sender,
+ * tr_forward). "seq" numbers a session's NICK and QUIT, so that a user who shares several
+ * rooms with a session is shown the change once. */
 #ifndef CHAT_CHAT_H
 #define CHAT_CHAT_H
 
@@ -29,37 +38,58 @@
 /* Channels one session may be in at once (advertised as CHANLIMIT): bounds the rooms a
  * single client can create. */
 #define CHAT_CHANS_MAX 32
+/* How long a command waits for the answer of a room, the manager or another session: they
+ * answer in microseconds, so this only matters when one of them is gone or stuck. */
+#define CHAT_ASK_MS 5000u
 
-/* What a room fans out (chat.event) and what a session asks a room to say (chat.say). */
-typedef enum { EV_PRIVMSG, EV_NOTICE, EV_JOIN, EV_PART, EV_QUIT, EV_NICK, EV_TOPIC } chat_ev_t;
+/* What a room fans out (chat.event). */
+typedef enum {
+  EV_PRIVMSG,
+  EV_NOTICE,
+  EV_JOIN,
+  EV_PART,
+  EV_QUIT,
+  EV_NICK,
+  EV_TOPIC,
+  EV_KICK, /* arg: the nick kicked */
+  EV_MODE, /* arg: the change, "+o bob" */
+} chat_ev_t;
 
-/* Why a session asks a room for its members and topic (chat.info). */
-typedef enum { INFO_JOIN, INFO_NAMES, INFO_WHO, INFO_TOPIC } chat_info_t;
+/* What a session asks a room to describe (chat.info). */
+typedef enum { INFO_JOIN, INFO_NAMES, INFO_WHO, INFO_TOPIC, INFO_MODE } chat_info_t;
 
 /* Interned once in main() before any actor runs; the spawn of each actor publishes them to
  * it (the mailbox handoff), and nothing writes them again. */
 typedef struct {
-  /* payload                                              from -> to */
-  tr_atom_t join;      /* [session, nick, user, host, real, #chan]    session -> rooms -> room */
-  tr_atom_t joinfail;  /* [#chan, error]                              rooms -> session */
-  tr_atom_t part;      /* reason                                      session -> room */
-  tr_atom_t say;       /* [kind, text]                                session -> room */
-  tr_atom_t quit;      /* [reason, seq]                               session -> room */
-  tr_atom_t nick;      /* [new nick, seq]                             session -> room */
-  tr_atom_t topic;     /* topic                                       session -> room */
-  tr_atom_t info;      /* purpose                                     session -> room */
-  tr_atom_t roominfo;  /* [purpose, #chan, topic, [[nick, user, host, real]...]]  room -> session */
-  tr_atom_t event;     /* [kind, prefix, #chan, text, origin, seq]    room -> session */
-  tr_atom_t dm;        /* [kind, prefix, text]                        session -> session */
-  tr_atom_t idle;      /* [key, joins seen]                           room -> rooms */
-  tr_atom_t status;    /* [key, members, topic]                       room -> rooms */
-  tr_atom_t close;     /* nil                                         rooms -> room */
-  tr_atom_t list;      /* nil                                         session -> rooms */
-  tr_atom_t listing;   /* [[#chan, members, topic]...]                rooms -> session */
-  tr_atom_t tick;      /* nil: the idle check                         timer -> session */
-  tr_atom_t flush;     /* nil: write the gathered output              session -> itself */
-  tr_atom_t whois;     /* nil                                         session -> session */
-  tr_atom_t whoisinfo; /* [nick, user, host, real, "#a #b"]           session -> session */
+  /* payload                                                from -> to */
+  tr_atom_t join;     /* req [nick, user, host, real, #chan] -> roominfo | joinfail
+                                                              session -> rooms -> room */
+  tr_atom_t joinfail; /* [#chan, error]                        rooms -> session */
+  tr_atom_t part;     /* req reason -> answer                  session -> room */
+  tr_atom_t say;      /* req [kind, text] -> answer            session -> room */
+  tr_atom_t quit;     /* [reason, seq]                         session -> room */
+  tr_atom_t nick;     /* req [new nick, seq] -> answer         session -> room */
+  tr_atom_t topic;    /* req new topic -> answer               session -> room */
+  tr_atom_t info;     /* req purpose -> roominfo               session -> room */
+  tr_atom_t kick;     /* req [nick, reason] -> answer          session -> room */
+  tr_atom_t mode;     /* req [modes, args] -> answer           session -> room */
+  tr_atom_t away;     /* away (bool), for WHO's H and G        session -> room */
+  /* [purpose, #chan, topic, modes, created, [[nick, user, host, real, op, away]...]] */
+  tr_atom_t roominfo; /*                                       room -> session */
+  tr_atom_t answer;   /* [[[numeric, text]...], event or nil]  room -> session */
+  tr_atom_t event;    /* [kind, prefix, #chan, arg, text, origin, seq]  room -> session */
+  tr_atom_t dm;       /* [kind, prefix, text]; a req when PRIVMSG -> dmack
+                                                               session -> session */
+  tr_atom_t dmack;    /* away message ("" when here)           session -> session */
+  tr_atom_t whois;    /* req nil -> whoisinfo                  session -> session */
+  /* [nick, user, host, real, "#a @#b", away, idle seconds, signon time] */
+  tr_atom_t whoisinfo; /*                                       session -> session */
+  tr_atom_t idle;      /* [key, joins seen]                     room -> rooms */
+  tr_atom_t status;    /* [key, members, topic]                 room -> rooms */
+  tr_atom_t close;     /* nil                                   rooms -> room */
+  tr_atom_t list;      /* req nil -> listing                    session -> rooms */
+  tr_atom_t listing;   /* [[#chan, members, topic]...]          rooms -> session */
+  tr_atom_t tick;      /* nil: the idle check                   timer -> session */
 } chat_atoms_t;
 
 extern chat_atoms_t chat_atoms;
@@ -85,5 +115,14 @@ int chat_pack_str(msgpack_packer *pk, const char *s);
 void chat_obj_str(const msgpack_object *o, char *dst, size_t cap);
 /* Copy n bytes of str into dst (cap bytes with the NUL), truncated. */
 void chat_copy(char *dst, size_t cap, const char *str, size_t n);
+
+/* Parse a payload that must be an array of at least n elements into *out (its parts live in
+ * the zone: destroy that after). False for anything else. */
+bool chat_parse_array(const tr_msg_t *m, msgpack_zone *zone, uint32_t n, msgpack_object *out);
+/* An element as an unsigned number or a bool (0 when it is neither). */
+uint64_t chat_obj_uint(const msgpack_object *o);
+
+/* Seconds since the epoch, for 329 and WHOIS's signon time. */
+uint64_t chat_unix_now(void);
 
 #endif

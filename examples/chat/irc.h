@@ -12,9 +12,13 @@
 
 /* Bytes of one IRC line without its "\r\n" (RFC 2812 2.3: 512 with them). */
 #define IRC_LINE_MAX 510
-/* Longest input line the server reads (the lines codec's max): longer than IRC's limit, for
- * clients that do not count, while still bounding what one line may cost. */
+/* Longest line the server parses or formats: an IRC line is at most IRC_LINE_MAX (a longer
+ * one gets 417), a plain client's text is cut here. */
 #define IRC_IN_MAX 2048
+/* Longest input line the connection reads (the lines codec's max): past IRC's limit, so a
+ * client that does not count gets a 417 for the line and keeps its connection (IRCv3 allows
+ * 8191 bytes of message tags before it); a longer one closes the connection as a flood. */
+#define IRC_READ_MAX 8192
 #define IRC_PARAMS_MAX 15 /* RFC 2812 2.3.1 */
 #define IRC_NICK_MAX 30   /* advertised as NICKLEN */
 #define IRC_USER_MAX 10   /* user names are cut to this */
@@ -22,6 +26,8 @@
 #define IRC_HOST_MAX 63   /* a textual IPv6 address fits */
 #define IRC_CHAN_MAX 50   /* advertised as CHANNELLEN, counting the '#' */
 #define IRC_TOPIC_MAX 390 /* advertised as TOPICLEN */
+#define IRC_AWAY_MAX 127  /* advertised as AWAYLEN */
+#define IRC_KICK_MAX 300  /* advertised as KICKLEN */
 /* nick!user@host */
 #define IRC_PREFIX_MAX (IRC_NICK_MAX + IRC_USER_MAX + IRC_HOST_MAX + 2)
 

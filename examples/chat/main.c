@@ -16,6 +16,7 @@
 #include "../common/server.h"
 #include "chat.h"
 #include "irc.h"
+#include "session.h"
 
 /* Output queued for one client before it is dropped: a client that stops reading costs
  * the server at most this much (about 500 full IRC lines), and nobody else waits for it. */
@@ -123,7 +124,9 @@ static int start_listener(tr_system_t *sys, const options_t *o, uint16_t *port) 
       .behaviour = &chat_session_behaviour,
       .init = init,
       .init_len = len,
-      .conn = {.codec = {.kind = TR_CODEC_LINES, .max = IRC_IN_MAX}, .out_limit = OUT_LIMIT},
+      .conn = {.codec = {.kind = TR_CODEC_LINES, .max = IRC_READ_MAX},
+               .out_limit = OUT_LIMIT,
+               .high_water = SESSION_HIGH_WATER},
   };
   tr_listener_t l;
   if ((rc = tr_listen(tr_system_ctx(sys), &lo, &l)) != 0)

@@ -24,7 +24,7 @@ static void plain_nick(tr_ctx_t *ctx, session_t *s, const char *nick) {
     return;
   }
   s->welcomed = true;
-  if (!session_join(ctx, s, CHAT_LOBBY))
+  if (!session_join(ctx, s, CHAT_LOBBY, true))
     session_send(ctx, s, "error: %s is not available right now", CHAT_LOBBY);
 }
 
@@ -36,7 +36,7 @@ static void plain_msg(tr_ctx_t *ctx, session_t *s, const char *args) {
   chat_copy(nick, sizeof nick, args, n);
   if (!*text)
     session_send(ctx, s, "error: usage: /msg <nick> <text>");
-  else if (!session_dm(ctx, s, EV_PRIVMSG, nick, text))
+  else if (!session_dm(ctx, s, EV_PRIVMSG, nick, text, true))
     session_send(ctx, s, "error: no such nick: %s", nick);
 }
 
@@ -53,23 +53,22 @@ void chat_plain_line(tr_ctx_t *ctx, session_t *s, const char *text) {
     plain_msg(ctx, s, text + 5);
   } else if (!lobby) {
     session_send(ctx, s, "error: not in %s; reconnect to join it", CHAT_LOBBY);
-  } else if (strcmp(text, "/names") == 0 && !tr_pid_is_none(lobby->room)) {
-    tr_sendf(ctx, lobby->room, chat_atoms.info, "u", (uint64_t)INFO_NAMES);
+  } else if (strcmp(text, "/names") == 0) {
+    chat_ask_room(ctx, s, CHAT_LOBBY, INFO_NAMES, WAIT_NAMES, true);
   } else if (strncmp(text, "/me ", 4) == 0) {
     snprintf(action, sizeof action, "\001ACTION %s\001", text + 4);
-    if (!session_say(ctx, s, lobby, EV_PRIVMSG, action))
-      session_send(ctx, s, "error: too fast; wait for the lobby");
+    session_say(ctx, s, lobby, EV_PRIVMSG, action);
   } else if (text[0] == '/' && text[1] != '/') {
     session_send(ctx, s,
                  "error: unknown command; try /names, /me <action>, /msg <nick> <text>, "
                  "/quit");
-  } else if (!session_say(ctx, s, lobby, EV_PRIVMSG, text[0] == '/' ? text + 1 : text)) {
-    session_send(ctx, s, "error: too fast; wait for the lobby");
+  } else {
+    session_say(ctx, s, lobby, EV_PRIVMSG, text[0] == '/' ? text + 1 : text);
   }
 }
 
 void chat_plain_event(tr_ctx_t *ctx, session_t *s, chat_ev_t kind, const char *prefix,
-                      const char *text) {
+                      const char *arg, const char *text) {
   char who[IRC_NICK_MAX + 1];
   irc_nick_of(prefix, who, sizeof who);
   size_t n = strlen(text);
@@ -98,16 +97,26 @@ void chat_plain_event(tr_ctx_t *ctx, session_t *s, chat_ev_t kind, const char *p
   case EV_TOPIC:
     session_send(ctx, s, "* %s set the topic: %s", who, text);
     break;
+  case EV_KICK:
+    session_send(ctx, s, "* %s was kicked by %s (%s)", arg, who, text);
+    break;
+  case EV_MODE:
+    session_send(ctx, s, "* %s sets mode %s", who, arg);
+    break;
   }
 }
 
-void chat_plain_roominfo(tr_ctx_t *ctx, session_t *s, chat_info_t purpose, const char *chan,
-                         const char *topic, const msgpack_object *members) {
-  char list[IRC_LINE_MAX + 1] = "", nick[IRC_NICK_MAX + 1];
+void chat_plain_roominfo(tr_ctx_t *ctx, session_t *s, chat_info_t purpose,
+                         const msgpack_object *info) {
+  const msgpack_object *f = info->via.array.ptr, *members = &f[5];
+  char list[IRC_LINE_MAX + 1] = "", nick[IRC_NICK_MAX + 1], chan[IRC_CHAN_MAX + 1],
+                           topic[IRC_TOPIC_MAX + 1];
   size_t used = 0;
+  chat_obj_str(&f[1], chan, sizeof chan);
+  chat_obj_str(&f[2], topic, sizeof topic);
   for (uint32_t i = 0; i < members->via.array.size; i++) {
     const msgpack_object *mb = &members->via.array.ptr[i];
-    if (mb->type != MSGPACK_OBJECT_ARRAY || mb->via.array.size != 4)
+    if (mb->type != MSGPACK_OBJECT_ARRAY || mb->via.array.size < 6)
       continue;
     chat_obj_str(&mb->via.array.ptr[0], nick, sizeof nick);
     int n = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", nick);

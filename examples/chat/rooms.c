@@ -95,13 +95,13 @@ static entry_t *open_room(tr_ctx_t *ctx, rooms_t *t, entry_t **slot, const char 
   return e;
 }
 
-/* A session's JOIN: [session, nick, user, host, real, #chan]. */
+/* A session's JOIN request: [nick, user, host, real, #chan]. Forwarded, so the room answers
+ * the session itself (tr_forward keeps the sender and the request's reference). */
 static void on_join(tr_ctx_t *ctx, rooms_t *t, const tr_msg_t *m) {
-  uint64_t session;
   const char *s[5];
   size_t n[5];
-  if (tr_msg_unpack(m, "[usssss]", &session, &s[0], &n[0], &s[1], &n[1], &s[2], &n[2], &s[3], &n[3],
-                    &s[4], &n[4]) != 0)
+  if (tr_msg_unpack(m, "[sssss]", &s[0], &n[0], &s[1], &n[1], &s[2], &n[2], &s[3], &n[3], &s[4],
+                    &n[4]) != 0)
     return;
   char name[IRC_CHAN_MAX + 1], key[IRC_CHAN_MAX + 1];
   chat_copy(name, sizeof name, s[4], n[4]);
@@ -110,14 +110,10 @@ static void on_join(tr_ctx_t *ctx, rooms_t *t, const tr_msg_t *m) {
   entry_t **slot = find(t, key), *e = *slot;
   if (!e && irc_chan_valid(name))
     e = open_room(ctx, t, slot, name, key, &err);
-  if (!e) {
-    tr_sendf(ctx, (tr_pid_t){session}, chat_atoms.joinfail, "[si]", name, (int64_t)err);
-    return;
-  }
-  size_t len;
-  const void *data = tr_msg_data(m, &len);
-  if (tr_send(ctx, e->pid, chat_atoms.join, data, len) == 0)
+  if (e && (err = tr_forward(ctx, e->pid, m)) == 0)
     e->forwarded++;
+  else
+    tr_replyf(ctx, m, chat_atoms.joinfail, "[si]", name, (int64_t)err);
 }
 
 static void forget(rooms_t *t, entry_t **slot) {
@@ -162,7 +158,7 @@ static void on_status(rooms_t *t, const tr_msg_t *m) {
   }
 }
 
-/* LIST: [[#chan, members, topic]...] to the asker. */
+/* LIST: [[#chan, members, topic]...], the answer to the asker's request. */
 static void on_list(tr_ctx_t *ctx, rooms_t *t, const tr_msg_t *m) {
   msgpack_sbuffer sb;
   msgpack_packer pk;
@@ -174,7 +170,7 @@ static void on_list(tr_ctx_t *ctx, rooms_t *t, const tr_msg_t *m) {
       rc |= msgpack_pack_array(&pk, 3) | chat_pack_str(&pk, e->name) |
             msgpack_pack_uint64(&pk, e->members) | chat_pack_str(&pk, e->topic);
   if (rc == 0)
-    tr_send(ctx, tr_msg_from(m), chat_atoms.listing, sb.data, sb.size);
+    tr_reply(ctx, m, chat_atoms.listing, sb.data, sb.size);
   msgpack_sbuffer_destroy(&sb);
 }
 

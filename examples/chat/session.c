@@ -1,7 +1,11 @@
 /* A session: the actor that owns one client connection (spawned by the listener, which
- * hands it the socket as TR_ATOM_TCP_OPEN). It reads the client's lines, tells IRC clients
- * from plain ones by the first line, runs commands (commands.c), and turns what rooms and
- * other sessions send it into lines for its client, in the client's own dialect.
+ * hands it the socket as TR_ATOM_TCP_OPEN). It reads the client's lines and runs them in
+ * order (input.c), and turns what rooms and other sessions send it into lines for its
+ * client, in the client's own dialect.
+ *
+ * Output: every line a turn produces is gathered in s->out and written in one piece by the
+ * behaviour's flush callback at the end of the turn, so a burst of room traffic or the
+ * replies to a pipelined write go out in a few writes instead of one per line.
  *
  * Idle clients: an interval timer checks the time of the last input; past idle_ms the
  * client is sent a PING, and if nothing comes back within another idle_ms it is dropped.
@@ -26,18 +30,12 @@ static uint64_t now_ns(void) {
 
 /* ---- output ---- */
 
-/* Output is gathered in s->out and written in one piece when the flush message the first
- * line sent to the session itself comes round: everything already in the mailbox (say,
- * a burst of room traffic) goes out in a few writes instead of one write per line. */
-static void flush(tr_ctx_t *ctx, session_t *s) {
+static int flush(tr_ctx_t *ctx, void *state) {
+  session_t *s = state;
   if (s->open && s->out_len)
     tr_conn_write(ctx, s->conn, s->out, s->out_len); /* a closed one reports TCP_CLOSED */
   s->out_len = 0;
-}
-
-static void on_flush(tr_ctx_t *ctx, session_t *s) {
-  s->flush_due = false;
-  flush(ctx, s);
+  return 0;
 }
 
 static void write_line(tr_ctx_t *ctx, session_t *s, const char *line, size_t len) {
@@ -45,12 +43,8 @@ static void write_line(tr_ctx_t *ctx, session_t *s, const char *line, size_t len
     return;
   if (s->out_len + len > sizeof s->out)
     flush(ctx, s);
-  if (!s->flush_due && tr_send(ctx, tr_self(ctx), chat_atoms.flush, NULL, 0) == 0)
-    s->flush_due = true;
   memcpy(s->out + s->out_len, line, len);
   s->out_len += len;
-  if (!s->flush_due)
-    flush(ctx, s);
 }
 
 void session_send(tr_ctx_t *ctx, session_t *s, const char *fmt, ...) {
@@ -77,6 +71,21 @@ void session_set_prefix(session_t *s) {
   snprintf(s->prefix, sizeof s->prefix, "%s!%s@%s", s->nick, s->user[0] ? s->user : "~", s->host);
 }
 
+tr_pid_t session_find_nick(tr_ctx_t *ctx, const char *nick) {
+  char name[TR_NAME_MAX + 1];
+  if (!irc_nick_valid(nick))
+    return TR_PID_NONE;
+  chat_nick_name(name, nick);
+  return tr_whereis(tr_ctx_system(ctx), name);
+}
+
+bool session_same_name(const char *a, const char *b) {
+  char x[IRC_PREFIX_MAX + 1], y[IRC_PREFIX_MAX + 1];
+  irc_lower(x, a, sizeof x);
+  irc_lower(y, b, sizeof y);
+  return strcmp(x, y) == 0;
+}
+
 bool session_set_nick(tr_ctx_t *ctx, session_t *s, const char *nick) {
   tr_system_t *sys = tr_ctx_system(ctx);
   char old[TR_NAME_MAX + 1], want[TR_NAME_MAX + 1];
@@ -100,11 +109,19 @@ bool session_set_nick(tr_ctx_t *ctx, session_t *s, const char *nick) {
   s->has_nick = true;
   memmove(s->nick, nick, strlen(nick) + 1);
   session_set_prefix(s);
-  s->nick_gen++;
   s->seq++;
+  /* Every room shows the change before anything the client does next: wait for them all. */
+  unsigned char req[IRC_NICK_MAX + 16];
+  size_t len;
+  if (tr_pack_into(req, sizeof req, &len, "[su]", s->nick, s->seq) != 0)
+    return true;
+  session_wait_many(s, WAIT_ACKS);
   for (int i = 0; i < CHAT_CHANS_MAX; i++)
-    if (s->chans[i].used && !tr_pid_is_none(s->chans[i].room))
-      tr_sendf(ctx, s->chans[i].room, chat_atoms.nick, "[su]", s->nick, s->seq);
+    if (s->chans[i].used && tr_request(ctx, s->chans[i].room, chat_atoms.nick, req, len,
+                                       CHAT_ASK_MS, &s->wait.ref[s->wait.n]) == 0)
+      s->wait.n++;
+  if (s->wait.n == 0)
+    s->wait.kind = WAIT_NONE;
   return true;
 }
 
@@ -121,16 +138,6 @@ void session_quit(tr_ctx_t *ctx, session_t *s, const char *reason) {
   flush(ctx, s);
   if (s->open)
     tr_conn_close(ctx, s->conn);
-}
-
-bool session_dm(tr_ctx_t *ctx, session_t *s, chat_ev_t kind, const char *nick, const char *text) {
-  char name[TR_NAME_MAX + 1];
-  chat_nick_name(name, nick);
-  tr_pid_t to = tr_whereis(tr_ctx_system(ctx), name);
-  if (tr_pid_is_none(to))
-    return false;
-  tr_sendf(ctx, to, chat_atoms.dm, "[uss]", (uint64_t)kind, s->prefix, text);
-  return true;
 }
 
 /* ---- messages ---- */
@@ -152,30 +159,11 @@ static void on_open(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
 static void on_data(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
   size_t len;
   const char *data = tr_msg_data(m, &len);
-  irc_msg_t msg;
-  if (s->closing || !data || !irc_parse(data, len, &msg))
+  if (s->closing || !data)
     return;
   s->last_input_ns = now_ns();
   s->pinged = false;
-  if (s->mode == MODE_NEW)
-    s->mode =
-        msg.prefix || (chat_command_known(msg.cmd) && msg.nparams > 0) ? MODE_IRC : MODE_PLAIN;
-  if (s->mode == MODE_IRC) {
-    chat_command(ctx, s, &msg);
-    return;
-  }
-  /* Plain text is the whole line, cleaned as the parser cleans it, without outer blanks. */
-  char text[IRC_IN_MAX + 1];
-  chat_copy(text, sizeof text, data, len);
-  for (char *p = text; *p; p++)
-    if (*p == '\r' || *p == '\n')
-      *p = ' ';
-  char *t = text + strspn(text, " \t");
-  size_t tl = strlen(t);
-  while (tl > 0 && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
-    t[--tl] = '\0';
-  if (tl > 0)
-    chat_plain_line(ctx, s, t);
+  session_input(ctx, s, data, len);
 }
 
 static void on_closed(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
@@ -190,68 +178,6 @@ static void on_closed(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
     session_quit(ctx, s, why);
   }
   tr_stop(ctx);
-}
-
-/* Whether this NICK or QUIT (origin, seq) was shown already, through another room. */
-static bool seen_before(session_t *s, uint64_t origin, uint64_t seq) {
-  if (seq == 0)
-    return false;
-  for (int i = 0; i < SESSION_SEEN; i++)
-    if (s->seen[i].origin == origin && s->seen[i].seq == seq)
-      return true;
-  s->seen[s->seen_next].origin = origin;
-  s->seen[s->seen_next].seq = seq;
-  s->seen_next = (s->seen_next + 1) % SESSION_SEEN;
-  return false;
-}
-
-static void on_event(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
-  static const char *const verbs[] = {"PRIVMSG", "NOTICE", "JOIN", "PART", "QUIT", "NICK", "TOPIC"};
-  uint64_t kind, origin, seq;
-  const char *p, *c, *t;
-  size_t pl, cl, tl;
-  char prefix[IRC_PREFIX_MAX + 1], chan[IRC_CHAN_MAX + 1], text[IRC_LINE_MAX + 1];
-  if (tr_msg_unpack(m, "[usssuu]", &kind, &p, &pl, &c, &cl, &t, &tl, &origin, &seq) != 0 ||
-      kind > EV_TOPIC || seen_before(s, origin, seq))
-    return;
-  chat_copy(prefix, sizeof prefix, p, pl);
-  chat_copy(chan, sizeof chan, c, cl);
-  chat_copy(text, sizeof text, t, tl);
-  if (s->mode == MODE_PLAIN)
-    chat_plain_event(ctx, s, (chat_ev_t)kind, prefix, text);
-  else if (kind == EV_JOIN || (kind == EV_PART && !text[0]))
-    session_send(ctx, s, ":%s %s %s", prefix, verbs[kind], chan);
-  else if (kind == EV_QUIT || kind == EV_NICK)
-    session_send(ctx, s, ":%s %s :%s", prefix, verbs[kind], text);
-  else
-    session_send(ctx, s, ":%s %s %s :%s", prefix, verbs[kind], chan, text);
-}
-
-static void on_dm(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
-  uint64_t kind;
-  const char *p, *t;
-  size_t pl, tl;
-  char prefix[IRC_PREFIX_MAX + 1], text[IRC_LINE_MAX + 1];
-  if (tr_msg_unpack(m, "[uss]", &kind, &p, &pl, &t, &tl) != 0 || kind > EV_NOTICE)
-    return;
-  chat_copy(prefix, sizeof prefix, p, pl);
-  chat_copy(text, sizeof text, t, tl);
-  if (s->mode == MODE_PLAIN)
-    chat_plain_dm(ctx, s, (chat_ev_t)kind, prefix, text);
-  else
-    session_send(ctx, s, ":%s %s %s :%s", prefix, kind == EV_PRIVMSG ? "PRIVMSG" : "NOTICE",
-                 s->has_nick ? s->nick : "*", text);
-}
-
-static void on_listing(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
-  size_t len;
-  const void *data = tr_msg_data(m, &len);
-  msgpack_zone zone;
-  msgpack_object o;
-  msgpack_zone_init(&zone, 2048);
-  if (data && tr_msgpack_parse(data, len, NULL, &zone, &o) == 0 && o.type == MSGPACK_OBJECT_ARRAY)
-    chat_show_listing(ctx, s, &o);
-  msgpack_zone_destroy(&zone);
 }
 
 static void on_tick(tr_ctx_t *ctx, session_t *s) {
@@ -283,7 +209,8 @@ static int session_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   if (tr_msg_unpack(init, "u", &idle) != 0 || idle == 0)
     idle = DEFAULT_IDLE_MS;
   s->idle_ms = idle;
-  s->last_input_ns = now_ns();
+  s->last_input_ns = s->last_said_ns = now_ns();
+  s->signon = chat_unix_now();
   /* Four checks per interval: a client is pinged at most a quarter interval late. */
   uint64_t period = idle / 4 ? idle / 4 : 1;
   return tr_send_interval(ctx, period, tr_self(ctx), chat_atoms.tick, NULL, 0, &s->tick);
@@ -292,32 +219,26 @@ static int session_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
 static int session_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   session_t *s = state;
   tr_atom_t tag = tr_msg_tag(m);
-  if (tag == chat_atoms.event)
-    on_event(ctx, s, m);
-  else if (tag == chat_atoms.flush)
-    on_flush(ctx, s);
+  if (tag == chat_atoms.event && tr_msg_ref(m) == 0)
+    session_on_event(ctx, s, m);
   else if (tag == TR_ATOM_TCP_DATA)
     on_data(ctx, s, m);
   else if (tag == chat_atoms.dm)
-    on_dm(ctx, s, m);
-  else if (tag == chat_atoms.roominfo)
-    session_on_roominfo(ctx, s, m);
+    chat_on_dm(ctx, s, m);
   else if (tag == chat_atoms.tick)
     on_tick(ctx, s);
   else if (tag == TR_ATOM_TCP_OPEN)
     on_open(ctx, s, m);
+  else if (tag == TR_ATOM_TCP_EOF)
+    session_input_end(ctx, s);
   else if (tag == TR_ATOM_TCP_CLOSED)
     on_closed(ctx, s, m);
-  else if (tag == chat_atoms.listing)
-    on_listing(ctx, s, m);
   else if (tag == chat_atoms.whois)
     chat_on_whois(ctx, s, m);
-  else if (tag == chat_atoms.whoisinfo)
-    chat_show_whois(ctx, s, m);
-  else if (tag == chat_atoms.joinfail)
-    session_on_joinfail(ctx, s, m);
   else if (tag == TR_ATOM_DOWN)
     session_on_down(ctx, s, m);
+  else if (tr_msg_ref(m) != 0)
+    session_answer(ctx, s, m); /* a reply or a timeout: for the waiting command, or stale */
   return 0;
 }
 
@@ -326,19 +247,23 @@ static void session_terminate(tr_ctx_t *ctx, void *state, const tr_reason_t *rea
   session_t *s = state;
   if (!s->closing)
     session_leave_all(ctx, s, reason->kind == TR_REASON_SHUTDOWN ? "Server shutting down" : "Gone");
+  session_input_free(s);
 }
 
-/* {nick, mode, channels: [#chan...]} for the console. */
+/* {nick, mode, channels: [#chan...], waiting, queued} for the console. */
 static int session_inspect(const void *state, msgpack_packer *pk) {
   static const char *const modes[] = {"new", "irc", "plain"};
   const session_t *s = state;
-  int rc = msgpack_pack_map(pk, 3);
+  int rc = msgpack_pack_map(pk, 5);
   rc |= chat_pack_str(pk, "nick") | chat_pack_str(pk, s->nick);
   rc |= chat_pack_str(pk, "mode") | chat_pack_str(pk, modes[s->mode]);
   rc |= chat_pack_str(pk, "channels") | msgpack_pack_array(pk, (size_t)session_nchans(s));
   for (int i = 0; i < CHAT_CHANS_MAX; i++)
     if (s->chans[i].used)
       rc |= chat_pack_str(pk, s->chans[i].name);
+  rc |= chat_pack_str(pk, "waiting");
+  rc |= session_waiting(s) ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+  rc |= chat_pack_str(pk, "queued_bytes") | msgpack_pack_uint64(pk, s->in_len - s->in_off);
   return rc ? TR_ENOMEM : 0;
 }
 
@@ -347,6 +272,7 @@ const tr_behaviour_t chat_session_behaviour = {
     .state_size = sizeof(session_t),
     .init = session_init,
     .receive = session_receive,
+    .flush = flush,
     .terminate = session_terminate,
     .inspect = session_inspect,
 };

@@ -9,6 +9,8 @@
 #include "support/proc.h"
 #include "support/sock.h"
 
+#include "examples/chat/irc.h" /* the line limits */
+
 #ifndef TROUPE_CHAT_BIN
 #error "TROUPE_CHAT_BIN must name the troupe-chat executable"
 #endif
@@ -288,7 +290,7 @@ static void whois_describes_a_user(void **state) {
   client_t *b = irc_client(*state, "xia", NULL);
   say(b, "WHOIS WES");
   assert_true(expect(b, " 311 xia wes uwes 127.0.0.1 * :Test wes"));
-  assert_true(expect(b, " 319 xia wes :#whois"));
+  assert_true(expect(b, " 319 xia wes :@#whois")); /* @: its first member */
   assert_true(expect(b, " 318 xia wes :End of /WHOIS list."));
   say(b, "WHOIS nobody_at_all");
   assert_true(expect(b, " 401 xia nobody_at_all :No such nick"));
@@ -302,7 +304,7 @@ static void names_lists_every_member(void **state) {
   client_t *b = irc_client(*state, "kim", "#names");
   client_t *c = irc_client(*state, "lee", NULL);
   say(c, "NAMES #names"); /* asked by someone who is not in it */
-  assert_true(expect(c, " 353 lee = #names :jo kim"));
+  assert_true(expect(c, " 353 lee = #names :@jo kim"));
   assert_true(expect(c, " 366 lee #names :End of /NAMES list."));
   client_free(a);
   client_free(b);
@@ -334,7 +336,7 @@ static void errors_get_their_numerics(void **state) {
   say(a, "FROBNICATE now");
   assert_true(expect(a, " 421 ned FROBNICATE :Unknown command"));
   say(a, "PRIVMSG #nowhere :anyone?");
-  assert_true(expect(a, " 403 ned #nowhere :No such channel"));
+  assert_true(expect(a, " 401 ned #nowhere :No such nick or channel name"));
   say(a, "JOIN nochan");
   assert_true(expect(a, " 403 ned nochan :No such channel"));
   client_free(a);
@@ -354,7 +356,7 @@ static void topic_list_and_who_answer(void **state) {
   assert_true(expect(b, " 322 pete #topics 2 :actors all the way down"));
   assert_true(expect(b, " 323 pete :End of /LIST"));
   say(b, "WHO #topics");
-  assert_true(expect(b, " 352 pete #topics uolga 127.0.0.1 troupe-chat olga H :0 Test olga"));
+  assert_true(expect(b, " 352 pete #topics uolga 127.0.0.1 troupe-chat olga H@ :0 Test olga"));
   assert_true(expect(b, " 315 pete #topics :End of /WHO list."));
   client_free(a);
   client_free(b);
@@ -407,12 +409,16 @@ static void bad_input_leaves_the_server_answering_others(void **state) {
   for (size_t i = 0; i < sizeof junk; i++)
     junk[i] = (unsigned char)rand();
   send_raw(garbage, junk, sizeof junk);
-  client_t *longline = client_new(*state, 0);
-  char lots[5000];
+  client_t *longline = irc_client(*state, "longline", NULL);
+  char lots[IRC_READ_MAX + 100];
   memset(lots, 'A', sizeof lots);
+  send_raw(longline, lots, 5000);
+  send_raw(longline, "\nPING :after\n", 13);
+  assert_true(expect(longline, " 417 longline :Input line was too long"));
+  assert_true(expect(longline, "PONG troupe-chat :after")); /* it stays */
   send_raw(longline, lots, sizeof lots);
   send_raw(longline, "\n", 1);
-  assert_true(expect_eof(longline)); /* over the 2048-byte line limit: closed */
+  assert_true(expect_eof(longline)); /* over the 8 KiB a line may have: closed as a flood */
   client_t *noisy = irc_client(*state, "noisy", "#bad");
   for (int i = 0; i < 300; i++)
     say(noisy, "NOSUCHCMD%d a b c", i);
