@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcmocka-dev libjansson-dev
-  libedit-dev redis-tools redis-server clang-format netcat-openbsd python3)
+  libedit-dev redis-tools redis-server clang-format netcat-openbsd python3 ngircd irssi tmux)
 # Node.js and npm run the client-library tests; a machine that has them (from anywhere) keeps
 # them, one without gets Debian's.
 command -v node >/dev/null || packages+=(nodejs)
@@ -24,8 +24,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts the redis-server it installs; the tests start their own.
+  # Debian starts the redis-server and ngircd it installs; the tests start their own.
   $sudo service redis-server stop >/dev/null 2>&1 || true
+  $sudo service ngircd stop >/dev/null 2>&1 || true
 fi
 
 # The npm packages of the client-library tests, as package-lock.json pins them; installed

@@ -74,7 +74,8 @@ typedef struct {
   tr_atom_t kick;     /* req [nick, reason] -> answer          session -> room */
   tr_atom_t mode;     /* req [modes, args] -> answer           session -> room */
   tr_atom_t away;     /* away (bool), for WHO's H and G        session -> room */
-  /* [purpose, #chan, topic, modes, created, [[nick, user, host, real, op, away]...]] */
+  /* [purpose, #chan, topic, modes, created, [[nick, user, host, real, op, away]...],
+   *  topic set by, topic set at] */
   tr_atom_t roominfo; /*                                       room -> session */
   tr_atom_t answer;   /* [[[numeric, text]...], event or nil]  room -> session */
   tr_atom_t event;    /* [kind, prefix, #chan, arg, text, origin, seq]  room -> session */

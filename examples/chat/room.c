@@ -13,7 +13,8 @@
  * for the others.
  *
  * Operators: whoever joins the room while it is empty is its operator (shown "@nick"), as
- * on ngIRCd; operators may KICK, set +o/-o, +t/-t and +n/-n. +t (topic settable by
+ * on ngIRCd; operators may KICK, set +o/-o, +t/-t and +n/-n. When the last operator leaves,
+ * the member who has been in longest becomes one (remove_member). +t (topic settable by
  * operators only) and +n (no messages from outside; a session only says things in rooms it
  * is in, so this one always holds) are set on a new room, as most IRC servers do.
  *
@@ -45,6 +46,8 @@ typedef struct {
   char name[IRC_CHAN_MAX + 1]; /* as its first member spelled it */
   char key[IRC_CHAN_MAX + 1];  /* lower-cased: the registry name and the manager's key */
   char topic[IRC_TOPIC_MAX + 1];
+  char topic_by[IRC_NICK_MAX + 1]; /* who set it, and when (333) */
+  uint64_t topic_at;
   bool topic_lock, no_external; /* +t, +n */
   uint64_t created;             /* unix time, for 329 */
   member_t *members;            /* in join order, so NAMES lists them that way */
@@ -94,15 +97,16 @@ static void add_numeric(numerics_t *a, const char *numeric, const char *fmt, ...
   a->n++;
 }
 
-/* Pack one event: [kind, prefix, #chan, arg, text, origin, seq]. */
+/* Pack one event: [kind, prefix, #chan, arg, text, origin, seq]; from NULL: the server's. */
 static int pack_event(msgpack_packer *pk, const room_t *r, chat_ev_t kind, const member_t *from,
                       const char *arg, const char *text, uint64_t seq) {
-  char prefix[IRC_PREFIX_MAX + 1], cut[IRC_LINE_MAX + 1];
-  snprintf(prefix, sizeof prefix, "%s!%s@%s", from->nick, from->user, from->host);
+  char prefix[IRC_PREFIX_MAX + 1] = IRC_SERVER, cut[IRC_LINE_MAX + 1];
+  if (from)
+    snprintf(prefix, sizeof prefix, "%s!%s@%s", from->nick, from->user, from->host);
   chat_copy(cut, sizeof cut, text, strlen(text));
   return msgpack_pack_array(pk, 7) | msgpack_pack_uint32(pk, (uint32_t)kind) |
          chat_pack_str(pk, prefix) | chat_pack_str(pk, r->name) | chat_pack_str(pk, arg) |
-         chat_pack_str(pk, cut) | msgpack_pack_uint64(pk, from->pid.id) |
+         chat_pack_str(pk, cut) | msgpack_pack_uint64(pk, from ? from->pid.id : 0) |
          msgpack_pack_uint64(pk, seq);
 }
 
@@ -155,15 +159,28 @@ static void report(tr_ctx_t *ctx, room_t *r) {
     tr_sendf(ctx, rooms, chat_atoms.idle, "[su]", r->key, r->joins);
 }
 
+/* Take a member out. When the last operator goes and others stay, the one who has been in
+ * longest becomes operator (announced by the server as MODE +o): with no services to hand
+ * out operator status, a +t channel would otherwise keep its topic for ever. */
 static void remove_member(tr_ctx_t *ctx, room_t *r, member_t *mb) {
   tr_demonitor(ctx, mb->mon);
   size_t i = (size_t)(mb - r->members);
   memmove(&r->members[i], &r->members[i + 1], (r->n - i - 1) * sizeof *mb);
   r->n--;
+  bool ops = false;
+  for (size_t k = 0; k < r->n && !ops; k++)
+    ops = r->members[k].op;
+  if (r->n > 0 && !ops) {
+    char change[IRC_NICK_MAX + 4];
+    r->members[0].op = true;
+    snprintf(change, sizeof change, "+o %s", r->members[0].nick);
+    broadcast(ctx, r, EV_MODE, NULL, change, "", 0, TR_PID_NONE);
+  }
   report(ctx, r);
 }
 
-/* [purpose, #chan, topic, modes, created, [[nick, user, host, real, op, away]...]] */
+/* [purpose, #chan, topic, modes, created, [[nick, user, host, real, op, away]...],
+ *  topic set by, topic set at] */
 static void send_info(tr_ctx_t *ctx, const room_t *r, const tr_msg_t *req, chat_info_t purpose) {
   msgpack_sbuffer sb;
   msgpack_packer pk;
@@ -172,7 +189,7 @@ static void send_info(tr_ctx_t *ctx, const room_t *r, const tr_msg_t *req, chat_
   msgpack_sbuffer_init(&sb);
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
   bool list = purpose == INFO_JOIN || purpose == INFO_NAMES || purpose == INFO_WHO;
-  int rc = msgpack_pack_array(&pk, 6) | msgpack_pack_uint32(&pk, (uint32_t)purpose);
+  int rc = msgpack_pack_array(&pk, 8) | msgpack_pack_uint32(&pk, (uint32_t)purpose);
   rc |= chat_pack_str(&pk, r->name) | chat_pack_str(&pk, r->topic) | chat_pack_str(&pk, modes);
   rc |= msgpack_pack_uint64(&pk, r->created) | msgpack_pack_array(&pk, list ? r->n : 0);
   for (size_t i = 0; list && i < r->n; i++) {
@@ -182,6 +199,7 @@ static void send_info(tr_ctx_t *ctx, const room_t *r, const tr_msg_t *req, chat_
     rc |= (mb->op ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk)) |
           (mb->away ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
   }
+  rc |= chat_pack_str(&pk, r->topic_by) | msgpack_pack_uint64(&pk, r->topic_at);
   if (rc == 0)
     tr_reply(ctx, req, chat_atoms.roominfo, sb.data, sb.size);
   msgpack_sbuffer_destroy(&sb);
@@ -250,6 +268,8 @@ static void on_topic(tr_ctx_t *ctx, room_t *r, const tr_msg_t *m) {
     answer_numeric(ctx, r, m, "482", ":You're not channel operator");
   } else {
     chat_copy(r->topic, sizeof r->topic, topic, len);
+    snprintf(r->topic_by, sizeof r->topic_by, "%s", mb->nick);
+    r->topic_at = chat_unix_now();
     broadcast(ctx, r, EV_TOPIC, mb, "", r->topic, 0, mb->pid);
     answer(ctx, r, m, &(numerics_t){0}, EV_TOPIC, mb, "", r->topic);
     report(ctx, r);

@@ -56,6 +56,19 @@ static void show_who(tr_ctx_t *ctx, session_t *s, const char *chan, const msgpac
   session_reply(ctx, s, "315", "%s :End of /WHO list.", chan);
 }
 
+/* 332 and 333: the topic, who set it and when. */
+static void show_topic(tr_ctx_t *ctx, session_t *s, const char *chan, const char *topic,
+                       const msgpack_object *info) {
+  char by[IRC_NICK_MAX + 1] = "";
+  session_reply(ctx, s, "332", "%s :%s", chan, topic);
+  if (info->via.array.size < 8)
+    return;
+  chat_obj_str(&info->via.array.ptr[6], by, sizeof by);
+  if (by[0])
+    session_reply(ctx, s, "333", "%s %s %llu", chan, by,
+                  (unsigned long long)chat_obj_uint(&info->via.array.ptr[7]));
+}
+
 void chat_show_roominfo(tr_ctx_t *ctx, session_t *s, wait_kind_t kind, const msgpack_object *info) {
   const msgpack_object *f = info->via.array.ptr;
   char chan[IRC_CHAN_MAX + 1], topic[IRC_TOPIC_MAX + 1], modes[16];
@@ -73,7 +86,7 @@ void chat_show_roominfo(tr_ctx_t *ctx, session_t *s, wait_kind_t kind, const msg
   case WAIT_JOIN:
     session_send(ctx, s, ":%s JOIN %s", s->prefix, chan);
     if (topic[0])
-      session_reply(ctx, s, "332", "%s :%s", chan, topic);
+      show_topic(ctx, s, chan, topic, info);
     show_names(ctx, s, chan, members);
     break;
   case WAIT_NAMES:
@@ -84,7 +97,7 @@ void chat_show_roominfo(tr_ctx_t *ctx, session_t *s, wait_kind_t kind, const msg
     break;
   case WAIT_TOPIC:
     if (topic[0])
-      session_reply(ctx, s, "332", "%s :%s", chan, topic);
+      show_topic(ctx, s, chan, topic, info);
     else
       session_reply(ctx, s, "331", "%s :No topic is set", chan);
     break;
@@ -208,11 +221,9 @@ void chat_show_event(tr_ctx_t *ctx, session_t *s, chat_ev_t kind, const char *pr
   case EV_JOIN:
     session_send(ctx, s, ":%s JOIN %s", prefix, chan);
     break;
-  case EV_PART:
-    if (text[0])
-      session_send(ctx, s, ":%s PART %s :%s", prefix, chan, text);
-    else
-      session_send(ctx, s, ":%s PART %s", prefix, chan);
+  case EV_PART: /* with an empty reason rather than none, as ngIRCd: some client libraries
+                   take the last parameter for the reason */
+    session_send(ctx, s, ":%s PART %s :%s", prefix, chan, text);
     break;
   case EV_QUIT:
     session_send(ctx, s, ":%s QUIT :%s", prefix, text);

@@ -36,10 +36,12 @@ void ex_block_stop_signals(sigset_t *stop) {
 void ex_serve(const char *name, tr_system_t *sys, const char *bind, uint16_t port,
               const tr_listener_t *console, sigset_t *stop) {
   bool v6 = strchr(bind, ':') != NULL;
+  /* stdout keeps its one line; the console's address goes to stderr, first, so whoever
+   * waits for the stdout line finds it there already. */
+  if (console)
+    fprintf(stderr, "%s: console on port %u\n", name, (unsigned)tr_listener_port(sys, *console));
   printf("%s listening on %s%s%s:%u\n", name, v6 ? "[" : "", bind, v6 ? "]" : "", (unsigned)port);
   fflush(stdout);
-  if (console) /* stdout keeps its one line; the console's address goes to stderr */
-    fprintf(stderr, "%s: console on port %u\n", name, (unsigned)tr_listener_port(sys, *console));
   int sig = 0;
   while (sigwait(stop, &sig) != 0)
     ;

@@ -438,6 +438,75 @@ static void bad_input_leaves_the_server_answering_others(void **state) {
   client_free(fresh);
 }
 
+/* Guards the operator hand-over: when the last operator leaves, the member who has been
+ * in longest becomes operator, announced by the server, and can set the +t topic. */
+static void the_longest_member_becomes_operator_when_the_last_one_leaves(void **state) {
+  client_t *a = irc_client(*state, "opfirst", "#reop");
+  client_t *b = irc_client(*state, "opsecond", "#reop");
+  client_t *c = irc_client(*state, "opthird", "#reop");
+  say(b, "TOPIC #reop :not yet");
+  assert_true(expect(b, " 482 opsecond #reop :You're not channel operator"));
+  say(a, "PART #reop :over to you");
+  assert_true(expect(c, ":troupe-chat MODE #reop +o opsecond"));
+  assert_true(expect(b, ":troupe-chat MODE #reop +o opsecond"));
+  say(b, "TOPIC #reop :now I can");
+  assert_true(expect(c, ":opsecond!uopsecond@127.0.0.1 TOPIC #reop :now I can"));
+  say(c, "NAMES #reop");
+  assert_true(expect(c, " 353 opthird = #reop :@opsecond opthird"));
+  client_free(a);
+  client_free(b);
+  client_free(c);
+}
+
+/* Guards JOIN 0 (leave every channel, each one answered) and the pacing of a client that
+ * pipelines far more commands than the session queues: all of them are answered, in
+ * order, none dropped, while the session pauses reading (reading resumes as the answers
+ * come). */
+static void a_client_that_pipelines_thousands_of_commands_gets_every_answer(void **state) {
+  client_t *a = irc_client(*state, "piper", "#p1,#p2");
+  say(a, "JOIN 0");
+  assert_true(expect(a, ":piper!upiper@127.0.0.1 PART #p1"));
+  assert_true(expect(a, ":piper!upiper@127.0.0.1 PART #p2"));
+  say(a, "JOIN #p3");
+  assert_true(expect(a, " 366 piper #p3 "));
+  enum { N = 20000 };
+  size_t cap = (size_t)N * 32, len = 0;
+  char *burst = malloc(cap);
+  assert_non_null(burst);
+  for (int i = 0; i < N; i++)
+    len += (size_t)snprintf(burst + len, cap - len, "%s\r\n", i % 2 ? "NAMES #p3" : "TOPIC #p3");
+  len += (size_t)snprintf(burst + len, cap - len, "PING :end\r\n");
+  /* Read while writing: the server's answers must be taken for it to go on reading. */
+  size_t sent = 0;
+  int names = 0, topics = 0;
+  bool order = true, pong = false;
+  int64_t end = now_ms() + 4 * WAIT_MS;
+  while (!pong && now_ms() < end) {
+    if (sent < len) {
+      ssize_t n = send(a->fd, burst + sent, len - sent, MSG_DONTWAIT);
+      sent += n > 0 ? (size_t)n : 0;
+    }
+    while (next_line(a, now_ms() + 10)) {
+      if (strstr(a->line, " 331 piper #p3 ")) {
+        order &= topics == names;
+        topics++;
+      } else if (strstr(a->line, " 366 piper #p3 ")) {
+        order &= names + 1 == topics;
+        names++;
+      } else if (strstr(a->line, "PONG troupe-chat :end")) {
+        pong = true;
+        break;
+      }
+    }
+  }
+  free(burst);
+  assert_true(pong);
+  assert_true(order);
+  assert_int_equal(topics, N / 2);
+  assert_int_equal(names, N / 2);
+  client_free(a);
+}
+
 /* Guards the idle check, on a server of its own with a short interval: a silent client
  * gets PING and, not answering, is dropped, while one that answers every PING stays. */
 static void an_idle_client_is_pinged_then_dropped(void **state) {
@@ -506,6 +575,8 @@ int main(void) {
       cmocka_unit_test(topic_list_and_who_answer),
       cmocka_unit_test(a_client_that_never_reads_is_dropped_while_others_keep_receiving),
       cmocka_unit_test(bad_input_leaves_the_server_answering_others),
+      cmocka_unit_test(the_longest_member_becomes_operator_when_the_last_one_leaves),
+      cmocka_unit_test(a_client_that_pipelines_thousands_of_commands_gets_every_answer),
       cmocka_unit_test(an_idle_client_is_pinged_then_dropped),
       cmocka_unit_test(a_bad_command_line_exits_with_status_2),
   };

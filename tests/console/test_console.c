@@ -15,8 +15,9 @@ static const tr_supervisor_spec_t sup_spec = {.strategy = TR_ONE_FOR_ONE,
                                               .children = kids,
                                               .nchildren = 1};
 
-/* Commands in the pipelined test's one write. */
-#define PIPELINED 3000u
+/* Commands in the pipelined test's one write: about 150 KB, past the 64 KiB at which a
+ * console session pauses reading. */
+#define PIPELINED 10000u
 
 typedef struct {
   tr_system_t *sys;
