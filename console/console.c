@@ -115,8 +115,10 @@ static void drain(tr_ctx_t *ctx, tr_csession_t *s) {
   size_t used = 0;
   while (s->wait == TR_CWAIT_NONE && used < s->pend_len)
     used += feed(ctx, s, s->pend + used, s->pend_len - used);
-  memmove(s->pend, s->pend + used, s->pend_len - used);
-  s->pend_len -= used;
+  if (used > 0) {
+    memmove(s->pend, s->pend + used, s->pend_len - used);
+    s->pend_len -= used;
+  }
   if (s->paused && s->pend_len < TR_CONSOLE_PEND_RESUME && tr_conn_resume(ctx, s->conn) == 0)
     s->paused = false;
   if (!s->eof || s->wait != TR_CWAIT_NONE || s->pend_len)

@@ -58,7 +58,7 @@ static size_t queued(const session_t *s) { return s->in_len - s->in_off; }
 static bool enqueue(tr_ctx_t *ctx, session_t *s, const char *line, size_t len) {
   if (queued(s) + 4 + len > SESSION_IN_MAX)
     return false;
-  if (s->in_len + 4 + len > s->in_cap) {
+  if (s->in_off > 0 && s->in_len + 4 + len > s->in_cap) {
     memmove(s->in, s->in + s->in_off, queued(s)); /* reuse what was run */
     s->in_len -= s->in_off;
     s->in_off = 0;
