@@ -66,6 +66,12 @@ int tr__spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, uint32_t flags, size_t sta
     return TR_ELIMIT;
   }
   memset(a->state, 0, size - sizeof(tr_actor_t));
+  int orc = tr__overload_setup(sys, a, opts, &flags);
+  if (orc != 0) {
+    tr__table_release(&sys->table, L ? &L->slots : NULL, pid);
+    tr__alloc_free(&sys->alloc, L ? &L->alloc : NULL, a, size);
+    return orc;
+  }
   /* Created scheduled, not idle: the spawner schedules it once, below, whatever arrives. */
   tr__mq_init(&a->mq, false);
   atomic_store_explicit(&a->sigs, NULL, memory_order_relaxed);
@@ -144,9 +150,11 @@ void tr__actor_die(tr_ctx_t *ctx, tr_actor_t *a, const tr_reason_t *reason, bool
    * tr__actor_ext) and then reads DYING (seq_cst); tr__registry_drop reads ext after this.
    * Either register sees DYING and refuses, or drop sees the ext block and takes the lock. */
   atomic_store_explicit(&a->flags, f | TR_AF_DYING, memory_order_seq_cst);
+  tr__outbox_done(ctx); /* what it sent before goes before its DOWNs and exit signals */
   ctx->self = a;
   if (terminate && a->beh->terminate)
     a->beh->terminate(ctx, a->state, reason);
+  tr__outbox_done(ctx);
   if (tr_log_enabled(TR_LOG_DEBUG))
     tr_log(TR_LOG_DEBUG, "actor %016llx (%s) exits: %s", (unsigned long long)a->pid.id,
            a->beh->name ? a->beh->name : "?", tr_reason_kind_name(reason->kind));
@@ -198,6 +206,7 @@ void tr__actor_reclaim(void *obj, void *arg) {
     tr__u64map_free(&e->watchers);
     tr__u64map_free(&e->monitors);
     tr__u64map_free(&e->timers);
+    tr__u64map_free(&e->muters);
     free(e->requests.ring);
     free(e);
   }

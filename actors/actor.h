@@ -38,6 +38,15 @@ enum {
   TR_AF_TRAP = 1u << 5,         /* traps exit signals */
   TR_AF_RTIMEOUT = 1u << 6,     /* has a receive timeout: note when each turn ends */
   TR_AF_TRACED = 1u << 7,       /* a tracer gets an event per message handled and sent */
+  /* The overload policy (overload.c): MUTE unless one of these; OFF when high is 0. */
+  TR_AF_OV_DROP = 1u << 8,
+  TR_AF_OV_FAIL = 1u << 9,
+  TR_AF_UNMUTABLE = 1u << 10, /* never muted (supervisors) */
+  TR_AF_MUTERS = 1u << 11,    /* some actors are muted on this one (its ext's muters) */
+  /* Muted: parked, in no run queue, its mailbox left "scheduled". The one flag others write:
+   * set by the owner as the last thing its turn does, cleared by whoever wins the CAS that
+   * releases it (overload.c), and that one schedules it. */
+  TR_AF_MUTED = 1u << 12,
 };
 
 /* Next id for monitors, requests and timers: unique in the system. */
@@ -56,6 +65,7 @@ enum {
   TR_SIG_DEMONITOR,
   TR_SIG_INSPECT, /* ref: the request; aux: TR_INSPECT_*; answered with a REPLY to `from` */
   TR_SIG_TRACE,   /* ref: the tracer's pid; aux: 1 on, 0 off */
+  TR_SIG_MUTED,   /* the sender has parked, muted on this actor's full mailbox */
 };
 /* What an INSPECT signal asks for (debug.c). */
 enum {
@@ -102,6 +112,10 @@ typedef struct tr_actor_ext {
   tr_pid_t tracer;        /* who gets trace events while TR_AF_TRACED is set */
   tr_group_t **groups;    /* the groups it is a member of (groups.c) */
   uint32_t ngroups, capgroups;
+  tr_u64map_t muters; /* pids of actors muted on this one, to release (overload.c) */
+  /* Overload statistics: muted_by is written by the owner before it parks, the counters by
+   * senders; all read racily by tr_actor_info (relaxed). */
+  _Atomic uint64_t muted_by, mutes, dropped, refused;
 } tr_actor_ext_t;
 
 struct tr_actor {
@@ -121,6 +135,8 @@ struct tr_actor {
    * woke_ms: the sender whose push moved the mailbox from idle to scheduled (tr__enqueue). */
   _Atomic uint32_t last_run_ms;
   _Atomic uint32_t woke_ms;
+  /* The mailbox's marks (overload.c); immutable after spawn. high 0: no bound. */
+  uint32_t high, low;
   alignas(16) unsigned char state[];
 };
 typedef struct tr_actor tr_actor_t;
@@ -161,12 +177,28 @@ struct tr_ctx {
   /* A copy of self's TR_AF_TRACED, set at each turn start and by the TRACE signal, so the
    * send paths test a flag already in the worker's cache (one predictable branch). */
   bool traced;
+  /* Set by a send into a full mailbox with the mute policy: the running actor parks on it
+   * once its current handler returns (overload.c). */
+  tr_pid_t mute_on;
+  /* An outside sender's wait for a full mailbox to drain, in ms (tr_client_send_wait);
+   * negative: none. */
+  int send_wait_ms;
+  /* The outbox (send.c): consecutive messages of a handler to one receiver, gathered and
+   * pushed as one chain when the receiver changes, the chain is full or the handler
+   * returns. Worker contexts only. */
+  struct {
+    tr_actor_t *to; /* valid until the flush: no quiescent point can pass in between */
+    tr_msg_t *first, *last;
+    uint32_t n;
+  } out;
   tr_reason_t stop_reason;
 };
 
-/* Per-worker data of the actor layer (tr_worker_t.local). */
+/* Per-worker data of the actor layer (tr_worker_t.local). Cache-line aligned, so that one
+ * worker's counters never share a line with the next worker's context (a false sharing that
+ * once cost skynet half its speed). */
 typedef struct tr_wlocal {
-  struct tr_ctx ctx;
+  alignas(TR_CACHE_LINE) struct tr_ctx ctx;
   tr_slot_cache_t slots;
   tr_alloc_local_t alloc;
   uint32_t sample_countdown;
@@ -254,12 +286,62 @@ tr_actor_ext_t *tr__actor_ext(tr_actor_t *a);
 /* turn.c */
 void tr__actor_run(void *task, tr_worker_t *w);
 
+/* overload.c */
+/* Messages queued in a's mailbox now (enq - deq; deq moves at each turn's end). */
+static inline uint64_t tr__depth(const tr_actor_t *a) {
+  return atomic_load_explicit(&a->enq, memory_order_relaxed) -
+         atomic_load_explicit(&a->deq, memory_order_relaxed);
+}
+/* Set a new actor's marks and policy from opts (NULL or all zero: the system's). */
+int tr__overload_setup(tr_system_t *sys, tr_actor_t *a, const tr_spawn_opts_t *opts,
+                       uint32_t *flags);
+/* Validate a tr_mailbox_opts_t (TR_EINVAL for a bad one). */
+int tr__overload_check(const tr_mailbox_opts_t *o);
+/* The send path's check before a push into a full mailbox (depth >= high): 0 to push (it
+ * may have set ctx->mute_on), 1 to drop, TR_EBUSY to refuse, TR_EAGAIN for an outside
+ * sender into a mute mailbox (it waits with tr__overload_wait, holding no lock, and looks
+ * again, or gives up with TR_EBUSY). */
+int tr__overload_full(tr_ctx_t *ctx, tr_actor_t *a);
+/* Wait a little for a drain; false once ctx's wait time (from *deadline_ns, 0 at the first
+ * call) has run out. */
+bool tr__overload_wait(tr_ctx_t *ctx, uint64_t *deadline_ns);
+/* After a push into a full mailbox: release a when it is muted (it must drain). */
+void tr__overload_pushed(tr_ctx_t *ctx, tr_actor_t *a);
+/* The running actor's turn ends muted on ctx->mute_on: park it. False when it should not
+ * park after all (the receiver is gone or drained, or a itself is full): then the caller
+ * ends the turn as usual. */
+bool tr__mute_park(tr_ctx_t *ctx, tr_actor_t *a);
+/* The receiver's side: the MUTED signal (a sender parked on it), and the end of its turns
+ * (release them all once below the low-water mark, or when it exits). */
+void tr__mute_noted(tr_ctx_t *ctx, tr_actor_t *a, tr_pid_t sender);
+void tr__mute_release_all(tr_ctx_t *ctx, tr_actor_t *a);
+/* Release a muted actor (a signal for it, a push over its high-water mark): whoever wins
+ * the flag schedules it. */
+void tr__unmute(tr_ctx_t *ctx, tr_actor_t *a);
+/* Count a dropped message on its receiver. */
+void tr__overload_count(tr_actor_t *a, bool dropped);
+
 /* send.c */
 /* Deliver an envelope to pid, or count it as a dead letter and free it. Takes ownership.
  * Returns false when pid was not alive (a dead letter). */
 bool tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m);
 /* Push an envelope into a's mailbox and schedule a if the push woke it. */
 void tr__enqueue(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m);
+/* Schedule a, whose mailbox a push of ours just moved from idle to scheduled. */
+void tr__wake(tr_ctx_t *ctx, tr_actor_t *a);
+/* Deliver an envelope through the overload gate (overload.c): the send path of ordinary
+ * messages. Returns 0 (*delivered: whether it reached a live mailbox; a dead letter or a
+ * drop was counted and freed) or TR_EBUSY (refused: m is still the caller's). */
+int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered);
+/* Messages an outbox gathers before it pushes them: one exchange and one counter update per
+ * this many, instead of per message. */
+#define TR_OUTBOX_MAX 64u
+/* Push what the outbox gathered (a no-op when it is empty). Worker contexts only. */
+void tr__outbox_flush(tr_ctx_t *ctx);
+static inline void tr__outbox_done(tr_ctx_t *ctx) {
+  if (ctx->out.n)
+    tr__outbox_flush(ctx);
+}
 /* Build and deliver a message; the common path of every send function. */
 int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len, uint64_t ref,
              uint8_t kind);
@@ -286,6 +368,8 @@ void tr__signals_exit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *pending, const tr_
 bool tr__monitor_admit(tr_actor_t *a, const tr_msg_t *m);
 /* Push a signal; false when the target has exited (the lane is closed). */
 bool tr__signal_push(tr_actor_t *a, tr_msg_t *s);
+/* A signal that appears to come from `from` (the MUTED signal of an actor that parks). */
+bool tr__signal_from(tr_ctx_t *ctx, tr_pid_t to, tr_pid_t from, uint16_t sig);
 /* Build and send a signal to pid; returns false when pid is dead or unknown. */
 bool tr__signal_send(tr_ctx_t *ctx, tr_pid_t pid, uint16_t sig, uint32_t aux, uint64_t ref,
                      const tr_reason_t *reason);
@@ -295,10 +379,11 @@ int tr__monitor_new(tr_ctx_t *ctx, tr_actor_t *target, uint64_t *ref);
 /* debug.c: inspect and trace (the console's hooks) */
 /* An INSPECT or TRACE signal reached its live target, on the target's worker. */
 void tr__debug_signal(tr_ctx_t *ctx, tr_actor_t *a, const tr_msg_t *s);
-/* A trace event: `a` (traced) handled (out false) or sent (out true) m to/from peer. Built
- * and delivered by a path that is never itself traced; turns tracing off when the tracer is
- * gone. */
-void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, bool out, tr_pid_t peer, const tr_msg_t *m);
+/* A trace event: `a` (traced) handled (TR_TRACE_IN), sent (OUT) or had dropped by a full
+ * mailbox (DROP) m from/to peer. Built and delivered by a path that is never itself traced;
+ * turns tracing off when the tracer is gone. */
+enum { TR_TRACE_IN = 0, TR_TRACE_OUT = 1, TR_TRACE_DROP = 2 };
+void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, int dir, tr_pid_t peer, const tr_msg_t *m);
 /* tr_inspect asking for `what` (TR_INSPECT_*). */
 int tr__inspect(tr_ctx_t *ctx, tr_pid_t pid, uint32_t what, uint64_t timeout_ms, uint64_t *ref);
 

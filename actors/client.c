@@ -54,6 +54,7 @@ int tr_client_open(tr_system_t *sys, tr_client_t **out) {
   tr_client_t *c = (tr_client_t *)a->state;
   c->ctx.sys = sys;
   c->ctx.self = a;
+  c->ctx.send_wait_ms = sys->cfg.send_wait_ms;
   c->a = a;
   pthread_mutex_init(&c->mu, NULL);
   pthread_condattr_t attr;
@@ -73,6 +74,11 @@ int tr_client_open(tr_system_t *sys, tr_client_t **out) {
 
 tr_pid_t tr_client_pid(const tr_client_t *c) { return c->a->pid; }
 tr_ctx_t *tr_client_ctx(tr_client_t *c) { return &c->ctx; }
+
+void tr_client_send_wait(tr_client_t *c, int ms) {
+  if (c)
+    c->ctx.send_wait_ms = ms;
+}
 
 void tr__client_wake(tr_actor_t *a) {
   tr_client_t *c = (tr_client_t *)a->state;

@@ -40,7 +40,8 @@ static void set_traced(tr_ctx_t *ctx, tr_actor_t *a, bool on) {
     ctx->traced = on;
 }
 
-void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, bool out, tr_pid_t peer, const tr_msg_t *m) {
+void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, int dir, tr_pid_t peer, const tr_msg_t *m) {
+  static const char *const dirs[] = {"in", "out", "drop"};
   tr_actor_ext_t *e = atomic_load_explicit(&a->ext, memory_order_acquire);
   if (!e || tr_pid_is_none(e->tracer)) {
     set_traced(ctx, a, false);
@@ -54,7 +55,7 @@ void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, bool out, tr_pid_t peer, cons
   msgpack_packer pk;
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
   msgpack_pack_array(&pk, 6);
-  msgpack_pack_str_with_body(&pk, out ? "out" : "in", out ? 3 : 2);
+  msgpack_pack_str_with_body(&pk, dirs[dir], strlen(dirs[dir]));
   msgpack_pack_uint64(&pk, a->pid.id);
   msgpack_pack_uint64(&pk, peer.id);
   if (!tag)

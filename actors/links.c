@@ -69,9 +69,13 @@ static bool send_from(tr_ctx_t *ctx, tr_pid_t to, tr_pid_t from, uint16_t sig, u
     tr__qsbr_foreign_enter(&sys->sched.qsbr);
   tr_actor_t *a = tr__table_get(&sys->table, to);
   bool ok = a && tr__signal_push(a, s);
-  /* The nudge makes an idle target run and look at its lane. */
-  if (ok)
+  /* The nudge makes an idle target run and look at its lane; a muted one is released, for
+   * signals are never held back (overload.c). */
+  if (ok) {
     tr__enqueue(ctx, a, nudge);
+    if (TR_UNLIKELY(atomic_load_explicit(&a->flags, memory_order_relaxed) & TR_AF_MUTED))
+      tr__unmute(ctx, a);
+  }
   if (!ctx->lockfree)
     tr__qsbr_foreign_exit(&sys->sched.qsbr);
   if (!ok) {
@@ -84,6 +88,10 @@ static bool send_from(tr_ctx_t *ctx, tr_pid_t to, tr_pid_t from, uint16_t sig, u
 bool tr__signal_send(tr_ctx_t *ctx, tr_pid_t pid, uint16_t sig, uint32_t aux, uint64_t ref,
                      const tr_reason_t *reason) {
   return send_from(ctx, pid, tr_self(ctx), sig, aux, ref, reason);
+}
+
+bool tr__signal_from(tr_ctx_t *ctx, tr_pid_t to, tr_pid_t from, uint16_t sig) {
+  return send_from(ctx, to, from, sig, 0, 0, NULL);
 }
 
 int tr_exit(tr_ctx_t *ctx, tr_pid_t pid, const tr_reason_t *reason) {
@@ -240,6 +248,8 @@ bool tr__signals_handle(tr_ctx_t *ctx, tr_actor_t *a) {
         tr__actor_die(ctx, a, &r, !(f & TR_AF_INIT_PENDING), next);
         return true;
       }
+    } else if (s->sig == TR_SIG_MUTED) {
+      tr__mute_noted(ctx, a, s->from);
     } else if (TR_UNLIKELY(s->sig >= TR_SIG_INSPECT)) {
       tr__debug_signal(ctx, a, s); /* inspect, trace: answered only while alive */
     } else {
@@ -263,10 +273,16 @@ void tr__signals_exit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *pending, const tr_
   for (int k = 0; k < 2; k++) {
     for (tr_msg_t *s = lists[k], *next; s; s = next) {
       next = next_of(s);
-      apply(a, s);
+      if (s->sig == TR_SIG_MUTED)
+        tr__mute_noted(ctx, a, s->from); /* released below with the others */
+      else
+        apply(a, s);
       tr__msg_free(tr__ctx_pool(ctx), s);
     }
   }
+  /* Those muted on us: nobody will drain this mailbox now (the lane is closed, so no new
+   * one can park on us: its signal fails and it releases itself). */
+  tr__mute_release_all(ctx, a);
   tr_actor_ext_t *e = atomic_load_explicit(&a->ext, memory_order_acquire);
   if (!e)
     return;

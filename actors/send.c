@@ -22,8 +22,11 @@ void tr__enqueue(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
   bool woke = tr__mq_push(&a->mq, &m->node);
   /* Statistics only (relaxed): the mailbox depth is enq - deq. */
   atomic_fetch_add_explicit(&a->enq, 1, memory_order_relaxed);
-  if (!woke)
-    return;
+  if (woke)
+    tr__wake(ctx, a);
+}
+
+void tr__wake(tr_ctx_t *ctx, tr_actor_t *a) {
   /* Statistics only (relaxed both ways): the console's estimate of how long the oldest
    * message has waited starts here; tr_actor_info reads it racily (stats.c). */
   atomic_store_explicit(&a->woke_ms,
@@ -57,6 +60,122 @@ bool tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
   return a != NULL;
 }
 
+/* Push into a, through the overload gate (overload.c): 0 pushed, 1 dropped (counted),
+ * TR_EBUSY refused (counted), TR_EAGAIN (an outside sender into a full mute mailbox). */
+static inline int push_gated(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
+  uint32_t high = a->high;
+  if (TR_LIKELY(high == 0 || tr__depth(a) < high)) {
+    tr__enqueue(ctx, a, m);
+    return 0;
+  }
+  int rc = tr__overload_full(ctx, a);
+  if (rc == 0) {
+    tr__enqueue(ctx, a, m);
+    tr__overload_pushed(ctx, a);
+  } else if (rc == 1 || rc == TR_EBUSY) {
+    tr__overload_count(a, rc == 1);
+  }
+  return rc;
+}
+
+/* ---- the outbox ----
+ *
+ * A handler that sends many messages to one receiver (a producer filling a consumer) would
+ * pay, per message, an exchange on the receiver's mailbox head and an increment of its
+ * counter, on cache lines that the receiver and every other producer also write. The outbox
+ * gathers consecutive messages to one receiver, linked into a chain, and pushes the chain
+ * with one exchange (tr__mq_push_chain) and one increment: when the next message goes to
+ * another receiver (so the order of everything the handler sends is kept), when TR_OUTBOX_MAX
+ * have gathered, and when the handler returns (turn.c). The overload gate runs at the push,
+ * for the whole chain. Receivers with the drop or fail policy are not gathered for: their
+ * answer is needed at the send. */
+
+void tr__outbox_flush(tr_ctx_t *ctx) {
+  tr_actor_t *a = ctx->out.to;
+  uint32_t n = ctx->out.n;
+  ctx->out.n = 0;
+  ctx->out.to = NULL;
+  bool full = a->high && tr__depth(a) >= a->high;
+  if (TR_UNLIKELY(full))
+    tr__overload_full(ctx, a); /* mute policy (or off): may mute us; never refuses */
+  bool woke = tr__mq_push_chain(&a->mq, &ctx->out.first->node, &ctx->out.last->node);
+  atomic_fetch_add_explicit(&a->enq, n, memory_order_relaxed); /* statistics: see tr__enqueue */
+  if (woke)
+    tr__wake(ctx, a);
+  if (TR_UNLIKELY(full))
+    tr__overload_pushed(ctx, a);
+}
+
+/* Gather m for a (a worker's context in a handler); false when a cannot be gathered for. */
+static inline bool gather(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
+  if (ctx->out.n && ctx->out.to->pid.id == to.id) {
+    atomic_store_explicit(&ctx->out.last->node.next, &m->node, memory_order_relaxed);
+    ctx->out.last = m;
+    if (++ctx->out.n == TR_OUTBOX_MAX)
+      tr__outbox_flush(ctx);
+    return true;
+  }
+  tr_actor_t *a = tr__table_get(&ctx->sys->table, to);
+  if (!a || (atomic_load_explicit(&a->flags, memory_order_relaxed) &
+             (TR_AF_OV_DROP | TR_AF_OV_FAIL | TR_AF_CLIENT)))
+    return false;
+  if (ctx->out.n)
+    tr__outbox_flush(ctx);
+  ctx->out.to = a;
+  ctx->out.first = ctx->out.last = m;
+  ctx->out.n = 1;
+  return true;
+}
+
+int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
+  tr_system_t *sys = ctx->sys;
+  uint64_t deadline = 0;
+  *delivered = false;
+  if (TR_LIKELY(ctx->lockfree && ctx->self) && gather(ctx, to, m)) {
+    *delivered = true;
+    return 0;
+  }
+  if (ctx->out.n) /* what is gathered goes first: the handler's sends keep their order */
+    tr__outbox_flush(ctx);
+  for (;;) {
+    int rc = -1;
+    if (TR_LIKELY(ctx->lockfree)) {
+      tr_actor_t *a = tr__table_get(&sys->table, to);
+      if (TR_LIKELY(a != NULL))
+        rc = push_gated(ctx, a, m);
+    } else {
+      tr__qsbr_foreign_enter(&sys->sched.qsbr);
+      tr_actor_t *a = tr__table_get(&sys->table, to);
+      if (a)
+        rc = push_gated(ctx, a, m);
+      tr__qsbr_foreign_exit(&sys->sched.qsbr);
+    }
+    if (TR_LIKELY(rc == 0)) {
+      *delivered = true;
+      return 0;
+    }
+    if (rc == -1 || rc == 1) { /* not alive, or dropped by a full mailbox */
+      if (rc == 1 && TR_UNLIKELY(ctx->traced) && tr__in_handler(ctx))
+        tr__trace_event(ctx, ctx->self, TR_TRACE_DROP, to, m);
+      tr__dead_letter(ctx, m);
+      return 0;
+    }
+    if (rc == TR_EAGAIN && tr__overload_wait(ctx, &deadline))
+      continue;            /* an outside sender: look again once it may have drained */
+    if (rc == TR_EAGAIN) { /* gave up: count it as refused */
+      bool lf = ctx->lockfree;
+      if (!lf)
+        tr__qsbr_foreign_enter(&sys->sched.qsbr);
+      tr_actor_t *a = tr__table_get(&sys->table, to);
+      if (a)
+        tr__overload_count(a, false);
+      if (!lf)
+        tr__qsbr_foreign_exit(&sys->sched.qsbr);
+    }
+    return TR_EBUSY; /* m is still the caller's */
+  }
+}
+
 /* Count a send of the running actor and, while it is traced, report it to its tracer. The
  * untraced cost is one predictable branch on ctx->traced, a byte of the worker's own context
  * that the turn already loaded (turn.c). */
@@ -64,7 +183,7 @@ static inline void count_out(tr_ctx_t *ctx, tr_pid_t to, const tr_msg_t *m) {
   if (tr__in_handler(ctx)) {
     tr__bump(&ctx->self->out, 1);
     if (TR_UNLIKELY(ctx->traced))
-      tr__trace_event(ctx, ctx->self, true, to, m);
+      tr__trace_event(ctx, ctx->self, TR_TRACE_OUT, to, m);
   }
 }
 
@@ -95,10 +214,12 @@ static int send_one(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data,
   m->ref = ref;
   m->kind = kind;
   count_out(ctx, to, m);
-  bool ok = tr__deliver(ctx, to, m);
+  bool ok;
+  if (TR_UNLIKELY((rc = tr__send_to(ctx, to, m, &ok)) != 0))
+    tr__msg_free(pool, m);
   if (delivered)
     *delivered = ok;
-  return 0;
+  return rc;
 }
 
 int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len, uint64_t ref,
@@ -120,10 +241,14 @@ static int send_given(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, void *data, siz
   m->u.heap = data;
   m->len = (uint32_t)len;
   count_out(ctx, to, m);
-  bool ok = tr__deliver(ctx, to, m);
+  bool ok;
+  if (TR_UNLIKELY((rc = tr__send_to(ctx, to, m, &ok)) != 0)) {
+    m->store = TR_STORE_INLINE; /* refused: the payload stays the caller's */
+    tr__msg_recycle(tr__ctx_pool(ctx), m);
+  }
   if (delivered)
     *delivered = ok;
-  return 0;
+  return rc;
 }
 
 int tr_send_opts(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
@@ -167,7 +292,10 @@ int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_pid_t except, 
       m->len = (uint32_t)len;
     }
     count_out(ctx, to[i], m);
-    ok += tr__deliver(ctx, to[i], m);
+    bool got;
+    if (tr__send_to(ctx, to[i], m, &got) != 0)
+      tr__msg_free(pool, m); /* refused by a full mailbox: that member misses it */
+    ok += got;
     sent++;
   }
   if (sh && sent < n - skip)
@@ -234,8 +362,10 @@ static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8
   m->sig = 0;
   m->aux = 0;
   count_out(ctx, to, m);
-  tr__deliver(ctx, to, m);
-  return 0;
+  bool ok;
+  if (TR_UNLIKELY((rc = tr__send_to(ctx, to, m, &ok)) != 0))
+    tr__msg_free(pool, m);
+  return rc;
 }
 
 int tr_sendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const char *fmt, ...) {
@@ -266,8 +396,12 @@ int tr_send_ptr(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, void *ptr, void (*fre
   m->u.p.ptr = ptr;
   m->u.p.free_fn = free_fn;
   count_out(ctx, to, m);
-  tr__deliver(ctx, to, m);
-  return 0;
+  bool ok;
+  if (TR_UNLIKELY((rc = tr__send_to(ctx, to, m, &ok)) != 0)) {
+    m->store = TR_STORE_INLINE; /* refused: the pointer stays the caller's */
+    tr__msg_recycle(pool, m);
+  }
+  return rc;
 }
 
 int tr_reply(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const void *data, size_t len) {
@@ -293,8 +427,10 @@ int tr_forward(tr_ctx_t *ctx, tr_pid_t to, const tr_msg_t *m) {
   out->ref = m->ref;
   out->kind = m->kind;
   count_out(ctx, to, out);
-  tr__deliver(ctx, to, out);
-  return 0;
+  bool ok;
+  if (TR_UNLIKELY((rc = tr__send_to(ctx, to, out, &ok)) != 0))
+    tr__msg_free(pool, out);
+  return rc;
 }
 
 int tr_replyf(tr_ctx_t *ctx, const tr_msg_t *req, tr_atom_t tag, const char *fmt, ...) {

@@ -48,6 +48,21 @@ static void fill_info(tr_system_t *sys, tr_actor_t *a, tr_actor_info_t *out) {
                 : out->mailbox        ? TR_STATUS_RUNNABLE
                                       : TR_STATUS_WAITING;
   fill_ages(sys, a, out);
+  out->high_water = a->high;
+  out->low_water = a->low;
+  out->policy = a->high == 0          ? TR_OVERLOAD_OFF
+                : (f & TR_AF_OV_DROP) ? TR_OVERLOAD_DROP
+                : (f & TR_AF_OV_FAIL) ? TR_OVERLOAD_FAIL
+                                      : TR_OVERLOAD_MUTE;
+  out->muted = (f & TR_AF_MUTED) != 0;
+  tr_actor_ext_t *e = atomic_load_explicit(&a->ext, memory_order_acquire);
+  if (e) {
+    if (out->muted)
+      out->muted_by.id = atomic_load_explicit(&e->muted_by, memory_order_relaxed);
+    out->mutes = atomic_load_explicit(&e->mutes, memory_order_relaxed);
+    out->dropped = atomic_load_explicit(&e->dropped, memory_order_relaxed);
+    out->refused = atomic_load_explicit(&e->refused, memory_order_relaxed);
+  }
 }
 
 int tr_actor_info(tr_system_t *sys, tr_pid_t pid, tr_actor_info_t *out) {

@@ -38,7 +38,7 @@ int tr__system_create(const tr_config_t *cfg, tr_system_t **out) {
     c.workers = online_cpus();
   if (c.max_actors == 0)
     c.max_actors = TR_DEFAULT_MAX_ACTORS;
-  if (c.workers > 1024 || c.max_actors > TR_MAX_ACTORS_LIMIT)
+  if (c.workers > 1024 || c.max_actors > TR_MAX_ACTORS_LIMIT || tr__overload_check(&c.mailbox))
     return TR_EINVAL;
   if (c.seed == 0)
     c.seed = tr__now_ns() | 1;
@@ -51,10 +51,16 @@ int tr__system_create(const tr_config_t *cfg, tr_system_t **out) {
   memset(sys, 0, sizeof *sys);
   sys->cfg = c;
   sys->ctx.sys = sys;
+  if (c.send_wait_ms == 0)
+    c.send_wait_ms = TR_SEND_WAIT_MS;
+  sys->cfg.send_wait_ms = c.send_wait_ms;
+  sys->ctx.send_wait_ms = c.send_wait_ms;
   sys->start_ns = tr__now_ns();
   atomic_store_explicit(&sys->next_ref, 1, memory_order_relaxed);
   pthread_mutex_init(&sys->clients_mu, NULL);
-  sys->locals = calloc(c.workers, sizeof *sys->locals);
+  sys->locals = aligned_alloc(TR_CACHE_LINE, c.workers * sizeof *sys->locals);
+  if (sys->locals)
+    memset(sys->locals, 0, c.workers * sizeof *sys->locals);
   tr_sched_hooks_t hooks = {
       .run = tr__actor_run, .start = worker_start, .reclaim = tr__actor_reclaim, .user = sys};
   int rc = sys->locals ? 0 : TR_ENOMEM;

@@ -29,6 +29,7 @@ static bool run_init(tr_ctx_t *ctx, tr_actor_t *a, uint32_t f) {
   atomic_store_explicit(&a->flags, cur & ~(uint32_t)(TR_AF_INIT_PENDING | TR_AF_INIT_MSG),
                         memory_order_relaxed);
   int rc = a->beh->init ? a->beh->init(ctx, a->state, m) : 0;
+  tr__outbox_done(ctx);
   if (n)
     tr__msg_release_payload((tr_msg_t *)n); /* the init message is not counted as handled */
   if (rc != 0 || ctx->stop) {
@@ -60,6 +61,7 @@ static inline bool admit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
 /* The behaviour's flush at the end of a turn. Returns true when the actor exited. */
 static bool run_flush(tr_ctx_t *ctx, tr_actor_t *a) {
   int rc = a->beh->flush(ctx, a->state);
+  tr__outbox_done(ctx);
   if (TR_LIKELY(rc == 0 && !ctx->stop))
     return false;
   tr_reason_t r;
@@ -88,7 +90,8 @@ static void note_depth(tr_actor_t *a, uint64_t deq) {
 static int run_batch(tr_ctx_t *ctx, tr_wlocal_t *L, tr_actor_t *a, uint32_t *handled,
                      uint32_t *popped) {
   tr_worker_t *w = ctx->w;
-  while (*handled < TR_SCHED_BATCH) {
+  /* A send into a full mailbox (overload.c) ends the batch after its handler. */
+  while (*handled < TR_SCHED_BATCH && TR_LIKELY(ctx->mute_on.id == 0)) {
     tr_mq_node_t *released;
     tr_mq_node_t *n = tr__mq_pop(&a->mq, &released);
     if (released)
@@ -101,8 +104,9 @@ static int run_batch(tr_ctx_t *ctx, tr_wlocal_t *L, tr_actor_t *a, uint32_t *han
     if (TR_LIKELY(admit(ctx, a, m))) {
       /* Untraced: one predictable branch on a byte of the worker's context (see send.c). */
       if (TR_UNLIKELY(ctx->traced))
-        tr__trace_event(ctx, a, false, m->from, m);
+        tr__trace_event(ctx, a, TR_TRACE_IN, m->from, m);
       rc = a->beh->receive(ctx, a->state, m);
+      tr__outbox_done(ctx); /* what the handler sent goes out now: it may mute us */
       (*handled)++;
     }
     tr__msg_release_payload(m);
@@ -128,6 +132,7 @@ void tr__actor_run(void *task, tr_worker_t *w) {
   tr_ctx_t *ctx = &L->ctx;
   ctx->self = a;
   ctx->stop = false;
+  ctx->mute_on = TR_PID_NONE;
   bool timed = sample_now(L, w);
   uint64_t t0 = timed ? tr__ticks() : 0;
   uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
@@ -160,6 +165,14 @@ void tr__actor_run(void *task, tr_worker_t *w) {
     tr__recv_timeout_touch(a);
   if (timed)
     tr__bump(&a->run_ticks, (tr__ticks() - t0) * TR_TIME_SAMPLE);
+  /* Those muted on this mailbox go again once it is below its low-water mark. */
+  if (TR_UNLIKELY(f & TR_AF_MUTERS) && tr__depth(a) < a->low) {
+    tr__mute_release_all(ctx, a);
+    f = atomic_load_explicit(&a->flags, memory_order_relaxed);
+  }
+  /* It sent into a full mailbox: park until that one drains (its last write is there). */
+  if (TR_UNLIKELY(ctx->mute_on.id != 0) && tr__mute_park(ctx, a))
+    return;
   atomic_store_explicit(&a->flags, f & ~(uint32_t)TR_AF_RUNNING, memory_order_relaxed);
   /* Yield when the batch ran out, or when a push is still linking its message: either way
    * the actor stays scheduled and goes to the back of the line. */

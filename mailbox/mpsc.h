@@ -51,6 +51,19 @@ static inline bool tr__mq_push(tr_mq_t *q, tr_mq_node_t *n) {
   return (prev & 1) != 0;
 }
 
+/* Any thread. Append the chain first..last (linked through next by the caller; last's next
+ * is set here) with one exchange; returns as tr__mq_push. The consumer sees the nodes in
+ * chain order, after everything pushed before. */
+static inline bool tr__mq_push_chain(tr_mq_t *q, tr_mq_node_t *first, tr_mq_node_t *last) {
+  atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
+  /* acq_rel and release as in tr__mq_push: the release publishes every node of the chain,
+   * written before it. */
+  uintptr_t prev = atomic_exchange_explicit(&q->head, (uintptr_t)last, memory_order_acq_rel);
+  tr_mq_node_t *p = (tr_mq_node_t *)(prev & ~(uintptr_t)1);
+  atomic_store_explicit(&p->next, first, memory_order_release);
+  return (prev & 1) != 0;
+}
+
 /* Consumer only. The next node, or NULL when the queue is empty or a push is still linking
  * its node. *released receives the previous tail when it may be recycled (not the stub),
  * else NULL. */

@@ -113,7 +113,10 @@ static int spawn_sup(tr_ctx_t *ctx, const tr_supervisor_spec_t *spec, const tr_s
   size_t len;
   int rc = tr_pack_into(buf, sizeof buf, &len, "[uuu]", (uint64_t)(uintptr_t)spec, parent.id,
                         starter.id);
-  return rc ? rc : tr_spawn_opts(ctx, &sup_behaviour, buf, len, opts, out);
+  /* A supervisor is never muted: a full child mailbox must not stop it restarting others. */
+  tr_spawn_opts_t o = *opts;
+  o.unmutable = true;
+  return rc ? rc : tr_spawn_opts(ctx, &sup_behaviour, buf, len, &o, out);
 }
 
 /* Spawn a supervisor for spec from a handler, registered under name when not NULL, and

@@ -73,15 +73,67 @@ typedef struct tr_behaviour {
   int (*flush)(tr_ctx_t *ctx, void *state);
 } tr_behaviour_t;
 
+/* ---- overload: what a full mailbox does (docs/overload.md) ----
+ *
+ * Every mailbox has a high-water mark and a low-water mark (messages queued). When a
+ * message finds the mailbox at or over its high-water mark, the receiver's policy decides:
+ *   TR_OVERLOAD_MUTE  (the default) the message is queued, and the sender, if it is an
+ *                     actor, is muted: its current handler finishes, then it is not
+ *                     scheduled again until the receiver has drained below its low-water
+ *                     mark (it keeps its own mailbox, which fills in turn, and so the
+ *                     pressure travels back to whoever feeds it). No worker thread ever
+ *                     blocks. An actor is not muted when it sends to itself, when its own
+ *                     mailbox is over its high-water mark (it must drain), or when it was
+ *                     spawned unmutable (supervisors are). A muted actor still handles its
+ *                     signals (exits, links, monitors): a signal wakes it. A sender that is
+ *                     not an actor (an outside thread, a client) waits for the drain, up
+ *                     to its wait time (tr_config_t.send_wait_ms, tr_client_send_wait;
+ *                     1 s by default), then gets TR_EBUSY.
+ *   TR_OVERLOAD_DROP  the message is dropped and counted (a dead letter, and the
+ *                     receiver's `dropped`); the send returns 0.
+ *   TR_OVERLOAD_FAIL  the send returns TR_EBUSY and nothing is queued (counted as the
+ *                     receiver's `refused`).
+ *   TR_OVERLOAD_OFF   the mailbox grows without bound.
+ * Only ordinary messages (sends, replies, group sends) count against the marks; the
+ * runtime's own (signals, DOWN, timer expiries, socket input, which net/ bounds itself) are
+ * never muted, refused or dropped. A client's mailbox is not bounded (policy OFF): its
+ * thread reads it, and the runtime cannot schedule that. */
+typedef enum {
+  TR_OVERLOAD_MUTE = 0,
+  TR_OVERLOAD_DROP,
+  TR_OVERLOAD_FAIL,
+  TR_OVERLOAD_OFF,
+} tr_overload_t;
+
+typedef struct {
+  tr_overload_t policy;
+  uint32_t high_water; /* 0: TR_MAILBOX_HIGH */
+  uint32_t low_water;  /* 0: high_water / 4; must be below high_water */
+} tr_mailbox_opts_t;
+
+#define TR_MAILBOX_HIGH 1024u
+
+/* The policy's name ("mute", "drop", "fail", "off"), for logs and the console. */
+TR_API const char *tr_overload_name(tr_overload_t policy);
+
 /* ---- the system ---- */
 
 typedef struct {
-  unsigned workers;    /* scheduler threads; 0 = number of online CPUs */
-  uint32_t max_actors; /* live actors at once; 0 = default (TR_DEFAULT_MAX_ACTORS) */
-  uint64_t seed;       /* seed for the scheduler's random choices; 0 = from the clock. With
-                          workers = 1 and a fixed seed a run is deterministic as long as
-                          only actors (no outside threads) send messages. */
+  unsigned workers;          /* scheduler threads; 0 = number of online CPUs */
+  uint32_t max_actors;       /* live actors at once; 0 = default (TR_DEFAULT_MAX_ACTORS) */
+  uint64_t seed;             /* seed for the scheduler's random choices; 0 = from the clock. With
+                                workers = 1 and a fixed seed a run is deterministic as long as
+                                only actors (no outside threads) send messages. */
+  tr_mailbox_opts_t mailbox; /* of actors spawned without their own (tr_spawn_opts_t) */
+  /* How long a send from an outside thread (tr_system_ctx, and clients unless they say
+   * otherwise) waits for a full mailbox with the mute policy to drain below its low-water
+   * mark before it gives up with TR_EBUSY. 0: TR_SEND_WAIT_MS; TR_SEND_NOWAIT: it gives up
+   * at once. */
+  int send_wait_ms;
 } tr_config_t;
+
+#define TR_SEND_WAIT_MS 1000
+#define TR_SEND_NOWAIT (-1)
 
 #define TR_DEFAULT_MAX_ACTORS (1u << 24)
 #define TR_MAX_ACTORS_LIMIT (1u << 26)
@@ -253,6 +305,10 @@ typedef struct {
   bool link;         /* link the new actor and the caller before it runs (from a handler) */
   uint64_t *monitor; /* if not NULL, monitor the new actor and store the reference here */
   const char *name;  /* if not NULL, register this name for it before it runs */
+  /* Its mailbox's overload policy and marks; all zero: the system's (tr_config_t). */
+  tr_mailbox_opts_t mailbox;
+  bool unmutable; /* never muted by the mailboxes it sends to (supervisors, coordinators
+                     that must keep running; their messages are still queued) */
 } tr_spawn_opts_t;
 
 /* tr_spawn with options; all of them take effect before the new actor runs, so no exit can
@@ -302,6 +358,15 @@ typedef struct {
    * waited (0 when the mailbox is empty or the actor is running). */
   uint64_t running_ms;
   uint64_t waiting_ms;
+  /* The overload policy (see above): the mailbox's, and whether the actor is muted now
+   * (and by whom: the mailbox it sent into, TR_PID_NONE when not muted). */
+  tr_overload_t policy;
+  uint32_t high_water, low_water; /* 0 with policy OFF */
+  bool muted;
+  tr_pid_t muted_by;
+  uint64_t mutes;   /* times it was muted */
+  uint64_t dropped; /* messages its mailbox dropped (policy DROP) */
+  uint64_t refused; /* sends to it that got TR_EBUSY */
 } tr_actor_info_t;
 
 /* Fill *out for a live actor. Errors: TR_ENOENT. */
@@ -336,6 +401,11 @@ typedef struct tr_client tr_client_t;
 /* Open a client: it gets a pid, so actors can send to it and reply to its requests. Use a
  * client from one thread at a time. Errors: TR_ENOMEM, TR_ELIMIT, TR_ESTOPPED. */
 TR_API int tr_client_open(tr_system_t *sys, tr_client_t **out);
+/* How long this client's sends wait for a full mailbox with the mute policy to drain below
+ * its low-water mark before they give up with TR_EBUSY: ms milliseconds, or TR_SEND_NOWAIT
+ * (at once). A client starts with the system's (tr_config_t.send_wait_ms). Only from the
+ * client's own thread. */
+TR_API void tr_client_send_wait(tr_client_t *c, int ms);
 /* Close it; messages still queued are dropped. */
 TR_API void tr_client_close(tr_client_t *c);
 TR_API tr_pid_t tr_client_pid(const tr_client_t *c);

@@ -84,7 +84,14 @@ static const tr_behaviour_t member_behaviour = {.name = "member",
 static int setup(void **state) {
   fix_t *f = calloc(1, sizeof *f);
   assert_non_null(f);
-  f->sys = sup_system_new(2, 0);
+  /* Unbounded mailboxes: these tests pile thousands of messages behind a member that is
+   * stuck on purpose, to see what a stop does with them (the overload policy would make
+   * the sender wait instead; tests/actors/test_overload.c is about that). */
+  tr_config_t cfg;
+  tr_config_init(&cfg);
+  cfg.workers = 2;
+  cfg.mailbox.policy = TR_OVERLOAD_OFF;
+  f->sys = sup_system_with(&cfg);
   *state = f;
   return 0;
 }

@@ -26,15 +26,19 @@
 #define SUP_WAIT_MS 10000
 
 /* A system with `workers` threads (0: one per CPU) and room for `max_actors` (0: default). */
+static inline tr_system_t *sup_system_with(const tr_config_t *cfg) {
+  tr_system_t *sys = NULL;
+  assert_int_equal(tr_system_new(cfg, &sys), 0);
+  assert_non_null(sys);
+  return sys;
+}
+
 static inline tr_system_t *sup_system_new(unsigned workers, uint32_t max_actors) {
   tr_config_t cfg;
   tr_config_init(&cfg);
   cfg.workers = workers;
   cfg.max_actors = max_actors;
-  tr_system_t *sys = NULL;
-  assert_int_equal(tr_system_new(&cfg, &sys), 0);
-  assert_non_null(sys);
-  return sys;
+  return sup_system_with(&cfg);
 }
 
 /* A pointer as the uint64 that an init payload or a message carries. */

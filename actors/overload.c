@@ -1,0 +1,208 @@
+/* The overload policy (include/troupe/actor.h, docs/overload.md): what a send does when it
+ * finds a mailbox at or over its high-water mark, and muting.
+ *
+ * Muting. A send from an actor S into a full mailbox R (policy MUTE) queues the message and
+ * notes R in S's context. When S's handler returns, its turn ends early and S parks: it sets
+ * TR_AF_MUTED as the last write of its turn and sends R a MUTED signal; its mailbox stays
+ * "scheduled", so nothing schedules it while it is parked. R records S among its muters
+ * when it handles the signal (the lane is handled before any message, and a signal makes
+ * an idle actor run, so R cannot miss it) and, at the end of every turn that leaves it
+ * below its low-water mark, releases them all. Releasing is a CAS that clears MUTED; the
+ * winner schedules the actor, so a parked actor is scheduled exactly once, whoever else
+ * tries. Besides its receiver, a parked actor is released by any signal sent to it (it must
+ * still handle exits), and by a push that finds its own mailbox full (it must drain).
+ *
+ * Why no cycle of muted actors lasts. A mute edge S -> R is made only when R is full. A
+ * parked actor is released as soon as it is seen full, by the pusher (after its push, with
+ * a seq_cst fence, it reads the flag) or by itself (after setting the flag, with a seq_cst
+ * fence, it reads its depth): one of the two sees the other. Take the last edge of a
+ * supposed cycle, Sk -> S1: S1 was full when Sk pushed, and S1 had parked before (its own
+ * edge is older), so one of them released S1, and the cycle is broken. Chains end at an
+ * actor that runs, which drains, and releases its muters; they release theirs in turn.
+ * An actor that is full itself is never muted, nor one sending to itself, nor an unmutable
+ * one (supervisors).
+ *
+ * The fast path of a send reads the receiver's `high` and its two counters, which sit on
+ * the cache line the push touches anyway; everything else happens only when it is full. */
+#include <time.h>
+
+#include "actors/actor.h"
+
+/* How often an outside sender waiting for a drain looks again. */
+#define WAIT_POLL_NS 100000L
+
+const char *tr_overload_name(tr_overload_t policy) {
+  switch (policy) {
+  case TR_OVERLOAD_MUTE:
+    return "mute";
+  case TR_OVERLOAD_DROP:
+    return "drop";
+  case TR_OVERLOAD_FAIL:
+    return "fail";
+  case TR_OVERLOAD_OFF:
+    return "off";
+  }
+  return "?";
+}
+
+int tr__overload_check(const tr_mailbox_opts_t *o) {
+  if ((unsigned)o->policy > TR_OVERLOAD_OFF || o->high_water == 1)
+    return TR_EINVAL;
+  uint32_t high = o->high_water ? o->high_water : TR_MAILBOX_HIGH;
+  return o->low_water >= high ? TR_EINVAL : 0;
+}
+
+int tr__overload_setup(tr_system_t *sys, tr_actor_t *a, const tr_spawn_opts_t *opts,
+                       uint32_t *flags) {
+  const tr_mailbox_opts_t *o = &sys->cfg.mailbox;
+  if (opts && (opts->mailbox.policy || opts->mailbox.high_water || opts->mailbox.low_water))
+    o = &opts->mailbox;
+  int rc = tr__overload_check(o);
+  if (rc)
+    return rc;
+  if (opts && opts->unmutable)
+    *flags |= TR_AF_UNMUTABLE;
+  if (o->policy == TR_OVERLOAD_OFF || (*flags & TR_AF_CLIENT)) {
+    a->high = a->low = 0;
+    return 0;
+  }
+  a->high = o->high_water ? o->high_water : TR_MAILBOX_HIGH;
+  a->low = o->low_water ? o->low_water : a->high / 4;
+  if (a->low == 0)
+    a->low = 1; /* "below 0" would never release anyone */
+  *flags |= o->policy == TR_OVERLOAD_DROP ? TR_AF_OV_DROP : 0;
+  *flags |= o->policy == TR_OVERLOAD_FAIL ? TR_AF_OV_FAIL : 0;
+  return 0;
+}
+
+/* ---- counting ---- */
+
+void tr__overload_count(tr_actor_t *a, bool dropped) {
+  tr_actor_ext_t *e = tr__actor_ext(a);
+  if (e)
+    atomic_fetch_add_explicit(dropped ? &e->dropped : &e->refused, 1, memory_order_relaxed);
+}
+
+/* ---- releasing ---- */
+
+void tr__unmute(tr_ctx_t *ctx, tr_actor_t *a) {
+  uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
+  while (f & TR_AF_MUTED) {
+    /* acq_rel: the acquire sees everything the parked turn wrote (its release store of the
+     * flag); the winner alone schedules it. */
+    if (atomic_compare_exchange_weak_explicit(&a->flags, &f, f & ~(uint32_t)TR_AF_MUTED,
+                                              memory_order_acq_rel, memory_order_relaxed)) {
+      if (ctx->w)
+        tr__sched_wake_local(ctx->w, a);
+      else
+        tr__sched_inject(&ctx->sys->sched, a);
+      return;
+    }
+  }
+}
+
+/* Release the actor named pid, if it lives and is muted. */
+static void unmute_pid(tr_ctx_t *ctx, uint64_t pid) {
+  tr_system_t *sys = ctx->sys;
+  if (!ctx->lockfree)
+    tr__qsbr_foreign_enter(&sys->sched.qsbr);
+  tr_actor_t *a = tr__table_get(&sys->table, (tr_pid_t){pid});
+  if (a)
+    tr__unmute(ctx, a);
+  if (!ctx->lockfree)
+    tr__qsbr_foreign_exit(&sys->sched.qsbr);
+}
+
+void tr__mute_noted(tr_ctx_t *ctx, tr_actor_t *a, tr_pid_t sender) {
+  tr_actor_ext_t *e = tr__actor_ext(a);
+  /* Drained already (or no memory to remember it): release it now. */
+  if (!e || tr__depth(a) < a->low || tr__u64map_put(&e->muters, sender.id, 1) != 0) {
+    unmute_pid(ctx, sender.id);
+    return;
+  }
+  uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
+  atomic_store_explicit(&a->flags, f | TR_AF_MUTERS, memory_order_relaxed); /* owner write */
+}
+
+void tr__mute_release_all(tr_ctx_t *ctx, tr_actor_t *a) {
+  tr_actor_ext_t *e = atomic_load_explicit(&a->ext, memory_order_acquire);
+  uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
+  atomic_store_explicit(&a->flags, f & ~(uint32_t)TR_AF_MUTERS, memory_order_relaxed);
+  if (!e || e->muters.count == 0)
+    return;
+  uint64_t k, v;
+  for (uint32_t i = 0; tr__u64map_next(&e->muters, &i, &k, &v);)
+    unmute_pid(ctx, k);
+  tr__u64map_free(&e->muters);
+}
+
+/* ---- the send path ---- */
+
+bool tr__overload_wait(tr_ctx_t *ctx, uint64_t *deadline_ns) {
+  if (ctx->send_wait_ms <= 0)
+    return false;
+  uint64_t now = tr__now_ns();
+  if (*deadline_ns == 0)
+    *deadline_ns = now + (uint64_t)ctx->send_wait_ms * 1000000u;
+  if (now >= *deadline_ns)
+    return false;
+  struct timespec ts = {0, WAIT_POLL_NS};
+  nanosleep(&ts, NULL);
+  return true;
+}
+
+int tr__overload_full(tr_ctx_t *ctx, tr_actor_t *a) {
+  uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
+  bool actor = tr__in_handler(ctx);
+  if (actor && ctx->self == a)
+    return 0; /* an actor's messages to itself are never refused */
+  if (f & TR_AF_OV_DROP)
+    return 1;
+  if (f & TR_AF_OV_FAIL)
+    return TR_EBUSY;
+  if (!actor)
+    return TR_EAGAIN; /* the caller waits (tr__overload_wait) or gives up with TR_EBUSY */
+  tr_actor_t *self = ctx->self;
+  uint32_t sf = atomic_load_explicit(&self->flags, memory_order_relaxed);
+  if ((sf & TR_AF_UNMUTABLE) || (self->high && tr__depth(self) >= self->high))
+    return 0; /* never muted, or full itself: it must go on draining */
+  if (ctx->mute_on.id == 0)
+    ctx->mute_on = a->pid;
+  return 0;
+}
+
+void tr__overload_pushed(tr_ctx_t *ctx, tr_actor_t *a) {
+  /* seq_cst: the other half of the fence in tr__mute_park. Our push (the enq increment
+   * before this) or its flag: one of us sees the other's. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&a->flags, memory_order_relaxed) & TR_AF_MUTED)
+    tr__unmute(ctx, a); /* full and muted: it must drain first */
+}
+
+/* ---- parking ---- */
+
+bool tr__mute_park(tr_ctx_t *ctx, tr_actor_t *a) {
+  tr_system_t *sys = ctx->sys;
+  tr_pid_t to = ctx->mute_on;
+  ctx->mute_on = TR_PID_NONE;
+  tr_actor_t *r = tr__table_get(&sys->table, to);
+  tr_actor_ext_t *e = tr__actor_ext(a);
+  if (!r || !e || tr__depth(r) < r->low)
+    return false; /* gone, or drained already: no reason to wait */
+  atomic_store_explicit(&e->muted_by, to.id, memory_order_relaxed);
+  atomic_fetch_add_explicit(&e->mutes, 1, memory_order_relaxed);
+  tr_pid_t self = a->pid;
+  uint64_t high = a->high;
+  uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
+  /* The last write of the turn (seq_cst: the other half of tr__overload_pushed's fence).
+   * From here on another worker may run the actor: this one only reads its counters. */
+  atomic_store_explicit(&a->flags, (f & ~(uint32_t)TR_AF_RUNNING) | TR_AF_MUTED,
+                        memory_order_seq_cst);
+  if (high && tr__depth(a) >= high) {
+    tr__unmute(ctx, a); /* full itself meanwhile: drain instead */
+    return true;
+  }
+  if (!tr__signal_from(ctx, to, self, TR_SIG_MUTED))
+    tr__unmute(ctx, a); /* it exited meanwhile: nobody would release us */
+  return true;
+}
