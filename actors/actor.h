@@ -38,16 +38,19 @@ enum {
   TR_AF_TRAP = 1u << 5,         /* traps exit signals */
   TR_AF_RTIMEOUT = 1u << 6,     /* has a receive timeout: note when each turn ends */
   TR_AF_TRACED = 1u << 7,       /* a tracer gets an event per message handled and sent */
-  /* The overload policy (overload.c): MUTE unless one of these; OFF when high is 0. */
-  TR_AF_OV_DROP = 1u << 8,
-  TR_AF_OV_FAIL = 1u << 9,
-  TR_AF_UNMUTABLE = 1u << 10, /* never muted (supervisors) */
-  TR_AF_MUTERS = 1u << 11,    /* some actors are muted on this one (its ext's muters) */
+  TR_AF_UNMUTABLE = 1u << 10,   /* never muted (supervisors) */
+  TR_AF_MUTERS = 1u << 11,      /* some actors are muted on this one (its ext's muters) */
   /* Muted: parked, in no run queue, its mailbox left "scheduled". The one flag others write:
    * set by the owner as the last thing its turn does, cleared by whoever wins the CAS that
    * releases it (overload.c), and that one schedules it. */
   TR_AF_MUTED = 1u << 12,
 };
+
+/* tr_actor.ov: what a sender must know of the receiver, immutable after spawn. The overload
+ * policy is MUTE unless DROP or FAIL (OFF when high is 0). */
+enum { TR_OV_DROP = 1u << 0, TR_OV_FAIL = 1u << 1, TR_OV_CLIENT = 1u << 2 };
+/* The largest high-water mark (tr_actor.high has 24 bits). */
+#define TR_MAILBOX_HIGH_MAX ((1u << 24) - 1)
 
 /* Next id for monitors, requests and timers: unique in the system. */
 #define TR__NEXT_REF(sys) atomic_fetch_add_explicit(&(sys)->next_ref, 1, memory_order_relaxed)
@@ -116,27 +119,37 @@ typedef struct tr_actor_ext {
   /* Overload statistics: muted_by is written by the owner before it parks, the counters by
    * senders; all read racily by tr_actor_info (relaxed). */
   _Atomic uint64_t muted_by, mutes, dropped, refused;
+  /* DOWNs pushed (by anyone) and taken (by the owner): an actor with one waiting does not
+   * park (overload.c). */
+  _Atomic uint64_t downs;
+  uint64_t downs_taken;
 } tr_actor_ext_t;
 
+/* Two cache lines. The first holds what a sender touches (the pid it checks, the counters
+ * and marks of the overload gate, the mailbox head it exchanges), so a push costs one line;
+ * the second what only the owner writes as it runs (the mailbox tail it pops from, flags,
+ * statistics), so the owner's pops do not take that line from the senders. */
 struct tr_actor {
-  tr_mq_t mq;                /* the mailbox */
-  _Atomic(tr_msg_t *) sigs;  /* the signal lane: a push-only stack, taken whole by the owner */
-  tr_pid_t pid;              /* immutable */
+  tr_pid_t pid;         /* immutable */
+  _Atomic uint64_t enq; /* any sender: messages pushed */
+  _Atomic uint64_t deq; /* owner: messages handled (stored at each turn's end) */
+  uint32_t high : 24;   /* the mailbox's marks (overload.c); immutable after spawn; */
+  uint32_t ov : 8;      /* high 0: no bound. ov: TR_OV_* */
+  uint32_t low;
+  _Atomic(tr_msg_t *) sigs; /* the signal lane: a push-only stack, taken whole by the owner */
+  /* Coarse-clock stamps (tr_system_t.coarse_ms) for the console's ages; statistics only, so
+   * relaxed, read racily by tr_actor_info. woke_ms: the sender whose push moved the mailbox
+   * from idle to scheduled (tr__enqueue). last_run_ms: the owner, at each turn start. */
+  _Atomic uint32_t woke_ms;
+  _Atomic uint32_t last_run_ms;
   const tr_behaviour_t *beh; /* immutable */
+  tr_mq_t mq;                /* the mailbox: head ends the first line, tail and stub start the
+                                second */
   _Atomic(tr_actor_ext_t *) ext;
   _Atomic uint32_t flags;
   _Atomic uint32_t hwm;       /* owner writes: mailbox high-water mark */
-  _Atomic uint64_t enq;       /* any sender: messages pushed */
-  _Atomic uint64_t deq;       /* owner: messages handled */
   _Atomic uint64_t out;       /* owner: messages sent */
   _Atomic uint64_t run_ticks; /* owner: estimated ticks in callbacks */
-  /* Coarse-clock stamps (tr_system_t.coarse_ms) for the console's ages; statistics only, so
-   * relaxed, read racily by tr_actor_info. last_run_ms: the owner, at each turn start.
-   * woke_ms: the sender whose push moved the mailbox from idle to scheduled (tr__enqueue). */
-  _Atomic uint32_t last_run_ms;
-  _Atomic uint32_t woke_ms;
-  /* The mailbox's marks (overload.c); immutable after spawn. high 0: no bound. */
-  uint32_t high, low;
   alignas(16) unsigned char state[];
 };
 typedef struct tr_actor tr_actor_t;
@@ -180,6 +193,9 @@ struct tr_ctx {
   /* Set by a send into a full mailbox with the mute policy: the running actor parks on it
    * once its current handler returns (overload.c). */
   tr_pid_t mute_on;
+  /* Messages the running actor has taken off its mailbox in this turn (its deq moves only at
+   * the turn's end): its own depth is enq - deq - this. */
+  uint32_t turn_popped;
   /* An outside sender's wait for a full mailbox to drain, in ms (tr_client_send_wait);
    * negative: none. */
   int send_wait_ms;

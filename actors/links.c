@@ -73,6 +73,8 @@ static bool send_from(tr_ctx_t *ctx, tr_pid_t to, tr_pid_t from, uint16_t sig, u
    * signals are never held back (overload.c). */
   if (ok) {
     tr__enqueue(ctx, a, nudge);
+    /* seq_cst: pairs with the fence of tr__mute_park (it reads the lane after its flag). */
+    atomic_thread_fence(memory_order_seq_cst);
     if (TR_UNLIKELY(atomic_load_explicit(&a->flags, memory_order_relaxed) & TR_AF_MUTED))
       tr__unmute(ctx, a);
   }

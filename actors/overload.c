@@ -9,8 +9,11 @@
  * an idle actor run, so R cannot miss it) and, at the end of every turn that leaves it
  * below its low-water mark, releases them all. Releasing is a CAS that clears MUTED; the
  * winner schedules the actor, so a parked actor is scheduled exactly once, whoever else
- * tries. Besides its receiver, a parked actor is released by any signal sent to it (it must
- * still handle exits), and by a push that finds its own mailbox full (it must drain).
+ * tries. Besides its receiver, a parked actor is released by any signal or DOWN sent to it
+ * (it must still handle exits), and by a push that finds its own mailbox full (it must
+ * drain). Each of these senders looks at the flag after its push behind a seq_cst fence,
+ * and the parking actor looks at its depth, its signal lane and its count of DOWNs after
+ * setting the flag, behind one too: whichever comes second sees the other.
  *
  * Why no cycle of muted actors lasts. A mute edge S -> R is made only when R is full. A
  * parked actor is released as soon as it is seen full, by the pusher (after its push, with
@@ -46,7 +49,8 @@ const char *tr_overload_name(tr_overload_t policy) {
 }
 
 int tr__overload_check(const tr_mailbox_opts_t *o) {
-  if ((unsigned)o->policy > TR_OVERLOAD_OFF || o->high_water == 1)
+  if ((unsigned)o->policy > TR_OVERLOAD_OFF || o->high_water == 1 ||
+      o->high_water > TR_MAILBOX_HIGH_MAX)
     return TR_EINVAL;
   uint32_t high = o->high_water ? o->high_water : TR_MAILBOX_HIGH;
   return o->low_water >= high ? TR_EINVAL : 0;
@@ -62,16 +66,21 @@ int tr__overload_setup(tr_system_t *sys, tr_actor_t *a, const tr_spawn_opts_t *o
     return rc;
   if (opts && opts->unmutable)
     *flags |= TR_AF_UNMUTABLE;
+  a->ov = (*flags & TR_AF_CLIENT) ? TR_OV_CLIENT : 0u;
   if (o->policy == TR_OVERLOAD_OFF || (*flags & TR_AF_CLIENT)) {
-    a->high = a->low = 0;
+    a->high = 0;
+    a->low = 0;
     return 0;
   }
-  a->high = o->high_water ? o->high_water : TR_MAILBOX_HIGH;
-  a->low = o->low_water ? o->low_water : a->high / 4;
+  uint32_t high = o->high_water ? o->high_water : TR_MAILBOX_HIGH;
+  a->high = high & TR_MAILBOX_HIGH_MAX; /* checked above: fits */
+  a->low = o->low_water ? o->low_water : high / 4;
   if (a->low == 0)
     a->low = 1; /* "below 0" would never release anyone */
-  *flags |= o->policy == TR_OVERLOAD_DROP ? TR_AF_OV_DROP : 0;
-  *flags |= o->policy == TR_OVERLOAD_FAIL ? TR_AF_OV_FAIL : 0;
+  if (o->policy == TR_OVERLOAD_DROP)
+    a->ov = TR_OV_DROP;
+  else if (o->policy == TR_OVERLOAD_FAIL)
+    a->ov = TR_OV_FAIL;
   return 0;
 }
 
@@ -152,19 +161,19 @@ bool tr__overload_wait(tr_ctx_t *ctx, uint64_t *deadline_ns) {
 }
 
 int tr__overload_full(tr_ctx_t *ctx, tr_actor_t *a) {
-  uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
   bool actor = tr__in_handler(ctx);
   if (actor && ctx->self == a)
     return 0; /* an actor's messages to itself are never refused */
-  if (f & TR_AF_OV_DROP)
+  if (a->ov & TR_OV_DROP)
     return 1;
-  if (f & TR_AF_OV_FAIL)
+  if (a->ov & TR_OV_FAIL)
     return TR_EBUSY;
   if (!actor)
     return TR_EAGAIN; /* the caller waits (tr__overload_wait) or gives up with TR_EBUSY */
   tr_actor_t *self = ctx->self;
   uint32_t sf = atomic_load_explicit(&self->flags, memory_order_relaxed);
-  if ((sf & TR_AF_UNMUTABLE) || (self->high && tr__depth(self) >= self->high))
+  uint64_t own = tr__depth(self) - ctx->turn_popped; /* what it has really left to do */
+  if ((sf & TR_AF_UNMUTABLE) || (self->high && own >= self->high))
     return 0; /* never muted, or full itself: it must go on draining */
   if (ctx->mute_on.id == 0)
     ctx->mute_on = a->pid;
@@ -192,14 +201,18 @@ bool tr__mute_park(tr_ctx_t *ctx, tr_actor_t *a) {
   atomic_store_explicit(&e->muted_by, to.id, memory_order_relaxed);
   atomic_fetch_add_explicit(&e->mutes, 1, memory_order_relaxed);
   tr_pid_t self = a->pid;
-  uint64_t high = a->high;
+  uint64_t high = a->high, taken = e->downs_taken; /* owner-only: read before the flag */
   uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
   /* The last write of the turn (seq_cst: the other half of tr__overload_pushed's fence).
    * From here on another worker may run the actor: this one only reads its counters. */
   atomic_store_explicit(&a->flags, (f & ~(uint32_t)TR_AF_RUNNING) | TR_AF_MUTED,
                         memory_order_seq_cst);
-  if (high && tr__depth(a) >= high) {
-    tr__unmute(ctx, a); /* full itself meanwhile: drain instead */
+  if ((high && tr__depth(a) >= high) ||
+      atomic_load_explicit(&e->downs, memory_order_relaxed) != taken ||
+      atomic_load_explicit(&a->sigs, memory_order_relaxed) != NULL) {
+    /* Full itself meanwhile, or a DOWN or a signal waits (their senders looked at the flag
+     * before we set it): handle them instead of parking. */
+    tr__unmute(ctx, a);
     return true;
   }
   if (!tr__signal_from(ctx, to, self, TR_SIG_MUTED))

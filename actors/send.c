@@ -32,7 +32,7 @@ void tr__wake(tr_ctx_t *ctx, tr_actor_t *a) {
   atomic_store_explicit(&a->woke_ms,
                         atomic_load_explicit(&ctx->sys->coarse_ms, memory_order_relaxed),
                         memory_order_relaxed);
-  if (TR_UNLIKELY(atomic_load_explicit(&a->flags, memory_order_relaxed) & TR_AF_CLIENT))
+  if (TR_UNLIKELY(a->ov & TR_OV_CLIENT))
     tr__client_wake(a);
   else if (ctx->w)
     tr__sched_wake_local(ctx->w, a);
@@ -40,12 +40,29 @@ void tr__wake(tr_ctx_t *ctx, tr_actor_t *a) {
     tr__sched_inject(&ctx->sys->sched, a);
 }
 
+/* The runtime's own messages pass no overload gate; a DOWN is part of the signal lane's
+ * promises, so it also releases a muted watcher (overload.c). */
+static inline void push_runtime(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
+  bool down = m->kind == TR_KIND_DOWN;
+  tr_actor_ext_t *e = down ? tr__actor_ext(a) : NULL; /* a watcher has one already */
+  if (e)
+    atomic_fetch_add_explicit(&e->downs, 1, memory_order_relaxed);
+  tr__enqueue(ctx, a, m);
+  if (TR_UNLIKELY(down)) {
+    /* seq_cst: pairs with the one in tr__mute_park; either it sees our count, or we its
+     * flag. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&a->flags, memory_order_relaxed) & TR_AF_MUTED)
+      tr__unmute(ctx, a);
+  }
+}
+
 bool tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
   tr_system_t *sys = ctx->sys;
   if (TR_LIKELY(ctx->lockfree)) {
     tr_actor_t *a = tr__table_get(&sys->table, to);
     if (TR_LIKELY(a != NULL))
-      tr__enqueue(ctx, a, m);
+      push_runtime(ctx, a, m);
     else
       tr__dead_letter(ctx, m);
     return a != NULL;
@@ -53,7 +70,7 @@ bool tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
   tr__qsbr_foreign_enter(&sys->sched.qsbr);
   tr_actor_t *a = tr__table_get(&sys->table, to);
   if (a)
-    tr__enqueue(ctx, a, m);
+    push_runtime(ctx, a, m);
   tr__qsbr_foreign_exit(&sys->sched.qsbr);
   if (!a)
     tr__dead_letter(ctx, m);
@@ -116,9 +133,8 @@ static inline bool gather(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
     return true;
   }
   tr_actor_t *a = tr__table_get(&ctx->sys->table, to);
-  if (!a || (atomic_load_explicit(&a->flags, memory_order_relaxed) &
-             (TR_AF_OV_DROP | TR_AF_OV_FAIL | TR_AF_CLIENT)))
-    return false;
+  if (!a || a->ov)
+    return false; /* dead, a drop or fail mailbox, or a client's */
   if (ctx->out.n)
     tr__outbox_flush(ctx);
   ctx->out.to = a;

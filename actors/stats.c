@@ -50,10 +50,10 @@ static void fill_info(tr_system_t *sys, tr_actor_t *a, tr_actor_info_t *out) {
   fill_ages(sys, a, out);
   out->high_water = a->high;
   out->low_water = a->low;
-  out->policy = a->high == 0          ? TR_OVERLOAD_OFF
-                : (f & TR_AF_OV_DROP) ? TR_OVERLOAD_DROP
-                : (f & TR_AF_OV_FAIL) ? TR_OVERLOAD_FAIL
-                                      : TR_OVERLOAD_MUTE;
+  out->policy = a->high == 0           ? TR_OVERLOAD_OFF
+                : (a->ov & TR_OV_DROP) ? TR_OVERLOAD_DROP
+                : (a->ov & TR_OV_FAIL) ? TR_OVERLOAD_FAIL
+                                       : TR_OVERLOAD_MUTE;
   out->muted = (f & TR_AF_MUTED) != 0;
   tr_actor_ext_t *e = atomic_load_explicit(&a->ext, memory_order_acquire);
   if (e) {

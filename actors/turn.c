@@ -52,6 +52,7 @@ static inline bool admit(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
   case TR_KIND_TIMER:
     return tr__timer_admit(ctx, a, m);
   case TR_KIND_DOWN:
+    atomic_load_explicit(&a->ext, memory_order_relaxed)->downs_taken++; /* has a monitor */
     return tr__monitor_admit(a, m);
   default:
     return false;
@@ -98,8 +99,13 @@ static int run_batch(tr_ctx_t *ctx, tr_wlocal_t *L, tr_actor_t *a, uint32_t *han
       tr__msg_recycle(&w->pool, (tr_msg_t *)released);
     if (!n)
       return 1;
-    (*popped)++;
+    ctx->turn_popped = ++(*popped);
     tr_msg_t *m = (tr_msg_t *)n;
+    /* The next envelope was written on another core: start fetching it while this one is
+     * handled, instead of stalling on it at the next pop. */
+    tr_mq_node_t *after = atomic_load_explicit(&n->next, memory_order_relaxed);
+    if (after)
+      __builtin_prefetch(after);
     int rc = 0;
     if (TR_LIKELY(admit(ctx, a, m))) {
       /* Untraced: one predictable branch on a byte of the worker's context (see send.c). */
@@ -133,6 +139,7 @@ void tr__actor_run(void *task, tr_worker_t *w) {
   ctx->self = a;
   ctx->stop = false;
   ctx->mute_on = TR_PID_NONE;
+  ctx->turn_popped = 0;
   bool timed = sample_now(L, w);
   uint64_t t0 = timed ? tr__ticks() : 0;
   uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
@@ -157,6 +164,7 @@ void tr__actor_run(void *task, tr_worker_t *w) {
   if (end < 0)
     return;
   atomic_store_explicit(&a->deq, deq + popped, memory_order_relaxed);
+  ctx->turn_popped = 0; /* counted in deq now */
   tr__bump(&L->messages, handled);
   if (TR_UNLIKELY(a->beh->flush != NULL) && handled && run_flush(ctx, a))
     return;

@@ -92,13 +92,15 @@ static bool resolve(tr_ctx_t *ctx, tr_csession_t *s, char *id, tr_actor_info_t *
   return true;
 }
 
+/* "muted": the pid of the full mailbox the actor waits on (overload policy), or "-". */
 static json_t *actor_row(const tr_actor_info_t *a) {
-  return json_pack("{s:o,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "pid", tr__json_pid(a->pid),
+  return json_pack("{s:o,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:o}", "pid", tr__json_pid(a->pid),
                    "name", a->name[0] ? a->name : "-", "behaviour", a->behaviour, "mailbox",
                    (json_int_t)a->mailbox, "hwm", (json_int_t)a->mailbox_hwm, "waiting_ms",
                    (json_int_t)a->waiting_ms, "running_ms", (json_int_t)a->running_ms, "in",
                    (json_int_t)a->msgs_in, "out", (json_int_t)a->msgs_out, "run_ms",
-                   (json_int_t)(a->run_ns / 1000000u), "status", status_name(a->status));
+                   (json_int_t)(a->run_ns / 1000000u), "status", status_name(a->status), "muted",
+                   a->muted ? tr__json_pid(a->muted_by) : json_string("-"));
 }
 
 /* ---- actors, stuck ---- */
@@ -415,6 +417,13 @@ void tr__console_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m) {
   }
   json_t *doc = actor_row(a);
   json_object_set_new(doc, "hwm", json_integer((json_int_t)a->mailbox_hwm));
+  /* The overload policy of its mailbox, and what it did (docs/overload.md). */
+  json_object_set_new(doc, "policy", json_string(tr_overload_name(a->policy)));
+  json_object_set_new(doc, "high_water", json_integer((json_int_t)a->high_water));
+  json_object_set_new(doc, "low_water", json_integer((json_int_t)a->low_water));
+  json_object_set_new(doc, "mutes", json_integer((json_int_t)a->mutes));
+  json_object_set_new(doc, "dropped", json_integer((json_int_t)a->dropped));
+  json_object_set_new(doc, "refused", json_integer((json_int_t)a->refused));
   const char *k;
   json_t *x;
   json_object_foreach(v, k, x) {
