@@ -54,6 +54,8 @@ extern const bench_workload_t bench_mesh;
 extern const bench_workload_t bench_spawnmem;
 extern const bench_workload_t bench_timers;
 extern const bench_workload_t bench_req_reply;
+extern const bench_workload_t bench_overload;
+extern const bench_workload_t bench_overload_off;
 
 /* Seconds on the monotonic clock (an arbitrary origin; only differences mean anything). */
 double bench_now(void);
@@ -62,6 +64,10 @@ double bench_now(void);
  * is unpacked by fmt into the variadic outputs (as tr_unpack) and 0 is returned; a failure
  * report returns the handler's error code; another tag returns TR_EPROTO. Main thread only. */
 int bench_wait(const bench_env_t *env, tr_atom_t tag, const char *fmt, ...);
+
+/* Read one "Key:   123 kB" line of /proc/self/status (VmRSS, VmHWM) into *kb. Returns 0 or
+ * TR_ESYS. */
+int bench_status_kb(const char *key, uint64_t *kb);
 
 /* From inside a handler: tell the driver that the workload cannot go on (so it stops
  * waiting at once instead of timing out) and return err, for `return bench_fail(...)`. */

@@ -27,8 +27,8 @@
 
 /* In the spec's order, which is also the order bench/run uses. */
 static const bench_workload_t *const workloads[] = {
-    &bench_pingpong, &bench_skynet,   &bench_fanin,  &bench_ring,
-    &bench_mesh,     &bench_spawnmem, &bench_timers, &bench_req_reply,
+    &bench_pingpong, &bench_skynet, &bench_fanin,     &bench_ring,     &bench_mesh,
+    &bench_spawnmem, &bench_timers, &bench_req_reply, &bench_overload, &bench_overload_off,
 };
 
 #define WORKLOAD_COUNT (sizeof workloads / sizeof workloads[0])
@@ -73,6 +73,26 @@ int bench_wait(const bench_env_t *env, tr_atom_t tag, const char *fmt, ...) {
 int bench_fail(tr_ctx_t *ctx, const bench_env_t *env, int err) {
   /* Best effort: if even this send fails, the driver's wait times out instead. */
   (void)tr_sendf(ctx, env->client_pid, env->fail, "i", (int64_t)err);
+  return err;
+}
+
+int bench_status_kb(const char *key, uint64_t *kb) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (f == NULL) {
+    return TR_ESYS;
+  }
+  char line[256];
+  size_t klen = strlen(key);
+  int err = TR_ESYS;
+  while (err != 0 && fgets(line, sizeof line, f) != NULL) {
+    unsigned long long v = 0;
+    if (strncmp(line, key, klen) == 0 && line[klen] == ':' &&
+        sscanf(line + klen + 1, "%llu", &v) == 1) {
+      *kb = (uint64_t)v;
+      err = 0;
+    }
+  }
+  fclose(f);
   return err;
 }
 

@@ -17,7 +17,6 @@
 #define POLL_NS 1000000L   /* the driver's sleep between looks at the counter: 1 ms (spec) */
 #define BYTES_PER_KB 1024u /* /proc/self/status reports kB */
 #define MS_PER_SEC 1000.0
-#define STATUS_LINE_MAX 256
 
 #define CACHE_LINE 64 /* bytes, on the x86-64 and arm64 machines this runs on */
 
@@ -54,27 +53,6 @@ static int idle_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
 static const tr_behaviour_t idle = {
     .name = "spawnmem", .state_size = sizeof(uint64_t), .init = idle_init, .receive = idle_receive};
 
-/* Read one "Key:   123 kB" line of /proc/self/status into *kb. Returns 0 or TR_ESYS. */
-static int status_kb(const char *key, uint64_t *kb) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (f == NULL) {
-    return TR_ESYS;
-  }
-  char line[STATUS_LINE_MAX];
-  size_t klen = strlen(key);
-  int err = TR_ESYS;
-  while (err != 0 && fgets(line, sizeof line, f) != NULL) {
-    unsigned long long v = 0;
-    if (strncmp(line, key, klen) == 0 && line[klen] == ':' &&
-        sscanf(line + klen + 1, "%llu", &v) == 1) {
-      *kb = (uint64_t)v;
-      err = 0;
-    }
-  }
-  fclose(f);
-  return err;
-}
-
 /* Spawn n idle actors into pids and wait until every one has run its init. */
 static int spawn_and_wait(tr_ctx_t *ctx, uint64_t n, tr_pid_t *pids) {
   for (uint64_t i = 0; i < n; i++) {
@@ -97,7 +75,7 @@ static int spawn_and_wait(tr_ctx_t *ctx, uint64_t n, tr_pid_t *pids) {
 static int run(const bench_env_t *env, uint64_t n, bench_result_t *out) {
   atomic_store_explicit(&g.started, 0, memory_order_relaxed);
   uint64_t rss_kb = 0, hwm_kb = 0;
-  int err = status_kb("VmRSS", &rss_kb);
+  int err = bench_status_kb("VmRSS", &rss_kb);
   if (err != 0) {
     return err;
   }
@@ -112,7 +90,7 @@ static int run(const bench_env_t *env, uint64_t n, bench_result_t *out) {
   if (err == 0) {
     out->ok = started == n;
     out->seconds = bench_now() - start;
-    err = status_kb("VmHWM", &hwm_kb);
+    err = bench_status_kb("VmHWM", &hwm_kb);
   }
   free(pids);
   if (err != 0) {
