@@ -179,7 +179,7 @@ void tr__actor_free(tr_system_t *sys, tr_worker_t *w, tr_actor_t *a) {
 }
 
 void tr__retire(tr_ctx_t *ctx, tr_retired_t *obj) {
-  TR_ASSERT(ctx->w != NULL);
+  TR_ASSERT(ctx->qs != NULL); /* a participant: a worker or the I/O thread */
   /* Bit 0 tells tr__actor_reclaim that this is not an actor (both are 8-byte aligned). */
   tr__qsbr_retire(&ctx->sys->sched.qsbr, ctx->qs, (void *)((uintptr_t)obj | 1u), ctx->w);
 }

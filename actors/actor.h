@@ -179,6 +179,9 @@ static inline tr_actor_t *tr__table_get(tr_table_t *t, tr_pid_t pid) {
   return a && a->pid.id == pid.id ? a : NULL;
 }
 
+/* Links one handler's sends may leave queued before the oldest is written out. */
+#define TR_RDIRTY_MAX 4u
+
 struct tr_ctx {
   tr_system_t *sys;
   tr_worker_t *w;    /* the worker running this ctx, or NULL */
@@ -207,6 +210,10 @@ struct tr_ctx {
     tr_msg_t *first, *last;
     uint32_t n;
   } out;
+  /* Links to other nodes this context's sends queued frames on and has not written out
+   * yet (the cluster's; actors/remote.h): written when the handler returns. */
+  uint32_t rdirty_n;
+  void *rdirty[TR_RDIRTY_MAX];
   tr_reason_t stop_reason;
 };
 
@@ -268,6 +275,10 @@ struct tr_system {
   alignas(TR_CACHE_LINE) char coarse_pad_;
   /* Counters bumped by threads that are not workers (atomic increments: rare). */
   _Atomic uint64_t f_spawned, f_exited, f_dead_letters;
+  /* The cluster's operations (actors/remote.h), installed once when the system becomes a
+   * node, and their state. */
+  _Atomic(const struct tr_remote_ops *) remote;
+  void *remote_arg;
   /* Open clients, so a stop can wake them and a free can close them. */
   pthread_mutex_t clients_mu;
   struct tr_client *clients;
@@ -292,7 +303,8 @@ void tr__actor_die(tr_ctx_t *ctx, tr_actor_t *a, const tr_reason_t *reason, bool
                    tr_msg_t *pending);
 /* The scheduler's reclaim hook: frees a retired actor, or a tr_retired_t (tagged). */
 void tr__actor_reclaim(void *obj, void *arg);
-/* Worker only: free obj once no participant can still hold it (the scheduler's QSBR). */
+/* A participant only (a worker, or the I/O thread): free obj once no participant can still
+ * hold it (the scheduler's QSBR). */
 void tr__retire(tr_ctx_t *ctx, tr_retired_t *obj);
 /* Free an actor block (w: the calling worker, or NULL on other threads). */
 void tr__actor_free(tr_system_t *sys, tr_worker_t *w, tr_actor_t *a);
@@ -354,18 +366,23 @@ int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered);
 #define TR_OUTBOX_MAX 64u
 /* Push what the outbox gathered (a no-op when it is empty). Worker contexts only. */
 void tr__outbox_flush(tr_ctx_t *ctx);
+/* Write out what the handler's sends queued on links to other nodes (actors/remote.h). */
+void tr__remote_flush(tr_ctx_t *ctx);
 static inline void tr__outbox_done(tr_ctx_t *ctx) {
   if (ctx->out.n)
     tr__outbox_flush(ctx);
+  if (TR_UNLIKELY(ctx->rdirty_n != 0))
+    tr__remote_flush(ctx);
 }
 /* Build and deliver a message; the common path of every send function. */
 int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len, uint64_t ref,
              uint8_t kind);
 void tr__dead_letter(tr_ctx_t *ctx, tr_msg_t *m);
-/* Send one message to each of to[0..n) but `except` (a payload over the inline room is copied
- * once and shared); *delivered gets how many reached a live actor. */
-int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_pid_t except, tr_atom_t tag,
-                  const void *data, size_t len, size_t *delivered);
+/* Send one message to each of to[0..n) but `except`, and but the actors of other nodes when
+ * local_only (a payload over the inline room is copied once and shared); *delivered gets
+ * how many reached a live actor. */
+int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_pid_t except, bool local_only,
+                  tr_atom_t tag, const void *data, size_t len, size_t *delivered);
 
 /* registry.c */
 int tr__registry_init(tr_registry_t *r);

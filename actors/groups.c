@@ -20,7 +20,7 @@
  * exit leaves them without a search. */
 #include <string.h>
 
-#include "actors/actor.h"
+#include "actors/remote.h"
 #include "troupe/group.h"
 
 /* Shards of a scope: joins to different groups rarely share a lock, and a walk of a small
@@ -32,6 +32,7 @@
 typedef struct members {
   tr_retired_t r;
   uint32_t n;
+  uint32_t remote; /* members that are actors of other nodes (the cluster's) */
   tr_pid_t pid[];
 } members_t;
 
@@ -88,11 +89,12 @@ static void free_group(tr_retired_t *r) {
   free(g);
 }
 
-static members_t *members_new(uint32_t n) {
+static members_t *members_new(uint32_t n, uint32_t remote) {
   members_t *m = malloc(sizeof *m + n * sizeof m->pid[0]);
   if (m) {
     m->r.free = free_plain;
     m->n = n;
+    m->remote = remote;
   }
   return m;
 }
@@ -263,13 +265,23 @@ static int index_of(const members_t *m, tr_pid_t pid) {
   return -1;
 }
 
-/* Add self to the group named so, creating it (shard lock held). */
-static int join_locked(tr_ctx_t *ctx, tr_gscope_t *sc, uint64_t h, const void *name, size_t len,
-                       tr_group_t **out) {
-  tr_pid_t self = ctx->self->pid;
+/* Tell the other nodes that a local member joined or left (shard lock held: the deltas of
+ * one group go out in the order they happen). */
+static void notify(tr_ctx_t *ctx, tr_gscope_t *sc, const void *name, size_t len, tr_pid_t pid,
+                   bool join) {
+  const tr_remote_ops_t *ops = tr__remote(ctx->sys);
+  if (ops && !tr__pid_remote(pid))
+    ops->group_delta(ctx, sc->atom, name, len, pid, join);
+}
+
+/* Add pid to the group named so, creating it (shard lock held). *out: the group, or NULL
+ * when pid was a member already. */
+static int add_locked(tr_ctx_t *ctx, tr_gscope_t *sc, uint64_t h, const void *name, size_t len,
+                      tr_pid_t self, tr_group_t **out) {
+  uint32_t remote = tr__pid_remote(self);
   tr_group_t *g = lookup(sc, h, name, len);
   if (!g) {
-    members_t *m = members_new(1);
+    members_t *m = members_new(1, remote);
     if (!m || !(g = malloc(sizeof *g + len))) {
       free(m);
       return TR_ENOMEM;
@@ -287,6 +299,7 @@ static int join_locked(tr_ctx_t *ctx, tr_gscope_t *sc, uint64_t h, const void *n
       return TR_ENOMEM;
     }
     atomic_fetch_add_explicit(&sc->groups, 1, memory_order_relaxed); /* statistics */
+    notify(ctx, sc, name, len, self, true);
     *out = g;
     return 0;
   }
@@ -295,7 +308,7 @@ static int join_locked(tr_ctx_t *ctx, tr_gscope_t *sc, uint64_t h, const void *n
     *out = NULL; /* a member already */
     return 0;
   }
-  members_t *m = members_new(old->n + 1);
+  members_t *m = members_new(old->n + 1, old->remote + remote);
   if (!m)
     return TR_ENOMEM;
   memcpy(m->pid, old->pid, old->n * sizeof old->pid[0]);
@@ -303,6 +316,7 @@ static int join_locked(tr_ctx_t *ctx, tr_gscope_t *sc, uint64_t h, const void *n
   /* release: publishes the new array to the readers' acquire load of g->members. */
   atomic_store_explicit(&g->members, m, memory_order_release);
   tr__retire(ctx, &old->r);
+  notify(ctx, sc, name, len, self, true);
   *out = g;
   return 0;
 }
@@ -321,7 +335,7 @@ int tr_group_join(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len) 
   shard_t *sh = shard_of(sc, h);
   tr_group_t *g;
   pthread_mutex_lock(&sh->mu);
-  rc = join_locked(ctx, sc, h, name, len, &g);
+  rc = add_locked(ctx, sc, h, name, len, ctx->self->pid, &g);
   pthread_mutex_unlock(&sh->mu);
   if (rc == 0 && g && mine_add(x, g) != 0) {
     tr__group_drop(ctx, g); /* cannot remember it, so do not stay in it */
@@ -330,19 +344,20 @@ int tr_group_join(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len) 
   return rc;
 }
 
-void tr__group_drop(tr_ctx_t *ctx, tr_group_t *g) {
+/* Take pid out of g (shard lock held); g is retired when pid was its last member. */
+static void del_locked(tr_ctx_t *ctx, shard_t *sh, tr_group_t *g, tr_pid_t self) {
   tr_gscope_t *sc = g->scope;
-  shard_t *sh = shard_of(sc, g->hash);
-  tr_pid_t self = ctx->self->pid;
-  pthread_mutex_lock(&sh->mu);
   members_t *old = atomic_load_explicit(&g->members, memory_order_relaxed);
   int i = index_of(old, self);
-  if (i >= 0 && old->n == 1) {
+  if (i < 0)
+    return;
+  notify(ctx, sc, g->name, g->len, self, false); /* before g may be retired */
+  if (old->n == 1) {
     table_remove(sh, g);
     atomic_fetch_sub_explicit(&sc->groups, 1, memory_order_relaxed); /* statistics */
     tr__retire(ctx, &g->r); /* with its last members array */
-  } else if (i >= 0) {
-    members_t *m = members_new(old->n - 1);
+  } else {
+    members_t *m = members_new(old->n - 1, old->remote - tr__pid_remote(self));
     if (!m) {
       /* Staying would keep a member that is gone, or that asked to go: a group must never
        * do that, and without memory for 8 bytes per member there is no sane way on. */
@@ -355,7 +370,137 @@ void tr__group_drop(tr_ctx_t *ctx, tr_group_t *g) {
     atomic_store_explicit(&g->members, m, memory_order_release);
     tr__retire(ctx, &old->r);
   }
+}
+
+void tr__group_drop(tr_ctx_t *ctx, tr_group_t *g) {
+  shard_t *sh = shard_of(g->scope, g->hash);
+  pthread_mutex_lock(&sh->mu);
+  del_locked(ctx, sh, g, ctx->self->pid);
   pthread_mutex_unlock(&sh->mu);
+}
+
+/* ---- members of other nodes (the cluster's, on the I/O thread) ---- */
+
+static const members_t *members_of(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len);
+
+int tr__group_remote_join(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
+                          tr_pid_t member) {
+  if (!valid_name(name, len) || !tr__pid_remote(member))
+    return TR_EINVAL;
+  tr_gscope_t *sc;
+  int rc = scope_get(&ctx->sys->groups, scope, &sc);
+  if (rc)
+    return rc;
+  uint64_t h = hash_name(scope, name, len);
+  shard_t *sh = shard_of(sc, h);
+  tr_group_t *g;
+  pthread_mutex_lock(&sh->mu);
+  rc = add_locked(ctx, sc, h, name, len, member, &g);
+  pthread_mutex_unlock(&sh->mu);
+  return rc;
+}
+
+void tr__group_remote_leave(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
+                            tr_pid_t member) {
+  tr_gscope_t *sc = scope_find(&ctx->sys->groups, scope);
+  if (!sc || !valid_name(name, len))
+    return;
+  uint64_t h = hash_name(scope, name, len);
+  shard_t *sh = shard_of(sc, h);
+  pthread_mutex_lock(&sh->mu);
+  tr_group_t *g = lookup(sc, h, name, len);
+  if (g)
+    del_locked(ctx, sh, g, member);
+  pthread_mutex_unlock(&sh->mu);
+}
+
+void tr__groups_drop_node(tr_ctx_t *ctx, uint32_t node) {
+  tr_groups_t *gs = &ctx->sys->groups;
+  uint32_t n = atomic_load_explicit(&gs->nscopes, memory_order_acquire);
+  for (uint32_t s = 0; s < n; s++) {
+    tr_gscope_t *sc = gs->scopes[s];
+    for (uint32_t k = 0; k < GROUP_SHARDS; k++) {
+      shard_t *sh = &sc->shards[k];
+      pthread_mutex_lock(&sh->mu);
+      table_t *t = atomic_load_explicit(&sh->table, memory_order_relaxed);
+      /* del_locked writes tombstones in place (it never rebuilds the table), so the walk
+       * goes on over the same array. */
+      for (uint32_t i = 0; t && i < t->cap; i++) {
+        tr_group_t *g = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+        if (!g || g == TOMB)
+          continue;
+        const members_t *m = atomic_load_explicit(&g->members, memory_order_relaxed);
+        for (uint32_t j = m->remote ? m->n : 0; j-- > 0;) {
+          if (tr__pid_node(m->pid[j]) != node)
+            continue;
+          bool last = m->n == 1;
+          del_locked(ctx, sh, g, m->pid[j]);
+          if (last)
+            break;
+          /* The new array keeps pid[0..j) where it was: go on downwards. */
+          m = atomic_load_explicit(&g->members, memory_order_relaxed);
+        }
+      }
+      pthread_mutex_unlock(&sh->mu);
+    }
+  }
+}
+
+void tr__group_members_local(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
+                             void (*fn)(void *arg, tr_pid_t member), void *arg) {
+  if (!valid_name(name, len))
+    return;
+  TR_ASSERT(ctx->lockfree); /* the I/O thread: a participant */
+  const members_t *m = members_of(ctx, scope, name, len);
+  for (uint32_t i = 0; m && i < m->n; i++)
+    if (!tr__pid_remote(m->pid[i]))
+      fn(arg, m->pid[i]);
+}
+
+void tr__groups_snapshot(tr_ctx_t *ctx,
+                         void (*fn)(void *arg, tr_atom_t scope, const void *name, size_t len,
+                                    const tr_pid_t *members, size_t n),
+                         void *arg) {
+  tr_groups_t *gs = &ctx->sys->groups;
+  uint32_t n = atomic_load_explicit(&gs->nscopes, memory_order_acquire);
+  tr_pid_t *buf = NULL;
+  size_t cap = 0;
+  for (uint32_t s = 0; s < n; s++) {
+    tr_gscope_t *sc = gs->scopes[s];
+    for (uint32_t k = 0; k < GROUP_SHARDS; k++) {
+      shard_t *sh = &sc->shards[k];
+      pthread_mutex_lock(&sh->mu);
+      table_t *t = atomic_load_explicit(&sh->table, memory_order_relaxed);
+      for (uint32_t i = 0; t && i < t->cap; i++) {
+        tr_group_t *g = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+        if (!g || g == TOMB)
+          continue;
+        const members_t *m = atomic_load_explicit(&g->members, memory_order_relaxed);
+        const tr_pid_t *local = m->pid;
+        size_t nl = m->n;
+        if (m->remote) { /* this node's members only */
+          if (m->n > cap) {
+            tr_pid_t *b = realloc(buf, m->n * sizeof *b);
+            if (!b) {
+              tr_log(TR_LOG_ERROR, "out of memory sending groups to a peer");
+              abort();
+            }
+            buf = b;
+            cap = m->n;
+          }
+          nl = 0;
+          for (uint32_t j = 0; j < m->n; j++)
+            if (!tr__pid_remote(m->pid[j]))
+              buf[nl++] = m->pid[j];
+          local = buf;
+        }
+        if (nl)
+          fn(arg, sc->atom, g->name, g->len, local, nl);
+      }
+      pthread_mutex_unlock(&sh->mu);
+    }
+  }
+  free(buf);
 }
 
 int tr_group_leave(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len) {
@@ -433,6 +578,42 @@ int tr_group_members(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t le
   return 0;
 }
 
+/* Send to members pids[0..n), of which nremote are actors of other nodes: this node's
+ * members one message each, and each other node that has members one message, which it
+ * delivers to its own (actors/remote.h). */
+static int fan_out(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
+                   const tr_pid_t *pids, size_t n, size_t nremote, tr_pid_t except, tr_atom_t tag,
+                   const void *data, size_t dlen, size_t *delivered) {
+  int rc = tr__send_many(ctx, pids, n, except, nremote != 0, tag, data, dlen, delivered);
+  const tr_remote_ops_t *ops = nremote ? tr__remote(ctx->sys) : NULL;
+  if (rc || !ops)
+    return rc;
+  uint32_t nodes[64], nn = 0; /* the other nodes with members, each once */
+  size_t counted = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t node = tr__pid_node(pids[i]);
+    if (!node)
+      continue;
+    counted++;
+    uint32_t j = 0;
+    while (j < nn && nodes[j] != node)
+      j++;
+    if (j < nn)
+      continue;
+    if (nn == 64) { /* many nodes: send to those seen, start again */
+      for (j = 0; j < nn; j++)
+        ops->group_send(ctx, nodes[j], scope, name, len, tag, data, dlen);
+      nn = 0;
+    }
+    nodes[nn++] = node;
+  }
+  for (uint32_t j = 0; j < nn; j++)
+    ops->group_send(ctx, nodes[j], scope, name, len, tag, data, dlen);
+  if (delivered)
+    *delivered += counted; /* handed to their nodes' links */
+  return 0;
+}
+
 static int send_group(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len, tr_pid_t except,
                       tr_atom_t tag, const void *data, size_t dlen, size_t *delivered) {
   if (delivered)
@@ -449,14 +630,19 @@ static int send_group(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t l
       rc = tr_group_members(ctx, scope, name, len, pids, n, &n);
     if (rc == 0 && !pids)
       rc = TR_ENOMEM;
+    size_t nremote = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+      nremote += tr__pid_remote(pids[i]);
     if (rc == 0)
-      rc = tr__send_many(ctx, pids, n, except, tag, data, dlen, delivered);
+      rc = fan_out(ctx, scope, name, len, pids, n, nremote, except, tag, data, dlen, delivered);
     if (pids != few)
       free(pids);
     return rc;
   }
   const members_t *m = members_of(ctx, scope, name, len);
-  return m ? tr__send_many(ctx, m->pid, m->n, except, tag, data, dlen, delivered) : 0;
+  return m ? fan_out(ctx, scope, name, len, m->pid, m->n, m->remote, except, tag, data, dlen,
+                     delivered)
+           : 0;
 }
 
 int tr_group_send(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len, tr_atom_t tag,
@@ -522,12 +708,18 @@ void tr__groups_init(tr_groups_t *gs) {
 }
 
 void tr__groups_destroy(tr_groups_t *gs) {
-  /* Every actor has exited (and left), so every table is empty of groups. */
+  /* Every actor has exited (and left): what is left are groups of other nodes' members. */
   uint32_t n = atomic_load_explicit(&gs->nscopes, memory_order_relaxed);
   for (uint32_t i = 0; i < n; i++) {
     tr_gscope_t *sc = gs->scopes[i];
     for (uint32_t k = 0; k < GROUP_SHARDS; k++) {
-      free(atomic_load_explicit(&sc->shards[k].table, memory_order_relaxed));
+      table_t *t = atomic_load_explicit(&sc->shards[k].table, memory_order_relaxed);
+      for (uint32_t j = 0; t && j < t->cap; j++) {
+        tr_group_t *g = atomic_load_explicit(&t->slot[j], memory_order_relaxed);
+        if (g && g != TOMB)
+          free_group(&g->r);
+      }
+      free(t);
       pthread_mutex_destroy(&sc->shards[k].mu);
     }
     free(sc);

@@ -10,7 +10,7 @@
  * one answer. */
 #include <string.h>
 
-#include "actors/actor.h"
+#include "actors/remote.h"
 
 bool tr__signal_push(tr_actor_t *a, tr_msg_t *s) {
   tr_msg_t *top = atomic_load_explicit(&a->sigs, memory_order_relaxed);
@@ -61,6 +61,10 @@ static tr_msg_t *make_signal(tr_ctx_t *ctx, tr_pid_t from, uint16_t sig, uint32_
 static bool send_from(tr_ctx_t *ctx, tr_pid_t to, tr_pid_t from, uint16_t sig, uint32_t aux,
                       uint64_t ref, const tr_reason_t *reason) {
   tr_system_t *sys = ctx->sys;
+  if (TR_UNLIKELY(tr__pid_remote(to))) {
+    const tr_remote_ops_t *ops = tr__remote(sys);
+    return ops && ops->signal(ctx, to, from, sig, aux, ref, reason);
+  }
   tr_msg_t *s = make_signal(ctx, from, sig, aux, ref, reason);
   tr_msg_t *nudge = envelope(ctx);
   tr__msg_fill(nudge, TR_ATOM_EXIT, from, NULL, 0);
@@ -96,6 +100,11 @@ bool tr__signal_from(tr_ctx_t *ctx, tr_pid_t to, tr_pid_t from, uint16_t sig) {
   return send_from(ctx, to, from, sig, 0, 0, NULL);
 }
 
+bool tr__signal_push_from(tr_ctx_t *ctx, tr_pid_t to, tr_pid_t from, uint16_t sig, uint32_t aux,
+                          uint64_t ref, const tr_reason_t *reason) {
+  return send_from(ctx, to, from, sig, aux, ref, reason);
+}
+
 int tr_exit(tr_ctx_t *ctx, tr_pid_t pid, const tr_reason_t *reason) {
   if (!ctx || !reason)
     return TR_EINVAL;
@@ -122,6 +131,17 @@ static void send_down(tr_ctx_t *ctx, tr_pid_t watcher, uint64_t ref, tr_pid_t wh
   m->kind = TR_KIND_DOWN;
   m->ref = ref;
   tr__deliver(ctx, watcher, m);
+}
+
+void tr__down_deliver(tr_ctx_t *ctx, tr_pid_t watcher, uint64_t ref, tr_pid_t who,
+                      const tr_reason_t *r) {
+  send_down(ctx, watcher, ref, who, r);
+}
+
+/* Why a link or monitor to pid could not be made: the actor is gone, or (for an actor of
+ * another node) that node is not connected. */
+static tr_reason_t *unreachable(tr_reason_t *r, tr_pid_t pid) {
+  return tr_reason_set(r, tr__pid_remote(pid) ? TR_REASON_NOCONNECTION : TR_REASON_NOPROC, 0, NULL);
 }
 
 /* A trapped exit signal becomes a message at the end of the owner's own mailbox. */
@@ -317,11 +337,11 @@ int tr_link(tr_ctx_t *ctx, tr_pid_t pid) {
   if (tr__u64map_put(&e->links, pid.id, 1) != 0)
     return TR_ENOMEM;
   if (!tr__signal_send(ctx, pid, TR_SIG_LINK, 0, 0, NULL)) {
-    /* Linking to the dead: the caller gets an exit signal with reason noproc from it. */
+    /* Linking to the dead: the caller gets an exit signal with reason noproc from it
+     * (noconnection when its node is not connected). */
     tr__u64map_del(&e->links, pid.id, NULL);
     tr_reason_t r;
-    tr_reason_set(&r, TR_REASON_NOPROC, 0, NULL);
-    send_from(ctx, ctx->self->pid, pid, TR_SIG_EXIT, 0, 0, &r);
+    send_from(ctx, ctx->self->pid, pid, TR_SIG_EXIT, 0, 0, unreachable(&r, pid));
   }
   return 0;
 }
@@ -355,8 +375,7 @@ int tr_monitor(tr_ctx_t *ctx, tr_pid_t pid, uint64_t *ref) {
   *ref = r;
   if (!tr__signal_send(ctx, pid, TR_SIG_MONITOR, 0, r, NULL)) {
     tr_reason_t why;
-    tr_reason_set(&why, TR_REASON_NOPROC, 0, NULL);
-    send_down(ctx, ctx->self->pid, r, pid, &why);
+    send_down(ctx, ctx->self->pid, r, pid, unreachable(&why, pid));
   }
   return 0;
 }

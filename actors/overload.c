@@ -29,7 +29,7 @@
  * the cache line the push touches anyway; everything else happens only when it is full. */
 #include <time.h>
 
-#include "actors/actor.h"
+#include "actors/remote.h"
 
 /* How often an outside sender waiting for a drain looks again. */
 #define WAIT_POLL_NS 100000L
@@ -110,9 +110,16 @@ void tr__unmute(tr_ctx_t *ctx, tr_actor_t *a) {
   }
 }
 
-/* Release the actor named pid, if it lives and is muted. */
+/* Release the actor named pid, if it lives and is muted. A muter of another node's is the
+ * reading of a link that a full mailbox paused (actors/remote.h). */
 static void unmute_pid(tr_ctx_t *ctx, uint64_t pid) {
   tr_system_t *sys = ctx->sys;
+  if (TR_UNLIKELY(tr__pid_remote((tr_pid_t){pid}))) {
+    const tr_remote_ops_t *ops = tr__remote(sys);
+    if (ops)
+      ops->release(ctx, (tr_pid_t){pid});
+    return;
+  }
   if (!ctx->lockfree)
     tr__qsbr_foreign_enter(&sys->sched.qsbr);
   tr_actor_t *a = tr__table_get(&sys->table, (tr_pid_t){pid});
@@ -121,6 +128,8 @@ static void unmute_pid(tr_ctx_t *ctx, uint64_t pid) {
   if (!ctx->lockfree)
     tr__qsbr_foreign_exit(&sys->sched.qsbr);
 }
+
+void tr__unmute_pid(tr_ctx_t *ctx, tr_pid_t pid) { unmute_pid(ctx, pid.id); }
 
 void tr__mute_noted(tr_ctx_t *ctx, tr_actor_t *a, tr_pid_t sender) {
   tr_actor_ext_t *e = tr__actor_ext(a);
@@ -170,14 +179,19 @@ int tr__overload_full(tr_ctx_t *ctx, tr_actor_t *a) {
     return TR_EBUSY;
   if (!actor)
     return TR_EAGAIN; /* the caller waits (tr__overload_wait) or gives up with TR_EBUSY */
+  if (tr__may_mute(ctx) && ctx->mute_on.id == 0)
+    ctx->mute_on = a->pid;
+  return 0;
+}
+
+bool tr__may_mute(tr_ctx_t *ctx) {
+  if (!tr__in_handler(ctx))
+    return false;
   tr_actor_t *self = ctx->self;
   uint32_t sf = atomic_load_explicit(&self->flags, memory_order_relaxed);
   uint64_t own = tr__depth(self) - ctx->turn_popped; /* what it has really left to do */
-  if ((sf & TR_AF_UNMUTABLE) || (self->high && own >= self->high))
-    return 0; /* never muted, or full itself: it must go on draining */
-  if (ctx->mute_on.id == 0)
-    ctx->mute_on = a->pid;
-  return 0;
+  /* Never muted, or full itself: it must go on draining. */
+  return !(sf & TR_AF_UNMUTABLE) && !(self->high && own >= self->high);
 }
 
 void tr__overload_pushed(tr_ctx_t *ctx, tr_actor_t *a) {
@@ -194,10 +208,14 @@ bool tr__mute_park(tr_ctx_t *ctx, tr_actor_t *a) {
   tr_system_t *sys = ctx->sys;
   tr_pid_t to = ctx->mute_on;
   ctx->mute_on = TR_PID_NONE;
-  tr_actor_t *r = tr__table_get(&sys->table, to);
+  /* Muted on a mailbox here, or on the busy link to another node (actors/remote.h). */
+  const tr_remote_ops_t *ops = tr__pid_remote(to) ? tr__remote(sys) : NULL;
+  tr_actor_t *r = ops ? NULL : tr__table_get(&sys->table, to);
   tr_actor_ext_t *e = tr__actor_ext(a);
-  if (!r || !e || tr__depth(r) < r->low)
+  if (ops ? !ops->busy(sys, to) : (!r || tr__depth(r) < r->low))
     return false; /* gone, or drained already: no reason to wait */
+  if (!e)
+    return false;
   atomic_store_explicit(&e->muted_by, to.id, memory_order_relaxed);
   atomic_fetch_add_explicit(&e->mutes, 1, memory_order_relaxed);
   tr_pid_t self = a->pid;
@@ -215,7 +233,8 @@ bool tr__mute_park(tr_ctx_t *ctx, tr_actor_t *a) {
     tr__unmute(ctx, a);
     return true;
   }
-  if (!tr__signal_from(ctx, to, self, TR_SIG_MUTED))
-    tr__unmute(ctx, a); /* it exited meanwhile: nobody would release us */
+  bool noted = ops ? ops->park(ctx, self, to) : tr__signal_from(ctx, to, self, TR_SIG_MUTED);
+  if (!noted)
+    tr__unmute(ctx, a); /* it exited (or drained) meanwhile: nobody would release us */
   return true;
 }

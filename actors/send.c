@@ -5,7 +5,7 @@
  * valid, scheduler/qsbr.h); other threads hold the foreign lock across find + push. */
 #include <string.h>
 
-#include "actors/actor.h"
+#include "actors/remote.h"
 
 void tr__dead_letter(tr_ctx_t *ctx, tr_msg_t *m) {
   if (ctx->w)
@@ -59,6 +59,12 @@ static inline void push_runtime(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
 
 bool tr__deliver(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
   tr_system_t *sys = ctx->sys;
+  if (TR_UNLIKELY(tr__pid_remote(to))) { /* a DOWN for a watcher on another node, say */
+    bool ok;
+    if (tr__remote_send(ctx, to, m, &ok) != 0)
+      tr__dead_letter(ctx, m);
+    return ok;
+  }
   if (TR_LIKELY(ctx->lockfree)) {
     tr_actor_t *a = tr__table_get(&sys->table, to);
     if (TR_LIKELY(a != NULL))
@@ -147,6 +153,8 @@ int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
   tr_system_t *sys = ctx->sys;
   uint64_t deadline = 0;
   *delivered = false;
+  if (TR_UNLIKELY(tr__pid_remote(to)))
+    return tr__remote_send(ctx, to, m, delivered);
   if (TR_LIKELY(ctx->lockfree && ctx->self) && gather(ctx, to, m)) {
     *delivered = true;
     return 0;
@@ -278,14 +286,21 @@ int tr_send_opts(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, si
   return send_one(ctx, to, tag, data, len, 0, TR_KIND_USER, opts ? opts->delivered : NULL);
 }
 
-int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_pid_t except, tr_atom_t tag,
-                  const void *data, size_t len, size_t *delivered) {
+/* Is to[i] left out of a send_many? */
+static inline bool skipped(tr_pid_t to, tr_pid_t except, bool local_only) {
+  return to.id == except.id || (local_only && tr__pid_remote(to));
+}
+
+int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_pid_t except, bool local_only,
+                  tr_atom_t tag, const void *data, size_t len, size_t *delivered) {
+  if (delivered)
+    *delivered = 0;
   int rc = check_send(ctx, tag, len);
   if (rc || n == 0)
     return rc;
   size_t skip = 0;
-  for (size_t i = 0; !tr_pid_is_none(except) && i < n; i++)
-    skip += to[i].id == except.id;
+  for (size_t i = 0; (!tr_pid_is_none(except) || local_only) && i < n; i++)
+    skip += skipped(to[i], except, local_only);
   if (skip == n)
     return 0;
   tr_pool_t *pool = tr__ctx_pool(ctx);
@@ -294,7 +309,7 @@ int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_pid_t except, 
     return TR_ENOMEM;
   size_t ok = 0, i = 0, sent = 0;
   for (; i < n; i++) {
-    if (to[i].id == except.id)
+    if (skipped(to[i], except, local_only))
       continue;
     tr_msg_t *m = tr__msg_alloc(pool);
     if (TR_UNLIKELY(!m)) {

@@ -45,6 +45,24 @@ static inline void tr__bump(_Atomic uint64_t *c, uint64_t n) {
   atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
 }
 
+/* Big-endian integers in byte buffers (msgpack's and the cluster's wire order). */
+static inline void tr__put_be32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)(v >> 24);
+  p[1] = (unsigned char)(v >> 16);
+  p[2] = (unsigned char)(v >> 8);
+  p[3] = (unsigned char)v;
+}
+static inline uint32_t tr__get_be32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void tr__put_be64(unsigned char *p, uint64_t v) {
+  tr__put_be32(p, (uint32_t)(v >> 32));
+  tr__put_be32(p + 4, (uint32_t)v);
+}
+static inline uint64_t tr__get_be64(const unsigned char *p) {
+  return (uint64_t)tr__get_be32(p) << 32 | tr__get_be32(p + 4);
+}
+
 /* Sleep the calling thread. */
 void tr__sleep_ns(uint64_t ns);
 

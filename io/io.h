@@ -123,7 +123,12 @@ tr_io_timer_t *tr__io_timer_find(tr_io_t *io, uint64_t id);
 
 /* Bracket a libuv callback of a part that may read actors (see above). */
 static inline void tr__io_enter(tr_io_t *io) { tr__qsbr_online(&io->sys->sched.qsbr, io->qs); }
-static inline void tr__io_leave(tr_io_t *io) { tr__qsbr_offline(&io->sys->sched.qsbr, io->qs); }
+static inline void tr__io_leave(tr_io_t *io) {
+  /* What the I/O thread retired (a group's old members array, say) is freed once safe. */
+  if (TR_UNLIKELY(tr__qsbr_holding(io->qs)))
+    tr__qsbr_flush(&io->sys->sched.qsbr, io->qs, NULL);
+  tr__qsbr_offline(&io->sys->sched.qsbr, io->qs);
+}
 
 /* Translate a libuv error into a TR_E* code (libuv's codes never leak out); unexpected ones
  * are logged with `what`. UV_EOF is 0. Any thread. */

@@ -12,6 +12,7 @@ static const char *const builtin[] = {
     [TR_ATOM_TIMEOUT] = "timeout",   [TR_ATOM_TCP_OPEN] = "tcp_open",
     [TR_ATOM_TCP_DATA] = "tcp_data", [TR_ATOM_TCP_CLOSED] = "tcp_closed",
     [TR_ATOM_TRACE] = "trace",       [TR_ATOM_TCP_EOF] = "tcp_eof",
+    [TR_ATOM_NODEUP] = "nodeup",     [TR_ATOM_NODEDOWN] = "nodedown",
 };
 
 static uint32_t hash(const char *s, size_t len) {

@@ -40,8 +40,9 @@ typedef struct {
 
 const uint8_t tr__fmt_class[256] = {
     ['i'] = TR__FMT_VALUE, ['u'] = TR__FMT_VALUE, ['d'] = TR__FMT_VALUE, ['b'] = TR__FMT_VALUE,
-    ['n'] = TR__FMT_VALUE, ['s'] = TR__FMT_VALUE, ['x'] = TR__FMT_VALUE, ['['] = TR__FMT_OPEN,
-    ['{'] = TR__FMT_OPEN,  [']'] = TR__FMT_CLOSE, ['}'] = TR__FMT_CLOSE, [' '] = TR__FMT_SPACE,
+    ['n'] = TR__FMT_VALUE, ['s'] = TR__FMT_VALUE, ['x'] = TR__FMT_VALUE, ['p'] = TR__FMT_VALUE,
+    ['['] = TR__FMT_OPEN,  ['{'] = TR__FMT_OPEN,  [']'] = TR__FMT_CLOSE, ['}'] = TR__FMT_CLOSE,
+    [' '] = TR__FMT_SPACE,
 };
 
 int tr__fmt_check(const char *fmt) {
@@ -59,6 +60,7 @@ int tr__fmt_check(const char *fmt) {
     case 'n':
     case 's':
     case 'x':
+    case 'p':
     case '[':
     case '{':
       break;
@@ -204,6 +206,14 @@ static inline int pack(sink_t *s, msgpack_packer_write write, const char *fmt, v
       if ((bin == NULL && n > 0) || (uint64_t)n > UINT32_MAX)
         return TR_EINVAL;
       rc = msgpack_pack_bin_with_body(&pk, bin, n);
+      break;
+    }
+    case 'p': { /* a pid: fixext 8 of type TR_EXT_PID, the id big-endian */
+      unsigned char be[8];
+      tr__put_be64(be, va_arg(ap, tr_pid_t).id);
+      rc = msgpack_pack_ext(&pk, 8, TR_EXT_PID);
+      if (rc == 0)
+        rc = msgpack_pack_ext_body(&pk, be, 8);
       break;
     }
     case '[':

@@ -343,6 +343,17 @@ static int walk(const uint8_t *d, size_t len, const tr_limits_t *lim, const char
         rc = get_x(&h, d + pos + h.head, x, va_arg(ap, size_t *));
       }
       break;
+    case 'p':
+      if ((rc = tr__mp_head(d, len, pos, &h)) == 0) {
+        tr_pid_t *out = va_arg(ap, tr_pid_t *);
+        if (!out)
+          rc = TR_EINVAL;
+        else if (h.kind != TR__MP_EXT || h.body != 8 || d[pos + h.head - 1] != TR_EXT_PID)
+          rc = TR_ETYPE; /* an ext of 8 bytes (the ext type ends its head), the id */
+        else
+          out->id = tr__get_be64(d + pos + h.head);
+      }
+      break;
     default: /* not a letter of the format language */
       return TR_EINVAL;
     }

@@ -16,6 +16,10 @@
  *   s       const char * (NUL-terminated) const char **, size_t *   str; points into the
  *                                                                   payload, not NUL-terminated
  *   x       const void *, size_t          const void **, size_t *   bin; points into the payload
+ *   p       tr_pid_t                      tr_pid_t *      a pid: an ext value (TR_EXT_PID) that
+ *                                                         the cluster's links translate, so
+ *                                                         it names the same actor on every
+ *                                                         node (cluster.h)
  *   [ ... ] an array of the enclosed values; unpacking requires exactly that many elements
  *   { ... } a map; the enclosed letters alternate key, value; unpacking requires exactly
  *           that many pairs
@@ -48,8 +52,15 @@ enum {
   TR_ATOM_TCP_CLOSED = 8, /* a connection closed (net.h) */
   TR_ATOM_TRACE = 9,      /* a trace event (tr_trace, actor.h) */
   TR_ATOM_TCP_EOF = 10,   /* a connection's peer will send no more (net.h) */
+  TR_ATOM_NODEUP = 11,    /* a link to another node came up (cluster.h) */
+  TR_ATOM_NODEDOWN = 12,  /* a link to another node went down (cluster.h) */
   TR_ATOM_FIRST_USER = 16
 };
+
+/* The msgpack extension type of a pid packed with 'p': fixext 8 holding the pid's id,
+ * big-endian. On the wire between nodes it travels as fixext 16 (the incarnation of its node,
+ * then its id on that node), which the links write and read; a program never sees that form. */
+#define TR_EXT_PID 1
 
 /* Intern `name` in the system's atom table and return its atom (stable for the life of the
  * system), or 0 if the name is empty, longer than TR_ATOM_MAX_LEN, or the table is full.
