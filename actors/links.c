@@ -121,7 +121,8 @@ static void send_down(tr_ctx_t *ctx, tr_pid_t watcher, uint64_t ref, tr_pid_t wh
   tr_msg_t *m = envelope(ctx);
   size_t len;
   unsigned char buf[TR_MSG_INLINE + TR_REASON_TEXT_MAX + 16];
-  int rc = tr_pack_into(buf, sizeof buf, &len, "[uuiis]", ref, who.id, (int64_t)r->kind,
+  /* 'p': the pid must name the same actor when the DOWN crosses to another node. */
+  int rc = tr_pack_into(buf, sizeof buf, &len, "[upiis]", ref, who, (int64_t)r->kind,
                         (int64_t)r->code, r->text);
   TR_ASSERT(rc == 0);
   if (tr__msg_fill(m, TR_ATOM_DOWN, who, buf, len) != 0) {
@@ -159,7 +160,7 @@ static void post_exit_message(tr_ctx_t *ctx, tr_actor_t *a, tr_pid_t from, const
   tr__enqueue(ctx, a, m);
 }
 
-static int read_reason(const tr_msg_t *m, const char *fmt, uint64_t *a, uint64_t *b,
+static int read_reason(const tr_msg_t *m, const char *fmt, uint64_t *a, tr_pid_t *b,
                        tr_reason_t *r) {
   int64_t kind, code;
   const char *text;
@@ -181,7 +182,7 @@ static int read_reason(const tr_msg_t *m, const char *fmt, uint64_t *a, uint64_t
 int tr_msg_down(const tr_msg_t *m, tr_down_t *out) {
   if (!m || !out || tr_msg_tag(m) != TR_ATOM_DOWN)
     return TR_ETYPE;
-  return read_reason(m, "[uuiis]", &out->ref, &out->pid.id, &out->reason);
+  return read_reason(m, "[upiis]", &out->ref, &out->pid, &out->reason);
 }
 
 int tr_msg_exit(const tr_msg_t *m, tr_pid_t *from, tr_reason_t *reason) {

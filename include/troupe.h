@@ -10,6 +10,7 @@
 #include "troupe/group.h"
 #include "troupe/timer.h"
 #include "troupe/net.h"
+#include "troupe/cluster.h"
 #include "troupe/supervisor.h"
 #include "troupe/console.h"
 #include "troupe/log.h"

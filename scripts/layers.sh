@@ -23,6 +23,7 @@ declare -A USES=(
   [io]="base mailbox scheduler actors"
   [timers]="base mailbox scheduler actors io"
   [net]="base mailbox scheduler actors io"
+  [cluster]="base mailbox scheduler actors io timers net"
   [supervisor]="base mailbox scheduler actors io timers"
   [console]="base mailbox scheduler actors io timers net"
   [runtime]="base mailbox scheduler actors io timers net"

@@ -1,0 +1,326 @@
+/* The cluster across processes on loopback (CLUSTER.md C2): node a runs in this process,
+ * nodes b and c are cluster-node processes (tests/cluster/node_main.c) that only the
+ * cluster reaches. One fixture, in order: the mesh forms from one seed (c meets b through
+ * a); named sends, replies and pids in payloads; 100,000 sequenced sends arrive in order,
+ * none lost; group members of other nodes and a group send delivered once per node; tags a
+ * node does not know are dropped, not interned; kill -9 of c: DOWN and EXIT noconnection,
+ * its members leave, its old pids are dead; c restarted under the same name is a new
+ * incarnation, reached by name again; a node with the wrong cookie is refused. */
+#include <stdlib.h>
+
+#include "support/proc.h"
+#include "support/support.h"
+
+#ifndef TROUPE_NODE_BIN
+#error "TROUPE_NODE_BIN must name the cluster-node executable"
+#endif
+
+static const char COOKIE[] = "0123456789abcdef-test-cookie";
+static char cookie_path[64], bad_cookie_path[64];
+
+static void write_cookie(char *path, const char *text) {
+  strcpy(path, "/tmp/troupe-cookie-XXXXXX");
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+}
+
+static size_t links_up(tr_system_t *sys, const char *name) {
+  tr_link_info_t info[16];
+  size_t total = 0, up = 0;
+  assert_int_equal(tr_cluster_links(sys, info, 16, &total), 0);
+  for (size_t i = 0; i < total && i < 16; i++)
+    if (info[i].state == TR_LINK_UP && (!name || strcmp(info[i].name, name) == 0))
+      up++;
+  return up;
+}
+
+static proc_t start_node(const char *name, const char *cookie, uint16_t seed_port) {
+  char seeds[32];
+  snprintf(seeds, sizeof seeds, "127.0.0.1:%u", (unsigned)seed_port);
+  char *argv[] = {(char *)TROUPE_NODE_BIN, (char *)name, (char *)cookie, seeds, NULL};
+  proc_t p;
+  proc_start(&p, TROUPE_NODE_BIN, argv);
+  return p;
+}
+
+/* Ask `to` (a pid of another node) and return the reply's two numbers. */
+static void ask2(tr_client_t *c, tr_pid_t to, const char *tag, uint64_t *a, uint64_t *b) {
+  tr_system_t *sys = tr_ctx_system(tr_client_ctx(c));
+  tr_msg_t *r = sup_request(c, to, tr_atom(sys, tag));
+  if (b)
+    assert_int_equal(tr_msg_unpack(r, "[uu]", a, b), 0);
+  else
+    assert_int_equal(tr_msg_unpack(r, "[u]", a), 0);
+  tr_msg_free(r);
+}
+
+/* The echo actor of a node, found with a named send and the pid in its answer. */
+static tr_pid_t echo_of(tr_client_t *c, const char *node) {
+  tr_system_t *sys = tr_ctx_system(tr_client_ctx(c));
+  tr_atom_t ping = tr_atom(sys, "ping"), pong = tr_atom(sys, "pong");
+  for (uint64_t end = sup_now_ms() + SUP_WAIT_MS; sup_now_ms() < end;) {
+    if (tr_send_name(tr_client_ctx(c), node, "echo", ping, "\x91\x2a", 2) == 0) {
+      tr_msg_t *m = NULL;
+      if (tr_client_receive(c, 1000, &m) == 0) {
+        tr_pid_t pid;
+        uint64_t n;
+        assert_int_equal(tr_msg_tag(m), pong);
+        assert_int_equal(tr_msg_unpack(m, "[pu]", &pid, &n), 0);
+        assert_int_equal(n, 42);
+        assert_true(tr_pid_eq(pid, tr_msg_from(m))); /* the pid in the payload is the sender */
+        tr_msg_free(m);
+        return pid;
+      }
+    }
+    sup_sleep_ms(20);
+  }
+  fail_msg("no answer from %s's echo", node);
+  return TR_PID_NONE;
+}
+
+/* An actor of node a that links to a remote pid and monitors it, traps exits, and reports
+ * the EXIT and the DOWN. */
+typedef struct {
+  tr_pid_t report;
+  uint64_t ref;
+} linker_t;
+
+static int linker_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
+  linker_t *s = state;
+  tr_pid_t target;
+  if (tr_msg_unpack(init, "[pp]", &s->report, &target) != 0)
+    return TR_EINVAL;
+  tr_trap_exit(ctx, true);
+  int rc = tr_link(ctx, target);
+  return rc ? rc : tr_monitor(ctx, target, &s->ref);
+}
+
+static int linker_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  linker_t *s = state;
+  tr_pid_t from;
+  tr_reason_t r;
+  tr_down_t d;
+  tr_system_t *sys = tr_ctx_system(ctx);
+  if (tr_msg_exit(m, &from, &r) == 0)
+    tr_sendf(ctx, s->report, tr_atom(sys, "linked-exit"), "[pi]", from, (int64_t)r.kind);
+  else if (tr_msg_down(m, &d) == 0)
+    tr_sendf(ctx, s->report, tr_atom(sys, "down"), "[pbi]", d.pid, d.ref == s->ref,
+             (int64_t)d.reason.kind);
+  return 0;
+}
+
+static const tr_behaviour_t linker_b = {.name = "linker",
+                                        .state_size = sizeof(linker_t),
+                                        .init = linker_init,
+                                        .receive = linker_receive};
+
+static bool group_has(void *arg) {
+  void **a = arg;
+  tr_system_t *sys = a[0];
+  size_t want = (size_t)(uintptr_t)a[1];
+  return tr_group_size(tr_system_ctx(sys), tr_atom(sys, "chat"), "room", 4) == want;
+}
+
+static void wait_group(tr_system_t *sys, size_t n) {
+  void *arg[2] = {sys, (void *)(uintptr_t)n};
+  assert_true(sup_wait(group_has, arg));
+}
+
+static bool mesh_done(void *arg) {
+  void **a = arg;
+  tr_client_t *c = a[0];
+  tr_pid_t *echo = a[1];
+  uint64_t up = 0;
+  ask2(c, *echo, "links", &up, NULL);
+  return up == 2;
+}
+
+static void test_cluster(void **st) {
+  (void)st;
+  write_cookie(cookie_path, COOKIE);
+  write_cookie(bad_cookie_path, "another-cookie-of-this-length!");
+  tr_system_t *a = sup_system_new(2, 0);
+  tr_cluster_config_t cc;
+  tr_cluster_config_init(&cc);
+  cc.name = "a";
+  cc.cookie_file = cookie_path;
+  assert_int_equal(tr_cluster_start(a, &cc), 0);
+  assert_int_equal(tr_cluster_start(a, &cc), TR_EINVAL); /* once */
+  uint16_t port = tr_cluster_port(a);
+  assert_true(port != 0);
+  assert_string_equal(tr_node_name(a), "a");
+
+  /* The mesh: b and c know only a; c must meet b through a. */
+  proc_t b = start_node("b", cookie_path, port);
+  proc_t c = start_node("c", cookie_path, port);
+  tr_client_t *cl;
+  assert_int_equal(tr_client_open(a, &cl), 0);
+  tr_pid_t eb = echo_of(cl, "b"), ec = echo_of(cl, "c");
+  assert_true(tr_pid_is_remote(eb) && tr_pid_is_remote(ec) && !tr_pid_eq(eb, ec));
+  char name[TR_NODE_NAME_MAX + 1];
+  assert_string_equal(tr_pid_node_name(a, eb, name), "b");
+  assert_string_equal(tr_pid_node_name(a, ec, name), "c");
+  assert_string_equal(tr_pid_node_name(a, tr_client_pid(cl), name), "a");
+  void *mesh[2] = {cl, &ec};
+  assert_true(sup_wait(mesh_done, mesh));
+  assert_int_equal(links_up(a, NULL), 2);
+
+  /* 100,000 sequenced sends to b: all arrive, in order. */
+  tr_ctx_t *ctx = tr_client_ctx(cl);
+  tr_atom_t seq = tr_atom(a, "seq");
+  for (uint64_t i = 0; i < 100000; i++)
+    assert_int_equal(tr_sendf(ctx, eb, seq, "[u]", i), 0);
+  uint64_t seen, bad;
+  ask2(cl, eb, "count", &seen, &bad);
+  assert_int_equal(seen, 100000);
+  assert_int_equal(bad, 0);
+
+  /* Groups: b's and c's echo are members here; a send reaches each once, in order. */
+  wait_group(a, 2);
+  tr_atom_t chat = tr_atom(a, "chat"), gmsg = tr_atom(a, "gmsg");
+  for (uint64_t i = 0; i < 1000; i++) {
+    uint8_t buf[16];
+    size_t len;
+    assert_int_equal(tr_pack_into(buf, sizeof buf, &len, "[u]", i), 0);
+    assert_int_equal(tr_group_send(ctx, chat, "room", 4, gmsg, buf, len, NULL), 0);
+  }
+  ask2(cl, eb, "gcount", &seen, &bad);
+  assert_int_equal(seen, 1000);
+  assert_int_equal(bad, 0);
+  ask2(cl, ec, "gcount", &seen, &bad);
+  assert_int_equal(seen, 1000);
+  assert_int_equal(bad, 0);
+
+  /* A tag b has never interned: dropped there and counted, not added to its atoms. */
+  uint64_t tu0, du0, ra;
+  tr_msg_t *r = sup_request(cl, eb, tr_atom(a, "stats"));
+  assert_int_equal(tr_msg_unpack(r, "[uuu]", &tu0, &du0, &ra), 0);
+  tr_msg_free(r);
+  for (int i = 0; i < 100; i++) {
+    char tag[32];
+    snprintf(tag, sizeof tag, "unheard-of-%d", i);
+    assert_int_equal(tr_send(ctx, eb, tr_atom(a, tag), NULL, 0), 0);
+  }
+  uint64_t tu, du;
+  r = sup_request(cl, eb, tr_atom(a, "stats"));
+  assert_int_equal(tr_msg_unpack(r, "[uuu]", &tu, &du, &ra), 0);
+  tr_msg_free(r);
+  assert_int_equal(tu - tu0, 100);
+  assert_int_equal(du - du0, 100);
+
+  /* kill -9 c: the monitor and the link report noconnection, c's member leaves. */
+  tr_pid_t lk;
+  assert_int_equal(tr_spawnf(ctx, &linker_b, &lk, "[pp]", tr_client_pid(cl), ec), 0);
+  ask2(cl, ec, "count", &seen, &bad); /* the LINK and MONITOR went before this answer */
+  kill(c.pid, SIGKILL);
+  waitpid(c.pid, NULL, 0);
+  bool got_down = false, got_exit = false;
+  while (!got_down || !got_exit) {
+    tr_msg_t *m = sup_receive(cl);
+    tr_pid_t from;
+    int64_t kind;
+    bool same_ref;
+    if (tr_msg_tag(m) == tr_atom(a, "down")) {
+      assert_int_equal(tr_msg_unpack(m, "[pbi]", &from, &same_ref, &kind), 0);
+      assert_true(tr_pid_eq(from, ec));
+      assert_true(same_ref);
+      assert_int_equal(kind, TR_REASON_NOCONNECTION);
+      got_down = true;
+    } else if (tr_msg_tag(m) == tr_atom(a, "linked-exit")) {
+      assert_int_equal(tr_msg_unpack(m, "[pi]", &from, &kind), 0);
+      assert_true(tr_pid_eq(from, ec));
+      assert_int_equal(kind, TR_REASON_NOCONNECTION);
+      got_exit = true;
+    }
+    tr_msg_free(m);
+  }
+  wait_group(a, 1);
+  assert_int_equal(links_up(a, "c"), 0);
+
+  /* c again, under the same name: a new incarnation; the old pid stays dead. */
+  c = start_node("c", cookie_path, port);
+  tr_pid_t ec2 = echo_of(cl, "c");
+  assert_false(tr_pid_eq(ec2, ec));
+  tr_cluster_stats_t s0, s1;
+  assert_int_equal(tr_cluster_stats(a, &s0), 0);
+  assert_int_equal(tr_sendf(ctx, ec, seq, "[u]", (uint64_t)0), 0);
+  assert_int_equal(tr_cluster_stats(a, &s1), 0);
+  assert_int_equal(s1.dead_noconn - s0.dead_noconn, 1);
+  ask2(cl, ec2, "count", &seen, &bad);
+  assert_int_equal(seen, 0); /* the send to the old pid reached nobody */
+  wait_group(a, 2);
+
+  /* A node with the wrong cookie is refused; the mesh does not notice. */
+  proc_t d = start_node("d", bad_cookie_path, port);
+  for (uint64_t end = sup_now_ms() + SUP_WAIT_MS; sup_now_ms() < end;) {
+    assert_int_equal(tr_cluster_stats(a, &s1), 0);
+    if (s1.refused_auth > s0.refused_auth)
+      break;
+    sup_sleep_ms(20);
+  }
+  assert_true(s1.refused_auth > s0.refused_auth);
+  assert_int_equal(links_up(a, "d"), 0);
+  assert_int_equal(links_up(a, NULL), 2);
+
+  kill(d.pid, SIGTERM);
+  kill(b.pid, SIGTERM);
+  kill(c.pid, SIGTERM);
+  assert_int_equal(proc_wait(d.pid), 0);
+  assert_int_equal(proc_wait(b.pid), 0);
+  assert_int_equal(proc_wait(c.pid), 0);
+  tr_client_close(cl);
+  tr_system_stop(a);
+  tr_system_free(a);
+  unlink(cookie_path);
+  unlink(bad_cookie_path);
+}
+
+/* Configurations that must be refused, each with its log line, before anything starts. */
+static void test_config_errors(void **st) {
+  (void)st;
+  write_cookie(cookie_path, "short");
+  tr_system_t *sys = sup_system_new(1, 0);
+  tr_cluster_config_t cc;
+  tr_cluster_config_init(&cc);
+  cc.name = "bad name!";
+  cc.cookie = COOKIE;
+  cc.cookie_len = sizeof COOKIE - 1;
+  assert_int_equal(tr_cluster_start(sys, &cc), TR_EINVAL);
+  tr_system_stop(sys);
+  tr_system_free(sys);
+  const struct {
+    const char *listen, *seeds, *file;
+  } bad[] = {{"nohost", NULL, NULL},
+             {"127.0.0.1:99999", NULL, NULL},
+             {NULL, "127.0.0.1", NULL},
+             {NULL, NULL, cookie_path},
+             {NULL, NULL, "/nonexistent/cookie"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    sys = sup_system_new(1, 0);
+    tr_cluster_config_init(&cc);
+    cc.name = "x";
+    cc.listen = bad[i].listen;
+    cc.seeds = bad[i].seeds;
+    cc.cookie_file = bad[i].file;
+    if (!bad[i].file) {
+      cc.cookie = COOKIE;
+      cc.cookie_len = sizeof COOKIE - 1;
+    }
+    assert_true(tr_cluster_start(sys, &cc) < 0);
+    assert_null(tr_node_name(sys));
+    tr_system_stop(sys);
+    tr_system_free(sys);
+  }
+  unlink(cookie_path);
+}
+
+int main(void) {
+  sup_filter_from_env();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_config_errors),
+      cmocka_unit_test(test_cluster),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
