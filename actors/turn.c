@@ -178,6 +178,9 @@ void tr__actor_run(void *task, tr_worker_t *w) {
     tr__mute_release_all(ctx, a);
     f = atomic_load_explicit(&a->flags, memory_order_relaxed);
   }
+  /* What the signal lane's handling sent (a DOWN, an exit, an answer to an inspection) goes
+   * out with the turn, as a handler's sends do. */
+  tr__outbox_done(ctx);
   /* It sent into a full mailbox: park until that one drains (its last write is there). */
   if (TR_UNLIKELY(ctx->mute_on.id != 0) && tr__mute_park(ctx, a))
     return;
