@@ -75,6 +75,11 @@ enum {
   TR_INSPECT_STATE = 0, /* the behaviour's inspect callback (nil without one) */
   TR_INSPECT_META = 1,  /* counts from the owner's ext: links, monitors, watchers, timers */
 };
+/* A reply's aux: the cluster's answer for a request whose node went down (TR_ATOM_TIMEOUT
+ * with the request's reference, delivered at once), which tr_client_request turns into
+ * TR_ENOCONN. Set only by this node: a reply's aux does not cross the wire. */
+#define TR_REPLY_NOCONN 1u
+
 enum {
   TR_EXITF_LINK = 1u << 0,   /* sent because a linked actor exited */
   TR_EXITF_FORCED = 1u << 1, /* the system is stopping: never trapped */

@@ -60,6 +60,8 @@ static void destroy(tr_io_t *io, void *state) {
     tr__u64map_free(&p->mon_out_t);
     tr__u64map_free(&p->mon_in_w);
     tr__u64map_free(&p->mon_in_t);
+    tr__u64map_free(&p->reqs);
+    tr__u64map_free(&p->reqs_old);
     pthread_mutex_destroy(&p->mu);
     free(p);
   }

@@ -48,6 +48,7 @@
 #define TR_TAG_NAME_MAX 255u
 /* The heartbeat timer's period. */
 #define TR_TICK_MS 250u
+#define TR_REQ_GEN_MS 60000u
 /* Learned peers are dialled until this long after they were last up. */
 #define TR_FORGET_MS (10u * 60u * 1000u)
 #define TR_NONCE_BYTES 32u
@@ -169,6 +170,10 @@ struct tr_peer {
   tr_pairs_t links;                 /* (local pid, remote pid) linked across this link */
   tr_u64map_t mon_out_w, mon_out_t; /* our monitors of its actors: ref -> watcher, target */
   tr_u64map_t mon_in_w, mon_in_t;   /* its monitors of our actors: ref -> watcher, target */
+  /* Requests of our actors to its actors not answered yet: ref -> requester, in two
+   * generations that the tick turns every TR_REQ_GEN_MS, so what was never answered (it
+   * timed out) is forgotten within two turns. */
+  tr_u64map_t reqs, reqs_old;
   _Atomic uint64_t bytes_out, frames_out, dropped_full;
   /* ---- the I/O thread's ---- */
   tr_cconn_t *conn; /* the authenticated connection */
@@ -227,7 +232,7 @@ struct tr_cluster {
   bool listener_open;
   uv_timer_t tick;
   bool tick_open;
-  uint64_t last_tick_ms;
+  uint64_t last_tick_ms, reqs_turned_ms;
   tr_cconn_t *conns;
   uint32_t preauth;
   tr_u64map_t penalty; /* hash of a remote IP -> (failures << 40 | until_ms) */
@@ -302,6 +307,7 @@ bool tr__hs_frame(tr_cconn_t *c, uint8_t kind, const uint8_t *body, size_t len);
 /* Per-IP penalties after failures. */
 bool tr__hs_penalised(tr_cluster_t *cl, const struct sockaddr *sa);
 void tr__hs_penalise(tr_cluster_t *cl, const struct sockaddr *sa);
+void tr__hs_forgive(tr_cluster_t *cl, const struct sockaddr *sa); /* it authenticated */
 
 /* conn.c */
 tr_cconn_t *tr__conn_new(tr_cluster_t *cl, bool dialled);

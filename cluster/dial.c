@@ -182,7 +182,22 @@ void tr__dial_tick(tr_cluster_t *cl, uint64_t now) {
   }
 }
 
+/* Requests never answered (they timed out at their requester) are forgotten. */
+static void turn_requests(tr_cluster_t *cl, uint64_t now) {
+  if (now - cl->reqs_turned_ms < TR_REQ_GEN_MS)
+    return;
+  cl->reqs_turned_ms = now;
+  for (tr_peer_t *p = cl->peers; p; p = p->next) {
+    tr__out_lock(p);
+    tr__u64map_free(&p->reqs_old);
+    p->reqs_old = p->reqs;
+    memset(&p->reqs, 0, sizeof p->reqs);
+    tr__out_unlock(p);
+  }
+}
+
 void tr__heartbeat_tick(tr_cluster_t *cl, uint64_t now) {
+  turn_requests(cl, now);
   if (cl->last_tick_ms && now - cl->last_tick_ms > 1000 + TR_TICK_MS) {
     /* This node was paused (SIGSTOP, a VM freeze): the silence was ours, not theirs. */
     tr_log(TR_LOG_WARN, "cluster: this node did not run for %llu ms; not counting it against peers",

@@ -241,6 +241,7 @@ static bool on_auth(tr_cconn_t *c, const uint8_t *body, size_t len) {
   if (tr__frame_put(&b, TR_F_AUTH_OK, NULL, 0, "[x]", mb, sizeof mb) != 0)
     return false;
   send_frame(c, &b, false);
+  tr__hs_forgive(cl, (const struct sockaddr *)&c->addr);
   tr__link_up(c, p, c->peer_inc);
   return true;
 }
@@ -321,18 +322,28 @@ static uint64_t ip_key(const struct sockaddr *sa) {
   return h == 0 || h == TR_U64MAP_TOMB ? 1 : h;
 }
 
+/* Failures an address may have before it is refused for a while: a node restarting with a
+ * stale cookie, or a probe, must not lock out the other nodes behind the same address (a
+ * host's other nodes, a NAT) at once. */
+#define PENALTY_FREE 3u
+
 bool tr__hs_penalised(tr_cluster_t *cl, const struct sockaddr *sa) {
   uint64_t v;
-  if (!tr__u64map_get(&cl->penalty, ip_key(sa), &v))
+  if (!tr__u64map_get(&cl->penalty, ip_key(sa), &v) || (v >> 40) < PENALTY_FREE)
     return false;
   return (v & ((UINT64_C(1) << 40) - 1)) > tr__cl_now_ms(cl);
+}
+
+void tr__hs_forgive(tr_cluster_t *cl, const struct sockaddr *sa) {
+  tr__u64map_del(&cl->penalty, ip_key(sa), NULL);
 }
 
 void tr__hs_penalise(tr_cluster_t *cl, const struct sockaddr *sa) {
   uint64_t k = ip_key(sa), v = 0;
   tr__u64map_get(&cl->penalty, k, &v);
   uint64_t failures = (v >> 40) + 1;
-  uint64_t delay = failures >= 7 ? 60000 : 1000u << (failures - 1);
+  uint64_t over = failures > PENALTY_FREE ? failures - PENALTY_FREE : 0;
+  uint64_t delay = over >= 6 ? 60000 : 1000u << over;
   if (delay > 60000)
     delay = 60000;
   if (cl->penalty.count >= PENALTY_ENTRIES && !tr__u64map_get(&cl->penalty, k, NULL)) {

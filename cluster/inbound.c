@@ -158,12 +158,17 @@ static bool on_send(tr_cconn_t *c, const uint8_t *body, size_t len) {
     deliver_user(c, to, m);
     return true;
   }
+  tr_peer_t *p = c->peer;
+  uint64_t v;
   if (kind == TR_KIND_DOWN) { /* one of our monitors of its actors has ended */
-    tr_peer_t *p = c->peer;
-    uint64_t v;
     tr__out_lock(p);
     tr__u64map_del(&p->mon_out_w, ref, &v);
     tr__u64map_del(&p->mon_out_t, ref, &v);
+    tr__out_unlock(p);
+  } else if (ref) { /* a request of ours answered */
+    tr__out_lock(p);
+    if (!tr__u64map_del(&p->reqs, ref, &v))
+      tr__u64map_del(&p->reqs_old, ref, &v);
     tr__out_unlock(p);
   }
   tr__deliver(ctx, to, m); /* the runtime's own messages pass no gate */

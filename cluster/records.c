@@ -103,6 +103,9 @@ void tr__records_down(tr_peer_t *p, tr_ctx_t *ctx) {
   memset(&p->mon_out_t, 0, sizeof p->mon_out_t);
   memset(&p->mon_in_w, 0, sizeof p->mon_in_w);
   memset(&p->mon_in_t, 0, sizeof p->mon_in_t);
+  tr_u64map_t rq = p->reqs, rq_old = p->reqs_old;
+  memset(&p->reqs, 0, sizeof p->reqs);
+  memset(&p->reqs_old, 0, sizeof p->reqs_old);
   tr__out_unlock(p);
 
   tr_reason_t noconn = {.kind = TR_REASON_NOCONNECTION};
@@ -122,6 +125,24 @@ void tr__records_down(tr_peer_t *p, tr_ctx_t *ctx) {
   while (tr__u64map_next(&it, &i, &ref, &t))
     if (tr__u64map_get(&iw, ref, &w))
       tr__signal_push_from(ctx, (tr_pid_t){t}, (tr_pid_t){w}, TR_SIG_DEMONITOR, 0, ref, NULL);
+  /* Requests fail now rather than at their timeout: a TIMEOUT reply with their reference,
+   * marked so that a client's tr_client_request returns TR_ENOCONN. */
+  for (tr_u64map_t *q = &rq; q; q = q == &rq ? &rq_old : NULL) {
+    i = 0;
+    while (tr__u64map_next(q, &i, &ref, &w)) {
+      tr_msg_t *m = tr__msg_alloc(tr__ctx_pool(ctx));
+      if (!m || tr__msg_fill(m, TR_ATOM_TIMEOUT, TR_PID_NONE, "\xacnoconnection", 13) != 0) {
+        if (m)
+          tr__msg_recycle(tr__ctx_pool(ctx), m);
+        continue;
+      }
+      m->kind = TR_KIND_REPLY;
+      m->ref = ref;
+      m->aux = TR_REPLY_NOCONN;
+      tr__deliver(ctx, (tr_pid_t){w}, m);
+    }
+    tr__u64map_free(q);
+  }
   tr__pairs_free(&links);
   tr__u64map_free(&ow);
   tr__u64map_free(&ot);

@@ -88,6 +88,8 @@ static int op_send(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
     tr__u64map_del(&p->mon_in_w, m->ref, &v);
     tr__u64map_del(&p->mon_in_t, m->ref, &v);
   }
+  if (m->kind == TR_KIND_USER && m->ref && !tr__pid_remote(m->from))
+    tr__u64map_put(&p->reqs, m->ref, m->from.id); /* a request: it fails if the link does */
   uint32_t tag = tr__out_tag(p, m->tag);
   uint8_t head[TR_SEND_HEAD];
   tr__put_be64(head, to.id & LOCAL_MASK);

@@ -153,6 +153,23 @@ static void end_search(tr_worker_t *w) {
     tr__idle_notify(w->s, false);
 }
 
+/* Before it parks, a worker that found nothing looks again this many times, a short pause
+ * between looks (some 20 us in all on current x86): work that arrives from the I/O thread
+ * meanwhile (a message off a socket) is taken without the futex wake and reschedule that a
+ * parked worker costs, which is most of a cross-node round trip's latency. Longer spins
+ * took the CPU from the I/O threads on a 2-core machine and were slower. */
+#ifndef TR_IDLE_SPINS
+#define TR_IDLE_SPINS 32u
+#endif
+
+static inline void tr__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 static void *search(tr_worker_t *w) {
   tr_sched_t *s = w->s;
   if (!w->searching) {
@@ -194,6 +211,11 @@ static void *worker_main(void *arg) {
       end_search(w);
     if (!t)
       t = search(w);
+    for (unsigned k = 0; !t && k < TR_IDLE_SPINS; k++) {
+      for (unsigned j = 0; j < 64; j++)
+        tr__cpu_relax();
+      t = search(w);
+    }
     if (!t) {
       if (atomic_load_explicit(&s->shutdown, memory_order_acquire))
         break;

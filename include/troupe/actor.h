@@ -419,7 +419,8 @@ TR_API int tr_client_receive(tr_client_t *c, int timeout_ms, tr_msg_t **out);
 /* A blocking request: send (tag, data) to `to` with a fresh reference, then wait up to
  * timeout_ms for the reply carrying it (tr_reply). Other messages that arrive meanwhile are
  * kept for tr_client_receive. A reply that comes after the timeout is dropped. On success the
- * caller owns *reply (free with tr_msg_free). Errors: TR_ETIMEDOUT, TR_ESTOPPED, and those of
+ * caller owns *reply (free with tr_msg_free). Errors: TR_ETIMEDOUT, TR_ENOCONN (to an actor
+ * of another node, whose link went down before the answer came), TR_ESTOPPED, and those of
  * tr_send. */
 TR_API int tr_client_request(tr_client_t *c, tr_pid_t to, tr_atom_t tag, const void *data,
                              size_t len, int timeout_ms, tr_msg_t **reply);

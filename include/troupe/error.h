@@ -27,7 +27,8 @@ extern "C" {
   XX(ESYS, 14, "operating system error")                                                           \
   XX(EADDRINUSE, 15, "address already in use")                                                     \
   XX(ECONNREFUSED, 16, "connection refused")                                                       \
-  XX(ECONNRESET, 17, "connection reset by peer")
+  XX(ECONNRESET, 17, "connection reset by peer")                                                   \
+  XX(ENOCONN, 18, "no connection to the actor's node")
 
 typedef enum {
   TR_OK = 0,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "support/proc.h"
+#include "support/sock.h"
 #include "support/support.h"
 
 #ifndef TROUPE_NODE_BIN
@@ -84,7 +85,7 @@ static tr_pid_t echo_of(tr_client_t *c, const char *node) {
  * the EXIT and the DOWN. */
 typedef struct {
   tr_pid_t report;
-  uint64_t ref;
+  uint64_t ref, req;
 } linker_t;
 
 static int linker_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
@@ -94,7 +95,13 @@ static int linker_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
     return TR_EINVAL;
   tr_trap_exit(ctx, true);
   int rc = tr_link(ctx, target);
-  return rc ? rc : tr_monitor(ctx, target, &s->ref);
+  if (rc == 0)
+    rc = tr_monitor(ctx, target, &s->ref);
+  /* A request that will never be answered (c does not know the tag): it must fail when c's
+   * node goes down, long before its own minute is up. */
+  if (rc == 0)
+    rc = tr_request(ctx, target, tr_atom(tr_ctx_system(ctx), "hang"), NULL, 0, 60000, &s->req);
+  return rc;
 }
 
 static int linker_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
@@ -105,6 +112,8 @@ static int linker_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   tr_system_t *sys = tr_ctx_system(ctx);
   if (tr_msg_exit(m, &from, &r) == 0)
     tr_sendf(ctx, s->report, tr_atom(sys, "linked-exit"), "[pi]", from, (int64_t)r.kind);
+  else if (tr_msg_tag(m) == TR_ATOM_TIMEOUT && tr_msg_ref(m) == s->req)
+    tr_send(ctx, s->report, tr_atom(sys, "req-failed"), NULL, 0);
   else if (tr_msg_down(m, &d) == 0)
     tr_sendf(ctx, s->report, tr_atom(sys, "down"), "[pbi]", d.pid, d.ref == s->ref,
              (int64_t)d.reason.kind);
@@ -216,8 +225,8 @@ static void test_cluster(void **st) {
   ask2(cl, ec, "count", &seen, &bad); /* the LINK and MONITOR went before this answer */
   kill(c.pid, SIGKILL);
   waitpid(c.pid, NULL, 0);
-  bool got_down = false, got_exit = false;
-  while (!got_down || !got_exit) {
+  bool got_down = false, got_exit = false, got_req = false;
+  while (!got_down || !got_exit || !got_req) {
     tr_msg_t *m = sup_receive(cl);
     tr_pid_t from;
     int64_t kind;
@@ -233,6 +242,8 @@ static void test_cluster(void **st) {
       assert_true(tr_pid_eq(from, ec));
       assert_int_equal(kind, TR_REASON_NOCONNECTION);
       got_exit = true;
+    } else if (tr_msg_tag(m) == tr_atom(a, "req-failed")) {
+      got_req = true;
     }
     tr_msg_free(m);
   }
@@ -252,6 +263,19 @@ static void test_cluster(void **st) {
   assert_int_equal(seen, 0); /* the send to the old pid reached nobody */
   wait_group(a, 2);
 
+  /* SIGSTOP b (no RST: the heartbeat's path): a declares it down; after SIGCONT it is back,
+   * the same incarnation, so its old pid works again. */
+  kill(b.pid, SIGSTOP);
+  for (uint64_t end = sup_now_ms() + SUP_WAIT_MS; links_up(a, "b") && sup_now_ms() < end;)
+    sup_sleep_ms(20);
+  assert_int_equal(links_up(a, "b"), 0);
+  kill(b.pid, SIGCONT);
+  for (uint64_t end = sup_now_ms() + SUP_WAIT_MS; !links_up(a, "b") && sup_now_ms() < end;)
+    sup_sleep_ms(20);
+  assert_int_equal(links_up(a, "b"), 1);
+  ask2(cl, eb, "count", &seen, &bad);
+  assert_int_equal(seen, 100000);
+
   /* A node with the wrong cookie is refused; the mesh does not notice. */
   proc_t d = start_node("d", bad_cookie_path, port);
   for (uint64_t end = sup_now_ms() + SUP_WAIT_MS; sup_now_ms() < end;) {
@@ -262,6 +286,27 @@ static void test_cluster(void **st) {
   }
   assert_true(s1.refused_auth > s0.refused_auth);
   assert_int_equal(links_up(a, "d"), 0);
+  assert_int_equal(links_up(a, NULL), 2);
+
+  /* Hostile bytes before authentication: each connection is closed, the node stays up, and
+   * a frame that is not a HELLO counts as a refused handshake. */
+  const struct {
+    const char *bytes;
+    size_t len;
+  } hostile[] = {
+      {"\xff\xff\xff\xff\x01", 5},                 /* a 4 GiB frame */
+      {"\x00\x00\x00\x00", 4},                     /* an empty frame */
+      {"\x00\x00\x00\x05\x10\x00\x00\x00\x00", 9}, /* a SEND before authenticating */
+      {"\x00\x00\x00\x04\x01\x00\x01\xc1", 8},     /* a HELLO whose header is not msgpack */
+      {"GET / HTTP/1.1\r\n\r\n", 18},              /* something else entirely */
+  };
+  for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+    int fd = sock_connect(AF_INET, port);
+    sock_send(fd, hostile[i].bytes, hostile[i].len);
+    assert_true(sock_wait_closed(fd));
+    close(fd);
+  }
+  ask2(cl, eb, "count", &seen, &bad); /* the cluster goes on */
   assert_int_equal(links_up(a, NULL), 2);
 
   kill(d.pid, SIGTERM);
