@@ -67,7 +67,7 @@ void tr__idle_notify(tr_sched_t *s, bool fenced) {
   signal_worker(w);
 }
 
-static bool work_anywhere(tr_sched_t *s) {
+bool tr__idle_work_anywhere(tr_sched_t *s) {
   if (tr__inject_len(&s->inject) > 0)
     return true;
   for (unsigned k = 0; k < s->n; k++)
@@ -106,7 +106,7 @@ void tr__idle_park(tr_worker_t *w) {
 
   atomic_thread_fence(memory_order_seq_cst); /* pairs with the fence in tr__idle_notify */
   bool wait = true;
-  if (work_anywhere(s) || atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
+  if (tr__idle_work_anywhere(s) || atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
     pthread_mutex_lock(&i->mu);
     if (unlist(i, w->id)) {
       atomic_fetch_sub_explicit(&i->sleeping, 1, memory_order_relaxed);

@@ -115,6 +115,8 @@ void tr__idle_destroy(tr_idle_t *i);
 /* Wake one sleeper if there is one and no one is searching. `fenced` must be true when the
  * caller is not a worker that will itself run the work it just queued. */
 void tr__idle_notify(tr_sched_t *s, bool fenced);
+/* Is a task waiting in the injection queue or any worker's deque? (racy: a hint) */
+bool tr__idle_work_anywhere(tr_sched_t *s);
 /* Park the calling worker until notified or shutdown. */
 void tr__idle_park(tr_worker_t *w);
 void tr__idle_wake_all(tr_sched_t *s);

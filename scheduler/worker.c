@@ -147,10 +147,17 @@ static void *next_local(tr_worker_t *w) {
 
 static void end_search(tr_worker_t *w) {
   w->searching = false;
-  /* The last searcher to find work wakes another, so parallelism ramps up when a burst
-   * arrives instead of staying with one worker. */
-  if (atomic_fetch_sub_explicit(&w->s->idle.searching, 1, memory_order_relaxed) == 1)
-    tr__idle_notify(w->s, false);
+  /* The last searcher to find work wakes another when more work is waiting, so parallelism
+   * ramps up when a burst arrives instead of staying with one worker. When the task it
+   * took was the only one (a message off a socket, one at a time), waking another would
+   * only have it search, spin and park again, taking a core from the threads doing the
+   * work. The fence pairs with a producer's (tr__idle_notify): either it saw us searching
+   * and left the waking to us, and we see its work here, or it saw none and woke one. */
+  if (atomic_fetch_sub_explicit(&w->s->idle.searching, 1, memory_order_relaxed) == 1) {
+    atomic_thread_fence(memory_order_seq_cst);
+    if (tr__idle_work_anywhere(w->s))
+      tr__idle_notify(w->s, false);
+  }
 }
 
 /* Before it parks, a worker that found nothing looks again this many times, a short pause
@@ -211,11 +218,13 @@ static void *worker_main(void *arg) {
       end_search(w);
     if (!t)
       t = search(w);
+#if TR_IDLE_SPINS > 0
     for (unsigned k = 0; !t && k < TR_IDLE_SPINS; k++) {
       for (unsigned j = 0; j < 64; j++)
         tr__cpu_relax();
       t = search(w);
     }
+#endif
     if (!t) {
       if (atomic_load_explicit(&s->shutdown, memory_order_acquire))
         break;
