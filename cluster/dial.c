@@ -218,7 +218,10 @@ void tr__heartbeat_tick(tr_cluster_t *cl, uint64_t now) {
       continue;
     }
     tr__out_lock(p);
-    bool stalled = tr__out_queue_bytes(p) && now_ns - p->progress_ns > cl->stall_ms * 1000000ull;
+    /* progress_ns moves under the lock, by any writer: read the clock after taking it. */
+    now_ns = tr__now_ns();
+    bool stalled = tr__out_queue_bytes(p) && now_ns > p->progress_ns &&
+                   now_ns - p->progress_ns > cl->stall_ms * 1000000ull;
     if (!stalled && now - p->last_ping_ms >= cl->heartbeat_ms) {
       p->last_ping_ms = now;
       p->ping_seq++;

@@ -81,6 +81,44 @@ static tr_pid_t echo_of(tr_client_t *c, const char *node) {
   return TR_PID_NONE;
 }
 
+/* An actor of node a that sends "seq" [from..to) to a pid, a chunk per turn (a turn's end
+ * writes its chunk to the link in one system call), then tells `report` "sent". */
+#define SEQ_N 1000000u
+
+typedef struct {
+  tr_pid_t report, to;
+  uint64_t next, end;
+} seq_sender_t;
+
+static int seq_sender_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
+  seq_sender_t *s = state;
+  if (tr_msg_unpack(init, "[ppuu]", &s->report, &s->to, &s->next, &s->end) != 0)
+    return TR_EINVAL;
+  return tr_send(ctx, tr_self(ctx), tr_atom(tr_ctx_system(ctx), "more"), NULL, 0);
+}
+
+static int seq_sender_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  (void)m;
+  seq_sender_t *s = state;
+  tr_system_t *sys = tr_ctx_system(ctx);
+  tr_atom_t seq = tr_atom(sys, "seq");
+  for (int k = 0; k < 256 && s->next < s->end; k++, s->next++) {
+    int rc = tr_sendf(ctx, s->to, seq, "[u]", s->next);
+    if (rc != 0)
+      return rc;
+  }
+  if (s->next < s->end)
+    return tr_send(ctx, tr_self(ctx), tr_atom(sys, "more"), NULL, 0);
+  tr_send(ctx, s->report, tr_atom(sys, "sent"), NULL, 0);
+  tr_stop(ctx);
+  return 0;
+}
+
+static const tr_behaviour_t seq_sender_b = {.name = "seq-sender",
+                                            .state_size = sizeof(seq_sender_t),
+                                            .init = seq_sender_init,
+                                            .receive = seq_sender_receive};
+
 /* An actor of node a that links to a remote pid and monitors it, traps exits, and reports
  * the EXIT and the DOWN. */
 typedef struct {
@@ -176,14 +214,23 @@ static void test_cluster(void **st) {
   assert_true(sup_wait(mesh_done, mesh));
   assert_int_equal(links_up(a, NULL), 2);
 
-  /* 100,000 sequenced sends to b: all arrive, in order. */
+  /* 1,000,000 sequenced sends from an actor of a to b, as fast as it can (so the link gets
+   * busy and the sender is muted on it): all arrive, in order, once. Then 1,000 more from an
+   * outside thread, which writes each at once. */
   tr_ctx_t *ctx = tr_client_ctx(cl);
   tr_atom_t seq = tr_atom(a, "seq");
-  for (uint64_t i = 0; i < 100000; i++)
+  tr_pid_t sender;
+  assert_int_equal(tr_spawnf(ctx, &seq_sender_b, &sender, "[ppuu]", tr_client_pid(cl), eb,
+                             (uint64_t)0, (uint64_t)SEQ_N),
+                   0);
+  tr_msg_t *fin = sup_receive(cl);
+  assert_int_equal(tr_msg_tag(fin), tr_atom(a, "sent"));
+  tr_msg_free(fin);
+  for (uint64_t i = SEQ_N; i < SEQ_N + 1000; i++)
     assert_int_equal(tr_sendf(ctx, eb, seq, "[u]", i), 0);
   uint64_t seen, bad;
   ask2(cl, eb, "count", &seen, &bad);
-  assert_int_equal(seen, 100000);
+  assert_int_equal(seen, SEQ_N + 1000);
   assert_int_equal(bad, 0);
 
   /* Groups: b's and c's echo are members here; a send reaches each once, in order. */
@@ -274,7 +321,7 @@ static void test_cluster(void **st) {
     sup_sleep_ms(20);
   assert_int_equal(links_up(a, "b"), 1);
   ask2(cl, eb, "count", &seen, &bad);
-  assert_int_equal(seen, 100000);
+  assert_int_equal(seen, SEQ_N + 1000);
 
   /* A node with the wrong cookie is refused; the mesh does not notice. */
   proc_t d = start_node("d", bad_cookie_path, port);
