@@ -39,8 +39,8 @@ int tr__split_host_port(const char *s, size_t len, char *host, size_t hcap, uint
       colon = s + i;
   if (!colon || colon == s || (size_t)(colon - s) >= hcap)
     return TR_EINVAL;
-  if (s[0] == '[' && colon[-1] != ']')
-    return TR_EINVAL; /* an IPv6 literal without its brackets: "::1:80" is ambiguous */
+  if (s[0] == '[' ? colon[-1] != ']' : memchr(s, ':', (size_t)(colon - s)) != NULL)
+    return TR_EINVAL; /* an IPv6 literal wants its brackets: "::1:80" is ambiguous */
   const char *p = colon + 1, *end = s + len;
   if (p == end || end - p > 5)
     return TR_EINVAL;

@@ -6,6 +6,8 @@
  * node does not know are dropped, not interned; kill -9 of c: DOWN and EXIT noconnection,
  * its members leave, its old pids are dead; c restarted under the same name is a new
  * incarnation, reached by name again; a node with the wrong cookie is refused. */
+#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "support/proc.h"
@@ -25,6 +27,60 @@ static void write_cookie(char *path, const char *text) {
   assert_true(fd >= 0);
   assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
   close(fd);
+}
+
+/* A recording proxy: accepts one connection on `port`, relays it to 127.0.0.1:to both ways
+ * and keeps the first bytes of each direction, so a test can look at what crossed. */
+typedef struct {
+  int lfd;
+  uint16_t port, to;
+  _Atomic bool stop;
+  uint8_t seen[1 << 16];
+  size_t nseen;
+  pthread_t thread;
+} proxy_t;
+
+static void *proxy_main(void *arg) {
+  proxy_t *px = arg;
+  int c = accept(px->lfd, NULL, NULL);
+  int u = c >= 0 ? sock_connect(AF_INET, px->to) : -1;
+  struct pollfd pf[2] = {{.fd = c, .events = POLLIN}, {.fd = u, .events = POLLIN}};
+  uint8_t buf[4096];
+  while (c >= 0 && u >= 0 && !atomic_load(&px->stop)) {
+    if (poll(pf, 2, 50) <= 0)
+      continue;
+    for (int k = 0; k < 2; k++) {
+      if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
+        continue;
+      ssize_t n = recv(pf[k].fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        atomic_store(&px->stop, true);
+        break;
+      }
+      size_t room = sizeof px->seen - px->nseen;
+      memcpy(px->seen + px->nseen, buf, (size_t)n < room ? (size_t)n : room);
+      px->nseen += (size_t)n < room ? (size_t)n : room;
+      sock_send(pf[1 - k].fd, buf, (size_t)n);
+    }
+  }
+  if (c >= 0)
+    close(c);
+  if (u >= 0)
+    close(u);
+  return NULL;
+}
+
+static void proxy_start(proxy_t *px, uint16_t to) {
+  memset(px, 0, sizeof *px);
+  px->to = to;
+  px->lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(px->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+  assert_int_equal(listen(px->lfd, 4), 0);
+  socklen_t len = sizeof sa;
+  getsockname(px->lfd, (struct sockaddr *)&sa, &len);
+  px->port = ntohs(sa.sin_port);
+  assert_int_equal(pthread_create(&px->thread, NULL, proxy_main, px), 0);
 }
 
 static size_t links_up(tr_system_t *sys, const char *name) {
@@ -322,6 +378,25 @@ static void test_cluster(void **st) {
   assert_int_equal(links_up(a, "b"), 1);
   ask2(cl, eb, "count", &seen, &bad);
   assert_int_equal(seen, SEQ_N + 1000);
+
+  /* A node that joins through a recording proxy: the handshake that crossed it holds no
+   * 8-byte window of the cookie (the secret never crosses the wire). */
+  proxy_t *px = calloc(1, sizeof *px);
+  proxy_start(px, port);
+  proc_t e = start_node("e", cookie_path, px->port);
+  for (uint64_t end = sup_now_ms() + SUP_WAIT_MS; !links_up(a, "e") && sup_now_ms() < end;)
+    sup_sleep_ms(20);
+  assert_int_equal(links_up(a, "e"), 1);
+  kill(e.pid, SIGTERM);
+  assert_int_equal(proc_wait(e.pid), 0);
+  pthread_join(px->thread, NULL);
+  close(px->lfd);
+  assert_true(px->nseen > 100); /* HELLO, CHALLENGE, AUTH, AUTH_OK at least */
+  for (size_t i = 0; i + 8 <= sizeof COOKIE - 1; i++)
+    assert_null(memmem(px->seen, px->nseen, COOKIE + i, 8));
+  free(px);
+  for (uint64_t end = sup_now_ms() + SUP_WAIT_MS; links_up(a, "e") && sup_now_ms() < end;)
+    sup_sleep_ms(20);
 
   /* A node with the wrong cookie is refused; the mesh does not notice. */
   proc_t d = start_node("d", bad_cookie_path, port);
