@@ -131,6 +131,7 @@ static void send_down(tr_ctx_t *ctx, tr_pid_t watcher, uint64_t ref, tr_pid_t wh
   }
   m->kind = TR_KIND_DOWN;
   m->ref = ref;
+  m->sig = TR_MSGF_PIDS;
   tr__deliver(ctx, watcher, m);
 }
 

@@ -390,7 +390,7 @@ static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8
   m->ref = ref;
   m->tag = tag;
   m->kind = kind;
-  m->sig = 0;
+  m->sig = strchr(fmt, 'p') ? TR_MSGF_PIDS : 0;
   m->aux = 0;
   count_out(ctx, to, m);
   bool ok;
@@ -457,6 +457,7 @@ int tr_forward(tr_ctx_t *ctx, tr_pid_t to, const tr_msg_t *m) {
   }
   out->ref = m->ref;
   out->kind = m->kind;
+  out->sig = m->sig & TR_MSGF_PIDS;
   count_out(ctx, to, out);
   bool ok;
   if (TR_UNLIKELY((rc = tr__send_to(ctx, to, out, &ok)) != 0))

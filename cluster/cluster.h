@@ -81,6 +81,8 @@ enum {
 
 /* SEND's fixed header after the kind byte: to u64, from u64, ref u64, tag id u32, kind u8. */
 #define TR_SEND_HEAD 29u
+/* In SEND's kind byte: the payload's pids are in the wire form (TR_MSGF_PIDS). */
+#define TR_SEND_PIDS 0x80u
 
 typedef struct tr_cluster tr_cluster_t;
 typedef struct tr_peer tr_peer_t;

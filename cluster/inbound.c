@@ -90,10 +90,10 @@ static void deliver_user(tr_cconn_t *c, tr_pid_t to, tr_msg_t *m) {
 
 /* An envelope holding data[0..len) with its pids in this node's form. */
 static tr_msg_t *envelope(tr_cconn_t *c, tr_atom_t tag, tr_pid_t from, const uint8_t *data,
-                          size_t len) {
+                          size_t len, bool pids) {
   tr_ctx_t *ctx = &c->cl->io->ctx;
   size_t llen = len;
-  int npids = len ? tr__payload_in_size(data, len, &llen) : 0;
+  int npids = pids && len ? tr__payload_in_size(data, len, &llen) : 0;
   tr_msg_t *m = tr__msg_alloc(tr__ctx_pool(ctx));
   if (!m)
     return NULL;
@@ -139,7 +139,8 @@ static bool on_send(tr_cconn_t *c, const uint8_t *body, size_t len) {
   tr_pid_t to = {to_w};
   tr_pid_t from = tr__pid_from_wire(tr__get_be64(body + 8), index);
   uint64_t ref = tr__get_be64(body + 16);
-  uint8_t kind = body[28];
+  bool pids = (body[28] & TR_SEND_PIDS) != 0;
+  uint8_t kind = body[28] & (uint8_t)~TR_SEND_PIDS;
   if (kind != TR_KIND_USER && kind != TR_KIND_REPLY && kind != TR_KIND_DOWN)
     return false;
   tr_atom_t tag = tag_of(c, tr__get_be32(body + 24));
@@ -147,13 +148,14 @@ static bool on_send(tr_cconn_t *c, const uint8_t *body, size_t len) {
     unknown_tag(c);
     return true;
   }
-  tr_msg_t *m = envelope(c, tag, from, body + TR_SEND_HEAD, len - TR_SEND_HEAD);
+  tr_msg_t *m = envelope(c, tag, from, body + TR_SEND_HEAD, len - TR_SEND_HEAD, pids);
   if (!m) {
     tr_log(TR_LOG_ERROR, "cluster: out of memory taking a message from %s", c->peer->name);
     return true;
   }
   m->ref = ref;
   m->kind = kind;
+  m->sig = pids ? TR_MSGF_PIDS : 0; /* forwarded on, they are translated again */
   if (kind == TR_KIND_USER) {
     deliver_user(c, to, m);
     return true;
@@ -191,7 +193,7 @@ static bool on_name_send(tr_cconn_t *c, const uint8_t *body, size_t len) {
     return true;
   }
   tr_msg_t *m =
-      envelope(c, tag, tr__pid_from_wire(from_w, c->peer->index), body + used, len - used);
+      envelope(c, tag, tr__pid_from_wire(from_w, c->peer->index), body + used, len - used, false);
   if (!m)
     return true;
   tr_pid_t to = tr_whereis(c->cl->sys, buf);
@@ -315,7 +317,7 @@ typedef struct {
 
 static void gsend_one(void *arg, tr_pid_t member) {
   gsend_t *g = arg;
-  tr_msg_t *m = envelope(g->c, g->tag, g->from, g->data, g->len);
+  tr_msg_t *m = envelope(g->c, g->tag, g->from, g->data, g->len, false);
   if (m)
     deliver_user(g->c, member, m);
 }

@@ -33,9 +33,9 @@ static void queued(tr_ctx_t *ctx, tr_peer_t *p, uint32_t index, bool busy) {
 
 /* Append [len][kind][fixed header][payload with its pids in the wire form] (mu held). */
 static int put_send(tr_peer_t *p, uint8_t fkind, const uint8_t *head, size_t hlen,
-                    const uint8_t *data, size_t len) {
+                    const uint8_t *data, size_t len, bool pids) {
   size_t wlen = len;
-  int npids = len ? tr__payload_out_size(data, len, &wlen) : 0;
+  int npids = pids && len ? tr__payload_out_size(data, len, &wlen) : 0;
   size_t body = 1 + hlen + wlen;
   if (body > TR_FRAME_MAX)
     return TR_EMSGSIZE;
@@ -96,8 +96,10 @@ static int op_send(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
   tr__put_be64(head + 8, tr__pid_to_wire(m->from, index));
   tr__put_be64(head + 16, m->ref);
   tr__put_be32(head + 24, tag);
-  head[28] = m->kind;
-  int rc = tag ? put_send(p, TR_F_SEND, head, sizeof head, tr__msg_bytes(m), m->len) : TR_ENOMEM;
+  bool pids = (m->sig & TR_MSGF_PIDS) != 0;
+  head[28] = (uint8_t)(m->kind | (pids ? TR_SEND_PIDS : 0));
+  int rc =
+      tag ? put_send(p, TR_F_SEND, head, sizeof head, tr__msg_bytes(m), m->len, pids) : TR_ENOMEM;
   bool busy = tr__out_queue_bytes(p) > cl->busy_bytes;
   tr__out_unlock(p);
   if (rc != 0) {
@@ -256,7 +258,7 @@ static void op_group_send(tr_ctx_t *ctx, uint32_t node, tr_atom_t scope, const v
   if (rc == 0) {
     head[0] = (uint8_t)(hlen >> 8);
     head[1] = (uint8_t)hlen;
-    rc = put_send(p, TR_F_G_SEND, head, hlen + 2, data, dlen);
+    rc = put_send(p, TR_F_G_SEND, head, hlen + 2, data, dlen, false);
   }
   bool busy = tr__out_queue_bytes(p) > cl->busy_bytes;
   tr__out_unlock(p);
@@ -317,7 +319,7 @@ int tr_send_name(tr_ctx_t *ctx, const char *node, const char *name, tr_atom_t ta
   if (rc == 0) {
     head[0] = (uint8_t)(hlen >> 8);
     head[1] = (uint8_t)hlen;
-    rc = put_send(p, TR_F_NAME_SEND, head, hlen + 2, data, len);
+    rc = put_send(p, TR_F_NAME_SEND, head, hlen + 2, data, len, false);
   }
   bool busy = tr__out_queue_bytes(p) > cl->busy_bytes;
   tr__out_unlock(p);

@@ -59,6 +59,12 @@ enum {
   TR_KIND_DOWN,   /* a monitor's DOWN: delivered only while the monitor is held */
 };
 
+/* A message's flags (tr_msg.sig of the kinds that are not signals). PIDS: the payload was
+ * built from a format with the 'p' letter, so it is msgpack and its pid values are to be
+ * translated when it crosses to another node; any other payload crosses untouched (it may
+ * be RESP, text, anything, whose bytes must not be taken for pids). */
+#define TR_MSGF_PIDS 1u
+
 #define TR_MSG_SIZE 64
 #define TR_MSG_HEADER 40
 #define TR_MSG_INLINE (TR_MSG_SIZE - TR_MSG_HEADER)
@@ -71,7 +77,7 @@ struct tr_msg {
   uint32_t len;  /* payload bytes (inline or heap) */
   uint8_t store; /* TR_STORE_* */
   uint8_t kind;  /* TR_KIND_* */
-  uint16_t sig;  /* for TR_KIND_SIGNAL: which signal */
+  uint16_t sig;  /* for TR_KIND_SIGNAL: which signal; for the others, TR_MSGF_* */
   uint32_t aux;  /* kind-specific */
   union {
     unsigned char bytes[TR_MSG_INLINE];

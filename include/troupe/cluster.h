@@ -12,8 +12,9 @@
  * table of peers (name and incarnation: each start of a node is a new incarnation, so the
  * pids of a node that restarted stay dead). Sending to it, linking to it, monitoring it,
  * replying to it: all as locally. Inside payloads a pid travels with the 'p' format letter
- * (msg.h), which the links translate; one packed as a plain integer means nothing on another
- * node. Tags travel by name and are looked up, never interned, where they arrive (a tag the
+ * (msg.h) of a call that takes a format (tr_sendf, tr_replyf): the links translate those;
+ * other payloads cross untouched, and a pid packed as a plain integer means nothing on
+ * another node. Tags travel by name and are looked up, never interned, where they arrive (a tag the
  * receiving node does not know makes the message a dead letter), so no peer can fill the
  * atom table. A pointer payload cannot go to another node (TR_ENOTLOCAL).
  *
