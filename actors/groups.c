@@ -581,13 +581,11 @@ int tr_group_members(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t le
 /* Send to members pids[0..n), of which nremote are actors of other nodes: this node's
  * members one message each, and each other node that has members one message, which it
  * delivers to its own (actors/remote.h). */
-static int fan_out(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
-                   const tr_pid_t *pids, size_t n, size_t nremote, tr_pid_t except, tr_atom_t tag,
-                   const void *data, size_t dlen, size_t *delivered) {
-  int rc = tr__send_many(ctx, pids, n, except, nremote != 0, tag, data, dlen, delivered);
-  const tr_remote_ops_t *ops = nremote ? tr__remote(ctx->sys) : NULL;
-  if (rc || !ops)
-    return rc;
+/* One message for each other node with members among pids[0..n): that node delivers it to
+ * its own members. Returns how many members of other nodes there were. */
+static size_t send_nodes(tr_ctx_t *ctx, const tr_remote_ops_t *ops, tr_atom_t scope,
+                         const void *name, size_t len, const tr_pid_t *pids, size_t n,
+                         tr_atom_t tag, const void *data, size_t dlen) {
   uint32_t nodes[64], nn = 0; /* the other nodes with members, each once */
   size_t counted = 0;
   for (size_t i = 0; i < n; i++) {
@@ -609,6 +607,17 @@ static int fan_out(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
   }
   for (uint32_t j = 0; j < nn; j++)
     ops->group_send(ctx, nodes[j], scope, name, len, tag, data, dlen);
+  return counted;
+}
+
+static int fan_out(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
+                   const tr_pid_t *pids, size_t n, size_t nremote, tr_pid_t except, tr_atom_t tag,
+                   const void *data, size_t dlen, size_t *delivered) {
+  int rc = tr__send_many(ctx, pids, n, except, nremote != 0, tag, data, dlen, delivered);
+  const tr_remote_ops_t *ops = nremote ? tr__remote(ctx->sys) : NULL;
+  if (rc || !ops)
+    return rc;
+  size_t counted = send_nodes(ctx, ops, scope, name, len, pids, n, tag, data, dlen);
   if (delivered)
     *delivered += counted; /* handed to their nodes' links */
   return 0;
@@ -643,6 +652,38 @@ static int send_group(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t l
   return m ? fan_out(ctx, scope, name, len, m->pid, m->n, m->remote, except, tag, data, dlen,
                      delivered)
            : 0;
+}
+
+int tr_group_send_nodes(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len, tr_atom_t tag,
+                        const void *data, size_t dlen, size_t *members) {
+  if (members)
+    *members = 0;
+  if (!ctx || !valid_name(name, len) || (dlen && !data))
+    return TR_EINVAL;
+  int rc = tag == 0 ? TR_EINVAL : dlen > TR_MSG_MAX ? TR_EMSGSIZE : 0;
+  const tr_remote_ops_t *ops = tr__remote(ctx->sys);
+  if (rc || !ops)
+    return rc;
+  size_t n = 0, counted = 0;
+  tr_pid_t few[64], *pids = few;
+  if (!ctx->lockfree) {
+    rc = tr_group_members(ctx, scope, name, len, few, 64, &n);
+    if (rc == 0 && n > 64 && (pids = malloc(n * sizeof *pids)) != NULL)
+      rc = tr_group_members(ctx, scope, name, len, pids, n, &n);
+    if (rc == 0 && !pids)
+      rc = TR_ENOMEM;
+    if (rc == 0)
+      counted = send_nodes(ctx, ops, scope, name, len, pids, n, tag, data, dlen);
+    if (pids != few)
+      free(pids);
+  } else {
+    const members_t *m = members_of(ctx, scope, name, len);
+    if (m && m->remote)
+      counted = send_nodes(ctx, ops, scope, name, len, m->pid, m->n, tag, data, dlen);
+  }
+  if (members)
+    *members = counted;
+  return rc;
 }
 
 int tr_group_send(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len, tr_atom_t tag,

@@ -25,6 +25,54 @@ bool ex_address(const char *text) {
   return inet_pton(AF_INET, text, buf) == 1 || inet_pton(AF_INET6, text, buf) == 1;
 }
 
+void ex_cluster_defaults(ex_cluster_t *c) {
+  tr_cluster_config_t cfg;
+  tr_cluster_config_init(&cfg);
+  *c = (ex_cluster_t){cfg.name, cfg.listen, cfg.seeds, cfg.cookie_file};
+}
+
+bool ex_cluster_option(ex_cluster_t *c, int code, const char *arg, const char **bad) {
+  switch (code) {
+  case EX_OPT_NODE:
+    c->node = arg;
+    if (!*arg || strlen(arg) > TR_NODE_NAME_MAX ||
+        strspn(arg, "abcdefghijklmnopqrstuvwxyz"
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789_.-") != strlen(arg))
+      *bad = "--node wants a name of 1-64 letters, digits, '_', '.' or '-'";
+    return true;
+  case EX_OPT_CLUSTER:
+    c->cluster = arg;
+    if (!strrchr(arg, ':'))
+      *bad = "--cluster wants HOST:PORT";
+    return true;
+  case EX_OPT_SEEDS:
+    c->seeds = arg;
+    return true;
+  case EX_OPT_COOKIE:
+    c->cookie_file = arg;
+    return true;
+  default:
+    return false;
+  }
+}
+
+int ex_cluster_start(const char *server, tr_system_t *sys, const ex_cluster_t *c) {
+  if (!c->node || !*c->node)
+    return 0;
+  tr_cluster_config_t cfg;
+  tr_cluster_config_init(&cfg);
+  cfg.name = c->node;
+  cfg.listen = c->cluster;
+  cfg.seeds = c->seeds;
+  cfg.cookie_file = c->cookie_file;
+  int rc = tr_cluster_start(sys, &cfg);
+  if (rc == 0)
+    fprintf(stderr, "%s: cluster node %s on port %u\n", server, c->node,
+            (unsigned)tr_cluster_port(sys));
+  return rc;
+}
+
 void ex_block_stop_signals(sigset_t *stop) {
   sigemptyset(stop);
   sigaddset(stop, SIGINT);

@@ -25,20 +25,23 @@ typedef struct {
   uint16_t port;
   uint64_t out_limit;
   unsigned workers;
-  const char *console;     /* --console ADDR:PORT, or NULL */
+  const char *console; /* --console ADDR:PORT, or NULL */
+  ex_cluster_t cluster;
   const char *requirepass; /* --requirepass PASSWORD, or NULL */
 } options_t;
 
 static void usage(FILE *to) {
   fprintf(to, "usage: troupe-pubsub --port N [--bind ADDR] [--out-limit BYTES]"
               " [--requirepass PASSWORD] [--workers N] [--console ADDR:PORT]\n"
+              "       [--node NAME --cluster HOST:PORT --seeds H:P,... --cookie-file PATH]\n"
               "  --port N           TCP port to listen on (0: any free port, printed at start)\n"
               "  --bind ADDR        IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
               "  --out-limit BYTES  output queued for a client before it is dropped "
               "(default 33554432)\n"
               "  --requirepass PASSWORD  clients must AUTH with it first, as Redis's requirepass\n"
               "  --workers N        scheduler threads (default: one per CPU)\n"
-              "  --console ADDR:PORT  serve the debug console there (e.g. 127.0.0.1:7071)\n");
+              "  --console ADDR:PORT  serve the debug console there (e.g. "
+              "127.0.0.1:7071)\n" EX_CLUSTER_USAGE);
 }
 
 /* Returns 0 to run, 1 for --help, 2 for bad input (already reported). */
@@ -50,16 +53,20 @@ static int parse(int argc, char **argv, options_t *o) {
                                         {"console", required_argument, NULL, 'c'},
                                         {"requirepass", required_argument, NULL, 'r'},
                                         {"help", no_argument, NULL, 'h'},
+                                        EX_CLUSTER_OPTIONS,
                                         {NULL, 0, NULL, 0}};
   uint64_t v;
   bool have_port = false;
   *o = (options_t){.bind = "127.0.0.1", .out_limit = OUT_LIMIT};
+  ex_cluster_defaults(&o->cluster);
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, "", longs, NULL)) != -1;) {
     const char *bad = NULL;
     if (c == 'h')
       return 1;
-    if (c == 'p' && !(have_port = ex_number(optarg, 0, 65535, &v)))
+    if (ex_cluster_option(&o->cluster, c, optarg, &bad)) {
+      /* a cluster flag: bad says whether its value is wrong */
+    } else if (c == 'p' && !(have_port = ex_number(optarg, 0, 65535, &v)))
       bad = "--port wants a number from 0 to 65535";
     else if (c == 'p')
       o->port = (uint16_t)v;
@@ -136,6 +143,8 @@ int main(int argc, char **argv) {
   tr_listener_t console;
   if ((rc = ps_server_init(sys, o.port, o.requirepass)) == 0)
     what = "listen", rc = start_listener(sys, &o, &port);
+  if (rc == 0)
+    what = "cluster", rc = ex_cluster_start("troupe-pubsub", sys, &o.cluster);
   if (rc == 0 && o.console)
     what = "console", rc = tr_console_start_at(sys, o.console, &console);
   if (rc) {

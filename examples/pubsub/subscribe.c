@@ -169,10 +169,20 @@ static void gather(tr_ctx_t *ctx, session_t *s, uint32_t pub, ps_kind_t kind, co
   if (n > 64 && (pids = malloc(n * sizeof *pids)) != NULL &&
       tr_group_members(ctx, ps_atoms.scope[kind], name, len, pids, n, &n) != 0)
     n = 0;
-  for (size_t i = 0; pids && i < n; i++)
-    ps_fanout_add(&s->fanout, pub, pids[i], s->scratch.data, s->scratch.len);
+  bool remote = false;
+  for (size_t i = 0; pids && i < n; i++) {
+    if (tr_pid_is_remote(pids[i]))
+      remote = true; /* another node's subscriber: that node delivers, below */
+    else
+      ps_fanout_add(&s->fanout, pub, pids[i], s->scratch.data, s->scratch.len);
+  }
   if (pids != few)
     free(pids);
+  /* In a cluster: one copy per node with subscribers, whatever their number there. */
+  size_t others = 0;
+  if (remote && tr_group_send_nodes(ctx, ps_atoms.scope[kind], name, len, ps_atoms.push,
+                                    s->scratch.data, s->scratch.len, &others) == 0)
+    s->fanout.counts[pub] += (uint32_t)others; /* PUBLISH counts the whole cluster's */
 }
 
 typedef struct {

@@ -51,6 +51,14 @@ TR_API int tr_group_send(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_
 TR_API int tr_group_send_others(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
                                 tr_atom_t tag, const void *data, size_t dlen, size_t *delivered);
 
+/* The other nodes' part of tr_group_send: one message to each other node (of a cluster,
+ * cluster.h) with members of the group, which delivers it to its own members; local members
+ * get nothing. For a sender that reaches the local members its own way (batched, in its
+ * reply order) and must still cross each link once. *members (may be NULL): how many
+ * members of other nodes there were. 0 when the system is not a node. Any context. */
+TR_API int tr_group_send_nodes(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
+                               tr_atom_t tag, const void *data, size_t dlen, size_t *members);
+
 /* Members of the group now (0 for a group that does not exist). Any context. */
 TR_API size_t tr_group_size(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len);
 /* The first min(total, cap) members into out[] and their number into *total. Any context.
