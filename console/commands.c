@@ -9,6 +9,7 @@
 
 #include "console/console.h"
 #include "net/net.h"
+#include "troupe/cluster.h"
 
 /* Bytes of a tag named by `send`: atoms from the network are interned here only because the
  * console is a trusted local interface, and even so each is bounded. */
@@ -25,6 +26,7 @@ static const char *const help_lines[] = {
     "  names                             registered names",
     "  groups                            process groups",
     "  conns                             open TCP connections",
+    "  nodes                             this node and its links to the cluster's others",
     "  send ACTOR TAG JSON               send a message (JSON becomes msgpack)",
     "  kill ACTOR [normal|shutdown|killed|TEXT]   send an exit signal (default killed)",
     "  trace ACTOR on|off                live events, as lines \"trace ...\" between replies",
@@ -273,6 +275,52 @@ static void cmd_conns(tr_ctx_t *ctx, tr_csession_t *s) {
   tr__console_reply(ctx, s, json_pack("{s:I,s:o}", "total", (json_int_t)total, "conns", rows));
 }
 
+static const char *link_state(tr_link_state_t st) {
+  return st == TR_LINK_UP ? "up" : st == TR_LINK_CONNECTING ? "connecting" : "down";
+}
+
+static void cmd_nodes(tr_ctx_t *ctx, tr_csession_t *s) {
+  const char *self = tr_node_name(s->sys);
+  if (!self) {
+    json_t *doc = json_pack("{s:I,s:[]}", "total", (json_int_t)0, "nodes");
+    json_object_set_new(doc, "message", json_string("not a node (see tr_cluster_start)"));
+    tr__console_reply(ctx, s, doc);
+    return;
+  }
+  size_t cap = 64, total = 0;
+  tr_link_info_t *v = malloc(cap * sizeof *v);
+  int rc = v ? tr_cluster_links(s->sys, v, cap, &total) : TR_ENOMEM;
+  if (rc != 0) {
+    free(v);
+    tr__console_error(ctx, s, "cannot list the links: %s", tr_strerror(rc));
+    return;
+  }
+  json_t *rows = json_array();
+  for (size_t i = 0; rows && i < total && i < cap; i++) {
+    const tr_link_info_t *l = &v[i];
+    char inc[20];
+    snprintf(inc, sizeof inc, "%016llx", (unsigned long long)l->incarnation);
+    json_t *row = json_pack(
+        "{s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "name", l->name,
+        "addr", l->addr, "state", link_state(l->state), "incarnation", inc, "dialled", l->dialled,
+        "rtt_us", (json_int_t)l->rtt_us, "bytes_in", (json_int_t)l->bytes_in, "bytes_out",
+        (json_int_t)l->bytes_out, "frames_in", (json_int_t)l->frames_in, "frames_out",
+        (json_int_t)l->frames_out, "queue", (json_int_t)l->queue_bytes, "muted",
+        (json_int_t)l->muted, "dropped_down", (json_int_t)l->dropped_down, "dropped_full",
+        (json_int_t)l->dropped_full, "dropped_unknown", (json_int_t)l->dropped_unknown,
+        "reconnects", (json_int_t)l->reconnects, "last_down", tr_down_reason_name(l->last_down));
+    json_array_append_new(rows, row);
+  }
+  free(v);
+  tr_cluster_stats_t st = {0};
+  tr_cluster_stats(s->sys, &st);
+  tr__console_reply(ctx, s,
+                    json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}", "node", self, "port",
+                              (json_int_t)tr_cluster_port(s->sys), "total", (json_int_t)total,
+                              "refused_auth", (json_int_t)st.refused_auth, "dead_noconn",
+                              (json_int_t)st.dead_noconn, "nodes", rows));
+}
+
 /* ---- send, kill, trace ---- */
 
 static void cmd_send(tr_ctx_t *ctx, tr_csession_t *s, char *args) {
@@ -478,6 +526,8 @@ void tr__console_command(tr_ctx_t *ctx, tr_csession_t *s, char *line) {
     cmd_groups(ctx, s);
   else if (!strcmp(cmd, "conns"))
     cmd_conns(ctx, s);
+  else if (!strcmp(cmd, "nodes"))
+    cmd_nodes(ctx, s);
   else if (!strcmp(cmd, "send"))
     cmd_send(ctx, s, args);
   else if (!strcmp(cmd, "kill"))

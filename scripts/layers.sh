@@ -25,7 +25,7 @@ declare -A USES=(
   [net]="base mailbox scheduler actors io"
   [cluster]="base mailbox scheduler actors io timers net"
   [supervisor]="base mailbox scheduler actors io timers"
-  [console]="base mailbox scheduler actors io timers net"
+  [console]="base mailbox scheduler actors io timers net cluster"
   [runtime]="base mailbox scheduler actors io timers net"
 )
 

@@ -270,6 +270,24 @@ static void test_cluster(void **st) {
   assert_true(sup_wait(mesh_done, mesh));
   assert_int_equal(links_up(a, NULL), 2);
 
+  /* The console's `nodes`: both links up, with their traffic. */
+  tr_listener_t con;
+  assert_int_equal(tr_console_start(a, "127.0.0.1", 0, &con), 0);
+  int cfd = sock_connect(AF_INET, tr_listener_port(a, con));
+  sock_send_str(cfd, "json on\nnodes\n");
+  char reply[8192] = "";
+  for (char line[4096]; sock_read_line(cfd, line, sizeof line) > 0;) {
+    if (strstr(line, "\"nodes\"")) {
+      snprintf(reply, sizeof reply, "%s", line);
+      break;
+    }
+  }
+  close(cfd);
+  assert_non_null(strstr(reply, "\"node\":\"a\""));
+  assert_non_null(strstr(reply, "\"name\":\"b\""));
+  assert_non_null(strstr(reply, "\"name\":\"c\""));
+  assert_null(strstr(reply, "\"state\":\"down\""));
+
   /* 1,000,000 sequenced sends from an actor of a to b, as fast as it can (so the link gets
    * busy and the sender is muted on it): all arrive, in order, once. Then 1,000 more from an
    * outside thread, which writes each at once. */
