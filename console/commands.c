@@ -32,7 +32,9 @@ static const char *const help_lines[] = {
     "  trace ACTOR on|off                live events, as lines \"trace ...\" between replies",
     "  stuck [MS]                        actors running or waiting longer than MS (1000)",
     "  json on|off                       one single-line JSON document per reply",
-    "ACTOR: a pid in hex (0x optional) or a registered name, optionally with @node",
+    "ACTOR: a pid in hex (0x optional) or a registered name, optionally with @node;",
+    "any command but trace and json runs on another node of the cluster with @node",
+    "  (\"actors @b\", \"info rooms@b\"); that node must run a console too",
 };
 
 static const char *status_name(tr_status_t st) {
@@ -446,6 +448,10 @@ static void ask(tr_ctx_t *ctx, tr_csession_t *s, char *args, int what) {
 void tr__console_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m) {
   int what = s->wait;
   s->wait = TR_CWAIT_NONE;
+  if (what == TR_CWAIT_REMOTE) {
+    tr__console_remote_answer(ctx, s, m);
+    return;
+  }
   const tr_actor_info_t *a = &s->wait_info;
   if (tr_msg_tag(m) == TR_ATOM_TIMEOUT) {
     tr__console_error(ctx, s, "no answer from 0x%" PRIx64 " within %u ms (busy or exited)",
@@ -504,6 +510,8 @@ static void cmd_help(tr_ctx_t *ctx, tr_csession_t *s) {
 }
 
 void tr__console_command(tr_ctx_t *ctx, tr_csession_t *s, char *line) {
+  if (tr__console_remote(ctx, s, line))
+    return; /* it names another node: asked there */
   char *args = line;
   char *cmd = word(&args);
   if (!cmd)

@@ -11,6 +11,23 @@
 /* ---- writing ---- */
 
 void tr__console_write(tr_ctx_t *ctx, tr_csession_t *s, const char *text, size_t len) {
+  if (s->agent) { /* an agent's answer goes back to the node that asked (remote.c) */
+    if (s->capture_len + len > s->capture_cap && s->capture_len + len <= TR_CONSOLE_OUT_LIMIT) {
+      size_t cap = s->capture_cap ? s->capture_cap : 4096;
+      while (cap < s->capture_len + len)
+        cap *= 2;
+      char *grown = realloc(s->capture, cap);
+      if (grown) {
+        s->capture = grown;
+        s->capture_cap = cap;
+      }
+    }
+    if (s->capture_len + len <= s->capture_cap) {
+      memcpy(s->capture + s->capture_len, text, len);
+      s->capture_len += len;
+    }
+    return;
+  }
   if (s->open && len)
     tr_conn_write(ctx, s->conn, text, len); /* a closed conn: TCP_CLOSED ends the session */
 }
@@ -257,6 +274,11 @@ int tr_console_start(tr_system_t *sys, const char *addr, uint16_t port, tr_liste
   int rc = tr_listen(ctx, &o, out);
   if (rc == 0 && (rc = tr__console_clock_start(sys)) != 0)
     tr_listener_close(ctx, *out);
+  /* A node's console also answers the consoles of the other nodes. */
+  int arc = rc == 0 ? tr__console_agent_start(sys) : 0;
+  if (arc != 0)
+    tr_log(TR_LOG_WARN, "console: the other nodes cannot reach this one's actors: %s",
+           tr_strerror(arc));
   return rc;
 }
 

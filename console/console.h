@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "actors/actor.h"
+#include "troupe/cluster.h"
 #include "troupe/console.h"
 #include "troupe/net.h"
 
@@ -35,7 +36,7 @@
 /* Output a session may have queued before the client counts as not reading (net.h). */
 #define TR_CONSOLE_OUT_LIMIT ((size_t)16 << 20)
 
-enum { TR_CWAIT_NONE = 0, TR_CWAIT_STATE, TR_CWAIT_INFO };
+enum { TR_CWAIT_NONE = 0, TR_CWAIT_STATE, TR_CWAIT_INFO, TR_CWAIT_REMOTE };
 
 typedef struct {
   tr_system_t *sys;
@@ -56,6 +57,12 @@ typedef struct {
   tr_pid_t traced[TR_CONSOLE_TRACE_MAX];
   uint32_t ntraced;
   uint64_t last_ns, last_msgs; /* the previous `stats` sample */
+  /* A command run on another node waits for it (TR_CWAIT_REMOTE) */
+  char wait_node[TR_NODE_NAME_MAX + 1];
+  /* The agent (remote.c): a session without a connection, whose replies go into capture. */
+  bool agent;
+  char *capture;
+  size_t capture_len, capture_cap;
 } tr_csession_t;
 
 /* clock.c: start the coarse clock (once; later calls find it running). */
@@ -76,6 +83,15 @@ void tr__console_command(tr_ctx_t *ctx, tr_csession_t *s, char *line);
 void tr__console_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m);
 /* Turn off every trace the session holds. */
 void tr__console_untrace_all(tr_ctx_t *ctx, tr_csession_t *s);
+
+/* remote.c */
+/* Start this node's agent (once; nothing when the system is not a node). */
+int tr__console_agent_start(tr_system_t *sys);
+/* A line that names another node ("... @b", "info x@b"): sent there; true when it was (or
+ * an error reply was sent). The line loses its "@node" either way. */
+bool tr__console_remote(tr_ctx_t *ctx, tr_csession_t *s, char *line);
+/* The other node's answer (or TR_ATOM_TIMEOUT) for a TR_CWAIT_REMOTE command. */
+void tr__console_remote_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m);
 
 /* json.c */
 /* Bytes as a JSON string, or as "0x" + hex when they are not valid UTF-8. */

@@ -110,6 +110,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cluster-node: %s\n", tr_strerror(rc));
     return 1;
   }
+  tr_listener_t console; /* its actors are seen from the other nodes' consoles */
+  if ((rc = tr_console_start(sys, "127.0.0.1", 0, &console)) != 0) {
+    fprintf(stderr, "cluster-node: console: %s\n", tr_strerror(rc));
+    return 1;
+  }
   printf("node %s listening on 127.0.0.1:%u\n", argv[1], (unsigned)tr_cluster_port(sys));
   fflush(stdout);
   int sig;

@@ -274,19 +274,24 @@ static void test_cluster(void **st) {
   tr_listener_t con;
   assert_int_equal(tr_console_start(a, "127.0.0.1", 0, &con), 0);
   int cfd = sock_connect(AF_INET, tr_listener_port(a, con));
-  sock_send_str(cfd, "json on\nnodes\n");
-  char reply[8192] = "";
-  for (char line[4096]; sock_read_line(cfd, line, sizeof line) > 0;) {
-    if (strstr(line, "\"nodes\"")) {
-      snprintf(reply, sizeof reply, "%s", line);
-      break;
-    }
-  }
+  /* One JSON line per command, in order: this node's links, then b's actors, c's echo and
+   * c's links through those nodes' agents, then a node that does not exist. */
+  sock_send_str(cfd, "json on\nnodes\nactors @b\ninfo echo@c\nnodes @c\nactors @nowhere\n");
+  char replies[6][8192];
+  for (int i = 0; i < 6; i++)
+    assert_true(sock_read_line(cfd, replies[i], sizeof replies[i]) > 0);
   close(cfd);
+  const char *reply = replies[1];
   assert_non_null(strstr(reply, "\"node\":\"a\""));
   assert_non_null(strstr(reply, "\"name\":\"b\""));
   assert_non_null(strstr(reply, "\"name\":\"c\""));
   assert_null(strstr(reply, "\"state\":\"down\""));
+  assert_non_null(strstr(replies[2], "\"node\":\"b\""));
+  assert_non_null(strstr(replies[2], "\"behaviour\":\"echo\""));
+  assert_non_null(strstr(replies[3], "\"behaviour\":\"echo\""));
+  assert_non_null(strstr(replies[3], "\"node\":\"c\""));
+  assert_non_null(strstr(replies[4], "\"name\":\"a\"")); /* c's view: its link to a */
+  assert_non_null(strstr(replies[5], "no console on node nowhere"));
 
   /* 1,000,000 sequenced sends from an actor of a to b, as fast as it can (so the link gets
    * busy and the sender is muted on it): all arrive, in order, once. Then 1,000 more from an
