@@ -222,7 +222,9 @@ void tr__heartbeat_tick(tr_cluster_t *cl, uint64_t now) {
     now_ns = tr__now_ns();
     bool stalled = tr__out_queue_bytes(p) && now_ns > p->progress_ns &&
                    now_ns - p->progress_ns > cl->stall_ms * 1000000ull;
-    if (!stalled && now - p->last_ping_ms >= cl->heartbeat_ms) {
+    /* A PING only on a quiet link: while frames are queued, the peer hears bytes anyway
+     * (any byte is life to it), and a PING would only wait behind them. */
+    if (!stalled && tr__out_queue_bytes(p) == 0 && now - p->last_ping_ms >= cl->heartbeat_ms) {
       p->last_ping_ms = now;
       p->ping_seq++;
       tr__frame_put(&p->out, TR_F_PING, NULL, 0, "[uu]", p->ping_seq, now_ns / 1000);
