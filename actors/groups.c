@@ -414,7 +414,13 @@ void tr__group_remote_leave(tr_ctx_t *ctx, tr_atom_t scope, const void *name, si
   pthread_mutex_unlock(&sh->mu);
 }
 
-void tr__groups_drop_node(tr_ctx_t *ctx, uint32_t node) {
+/* Call fn for every group of every scope, one shard at a time under its lock. fn may take
+ * members out (del_locked writes tombstones in place and never rebuilds the table, so the
+ * walk goes on over the same array). */
+static void each_group_locked(tr_ctx_t *ctx,
+                              void (*fn)(tr_ctx_t *ctx, tr_gscope_t *sc, shard_t *sh, tr_group_t *g,
+                                         void *arg),
+                              void *arg) {
   tr_groups_t *gs = &ctx->sys->groups;
   uint32_t n = atomic_load_explicit(&gs->nscopes, memory_order_acquire);
   for (uint32_t s = 0; s < n; s++) {
@@ -423,27 +429,34 @@ void tr__groups_drop_node(tr_ctx_t *ctx, uint32_t node) {
       shard_t *sh = &sc->shards[k];
       pthread_mutex_lock(&sh->mu);
       table_t *t = atomic_load_explicit(&sh->table, memory_order_relaxed);
-      /* del_locked writes tombstones in place (it never rebuilds the table), so the walk
-       * goes on over the same array. */
       for (uint32_t i = 0; t && i < t->cap; i++) {
         tr_group_t *g = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
-        if (!g || g == TOMB)
-          continue;
-        const members_t *m = atomic_load_explicit(&g->members, memory_order_relaxed);
-        for (uint32_t j = m->remote ? m->n : 0; j-- > 0;) {
-          if (tr__pid_node(m->pid[j]) != node)
-            continue;
-          bool last = m->n == 1;
-          del_locked(ctx, sh, g, m->pid[j]);
-          if (last)
-            break;
-          /* The new array keeps pid[0..j) where it was: go on downwards. */
-          m = atomic_load_explicit(&g->members, memory_order_relaxed);
-        }
+        if (g && g != TOMB)
+          fn(ctx, sc, sh, g, arg);
       }
       pthread_mutex_unlock(&sh->mu);
     }
   }
+}
+
+static void drop_node_in(tr_ctx_t *ctx, tr_gscope_t *sc, shard_t *sh, tr_group_t *g, void *arg) {
+  (void)sc;
+  uint32_t node = *(const uint32_t *)arg;
+  const members_t *m = atomic_load_explicit(&g->members, memory_order_relaxed);
+  for (uint32_t j = m->remote ? m->n : 0; j-- > 0;) {
+    if (tr__pid_node(m->pid[j]) != node)
+      continue;
+    bool last = m->n == 1;
+    del_locked(ctx, sh, g, m->pid[j]);
+    if (last)
+      break;
+    /* The new array keeps pid[0..j) where it was: go on downwards. */
+    m = atomic_load_explicit(&g->members, memory_order_relaxed);
+  }
+}
+
+void tr__groups_drop_node(tr_ctx_t *ctx, uint32_t node) {
+  each_group_locked(ctx, drop_node_in, &node);
 }
 
 void tr__group_members_local(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
@@ -457,50 +470,48 @@ void tr__group_members_local(tr_ctx_t *ctx, tr_atom_t scope, const void *name, s
       fn(arg, m->pid[i]);
 }
 
+typedef struct {
+  void (*fn)(void *arg, tr_atom_t scope, const void *name, size_t len, const tr_pid_t *members,
+             size_t n);
+  void *arg;
+  tr_pid_t *buf; /* this node's members of a group that has others' too */
+  size_t cap;
+} snapshot_t;
+
+static void snapshot_of(tr_ctx_t *ctx, tr_gscope_t *sc, shard_t *sh, tr_group_t *g, void *arg) {
+  (void)ctx;
+  (void)sh;
+  snapshot_t *sn = arg;
+  const members_t *m = atomic_load_explicit(&g->members, memory_order_relaxed);
+  const tr_pid_t *local = m->pid;
+  size_t nl = m->n;
+  if (m->remote) { /* this node's members only */
+    if (m->n > sn->cap) {
+      tr_pid_t *b = realloc(sn->buf, m->n * sizeof *b);
+      if (!b) {
+        tr_log(TR_LOG_ERROR, "out of memory sending groups to a peer");
+        abort();
+      }
+      sn->buf = b;
+      sn->cap = m->n;
+    }
+    nl = 0;
+    for (uint32_t j = 0; j < m->n; j++)
+      if (!tr__pid_remote(m->pid[j]))
+        sn->buf[nl++] = m->pid[j];
+    local = sn->buf;
+  }
+  if (nl)
+    sn->fn(sn->arg, sc->atom, g->name, g->len, local, nl);
+}
+
 void tr__groups_snapshot(tr_ctx_t *ctx,
                          void (*fn)(void *arg, tr_atom_t scope, const void *name, size_t len,
                                     const tr_pid_t *members, size_t n),
                          void *arg) {
-  tr_groups_t *gs = &ctx->sys->groups;
-  uint32_t n = atomic_load_explicit(&gs->nscopes, memory_order_acquire);
-  tr_pid_t *buf = NULL;
-  size_t cap = 0;
-  for (uint32_t s = 0; s < n; s++) {
-    tr_gscope_t *sc = gs->scopes[s];
-    for (uint32_t k = 0; k < GROUP_SHARDS; k++) {
-      shard_t *sh = &sc->shards[k];
-      pthread_mutex_lock(&sh->mu);
-      table_t *t = atomic_load_explicit(&sh->table, memory_order_relaxed);
-      for (uint32_t i = 0; t && i < t->cap; i++) {
-        tr_group_t *g = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
-        if (!g || g == TOMB)
-          continue;
-        const members_t *m = atomic_load_explicit(&g->members, memory_order_relaxed);
-        const tr_pid_t *local = m->pid;
-        size_t nl = m->n;
-        if (m->remote) { /* this node's members only */
-          if (m->n > cap) {
-            tr_pid_t *b = realloc(buf, m->n * sizeof *b);
-            if (!b) {
-              tr_log(TR_LOG_ERROR, "out of memory sending groups to a peer");
-              abort();
-            }
-            buf = b;
-            cap = m->n;
-          }
-          nl = 0;
-          for (uint32_t j = 0; j < m->n; j++)
-            if (!tr__pid_remote(m->pid[j]))
-              buf[nl++] = m->pid[j];
-          local = buf;
-        }
-        if (nl)
-          fn(arg, sc->atom, g->name, g->len, local, nl);
-      }
-      pthread_mutex_unlock(&sh->mu);
-    }
-  }
-  free(buf);
+  snapshot_t sn = {fn, arg, NULL, 0};
+  each_group_locked(ctx, snapshot_of, &sn);
+  free(sn.buf);
 }
 
 int tr_group_leave(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len) {
