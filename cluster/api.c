@@ -306,10 +306,10 @@ static int run_links(tr_io_t *io, void *arg) {
       i->rtt_us = p->rtt_us;
       i->bytes_in = p->bytes_in;
       i->frames_in = p->frames_in;
-      i->bytes_out = atomic_load_explicit(&p->bytes_out, memory_order_relaxed);
-      i->frames_out = atomic_load_explicit(&p->frames_out, memory_order_relaxed);
-      i->dropped_full = atomic_load_explicit(&p->dropped_full, memory_order_relaxed);
       tr__out_lock(p);
+      i->bytes_out = p->bytes_out;
+      i->frames_out = p->frames_out;
+      i->dropped_full = p->dropped_full;
       i->incarnation = p->inc;
       i->queue_bytes = tr__out_queue_bytes(p);
       i->muted = p->muted.count;

@@ -176,7 +176,7 @@ struct tr_peer {
    * generations that the tick turns every TR_REQ_GEN_MS, so what was never answered (it
    * timed out) is forgotten within two turns. */
   tr_u64map_t reqs, reqs_old;
-  _Atomic uint64_t bytes_out, frames_out, dropped_full;
+  uint64_t bytes_out, frames_out, dropped_full;
   /* ---- the I/O thread's ---- */
   tr_cconn_t *conn; /* the authenticated connection */
   char addr[64];    /* its listen address as it advertised it */

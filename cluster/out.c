@@ -122,7 +122,7 @@ static void on_written(uv_write_t *req, int status) {
   bool current = w->conn == p->conn && p->up;
   if (current) {
     if (status == 0) {
-      atomic_fetch_add_explicit(&p->bytes_out, n, memory_order_relaxed);
+      p->bytes_out += n;
       p->progress_ns = tr__now_ns();
     }
     if (status == 0 && tr__cbuf_pending(&p->out))
@@ -165,7 +165,7 @@ static bool write_direct(tr_peer_t *p) {
     ssize_t n = send(p->fd, b->p + b->off, tr__cbuf_pending(b), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       b->off += (size_t)n;
-      atomic_fetch_add_explicit(&p->bytes_out, (uint64_t)n, memory_order_relaxed);
+      p->bytes_out += (uint64_t)n;
       continue;
     }
     if (n < 0 && errno == EINTR)

@@ -53,7 +53,7 @@ static int put_send(tr_peer_t *p, uint8_t fkind, const uint8_t *head, size_t hle
     memcpy(o + 5 + hlen, data, len);
   }
   p->out.len += 4 + body;
-  atomic_fetch_add_explicit(&p->frames_out, 1, memory_order_relaxed);
+  p->frames_out++;
   return 0;
 }
 
@@ -79,8 +79,8 @@ static int op_send(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
   }
   size_t q = tr__out_queue_bytes(p);
   if (m->kind == TR_KIND_USER && q >= cl->max_queue_bytes) {
+    p->dropped_full++;
     tr__out_unlock(p);
-    atomic_fetch_add_explicit(&p->dropped_full, 1, memory_order_relaxed);
     return TR_EBUSY;
   }
   if (m->kind == TR_KIND_DOWN) { /* the monitor it ends crossed this link */
@@ -175,7 +175,7 @@ static bool op_signal(tr_ctx_t *ctx, tr_pid_t to, tr_pid_t from, uint16_t sig, u
                          tr__pid_to_wire(from, index), (uint64_t)aux, ref, (int64_t)r->kind,
                          (int64_t)r->code, r->text);
   if (rc == 0)
-    atomic_fetch_add_explicit(&p->frames_out, 1, memory_order_relaxed);
+    p->frames_out++;
   tr__out_unlock(p);
   if (rc != 0)
     return false;
@@ -306,8 +306,8 @@ int tr_send_name(tr_ctx_t *ctx, const char *node, const char *name, tr_atom_t ta
     return TR_ENOENT;
   }
   if (tr__out_queue_bytes(p) >= cl->max_queue_bytes) {
+    p->dropped_full++;
     tr__out_unlock(p);
-    atomic_fetch_add_explicit(&p->dropped_full, 1, memory_order_relaxed);
     return TR_EBUSY;
   }
   uint32_t id = tr__out_tag(p, tag);
