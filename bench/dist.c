@@ -134,18 +134,16 @@ typedef struct {
   bool oneway;
   size_t size;
   uint64_t n, i;
-  uint8_t *buf; /* [i, bin(size)] packed, rewritten per message */
+  uint8_t *buf;     /* [i, bin(size)] packed, rewritten per message */
+  uint8_t *payload; /* the size bytes the bin carries */
   size_t blen;
   double t0;
 } driver_t;
 
 /* The payload [i, payload]: the bin's bytes stay, the number is repacked in place. */
 static size_t pack_msg(driver_t *d, uint64_t i) {
-  static __thread uint8_t *zeros;
-  if (!zeros)
-    zeros = calloc(1, 8192);
   size_t len = 0;
-  tr_pack_into(d->buf, d->size + 32, &len, "[ux]", i, zeros, d->size);
+  tr_pack_into(d->buf, d->size + 32, &len, "[ux]", i, d->payload, d->size);
   return len;
 }
 
@@ -156,7 +154,9 @@ static int driver_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   if (tr_msg_unpack(init, "[pbuu]", &d->report, &d->oneway, &size, &d->n) != 0 || size > 8192)
     return TR_EINVAL;
   d->size = (size_t)size;
-  return (d->buf = malloc(d->size + 32)) ? 0 : TR_ENOMEM;
+  d->buf = malloc(d->size + 32);
+  d->payload = calloc(1, d->size);
+  return d->buf && d->payload ? 0 : TR_ENOMEM;
 }
 
 static int fail(tr_ctx_t *ctx, driver_t *d) {
@@ -209,7 +209,9 @@ static int driver_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
 static void driver_exit(tr_ctx_t *ctx, void *state, const tr_reason_t *r) {
   (void)ctx;
   (void)r;
-  free(((driver_t *)state)->buf);
+  driver_t *d = state;
+  free(d->buf);
+  free(d->payload);
 }
 
 static const tr_behaviour_t driver_b = {.name = "driver",
