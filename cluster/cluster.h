@@ -146,8 +146,8 @@ struct tr_cconn {
   tr_cbuf_t in;
   /* Tags the peer defined on this connection: id -> this node's atom (0: unknown here). */
   tr_atom_t *rtags;
-  char **rtag_names; /* kept for the ones unknown here, retried on each use */
-  uint32_t nrtags;
+  char **rtag_names;          /* kept for the ones unknown here, retried on each use */
+  uint32_t nrtags, rtags_cap; /* ids defined (1..nrtags-1), and room */
   size_t rtag_bytes;
   tr_cconn_t *next; /* in cl->conns */
 };

@@ -35,11 +35,11 @@ static bool on_tag_def(tr_cconn_t *c, const uint8_t *body, size_t len) {
   const char *name;
   size_t n, used;
   if (tr__frame_get(body, len, &used, "[us]", &id, &name, &n) != 0 || n == 0 ||
-      n > TR_TAG_NAME_MAX || id == 0 || id >= TR_LINK_TAGS_MAX || id < c->nrtags ||
+      n > TR_TAG_NAME_MAX || id != (c->nrtags ? c->nrtags : 1) || id >= TR_LINK_TAGS_MAX ||
       c->rtag_bytes + n > 256 * 1024)
-    return false; /* ids are defined once, in order; names are bounded */
-  if (id >= c->nrtags) {
-    uint32_t cap = (uint32_t)id + 1;
+    return false;           /* ids are defined once, in order; names are bounded */
+  if (id >= c->rtags_cap) { /* ids come in order: the arrays double */
+    uint32_t cap = c->rtags_cap ? c->rtags_cap * 2 : 64;
     tr_atom_t *t = realloc(c->rtags, cap * sizeof *t);
     if (t)
       c->rtags = t;
@@ -47,19 +47,19 @@ static bool on_tag_def(tr_cconn_t *c, const uint8_t *body, size_t len) {
     if (!nm)
       return false;
     c->rtag_names = nm;
-    for (uint32_t i = c->nrtags; i < cap; i++) {
-      c->rtags[i] = 0;
-      c->rtag_names[i] = NULL;
-    }
-    c->nrtags = cap;
+    c->rtags_cap = cap;
   }
+  if (c->nrtags == 0) { /* id 0 names nothing */
+    c->rtags[0] = 0;
+    c->rtag_names[0] = NULL;
+  }
+  c->nrtags = (uint32_t)id + 1;
   c->rtag_bytes += n;
   tr_atom_t a = tr_atom_find(c->cl->sys, name, n); /* a lookup: the wire never interns */
   c->rtags[id] = a;
-  if (!a) {
+  c->rtag_names[id] = a ? NULL : strndup(name, n); /* kept to look up again later */
+  if (!a)
     atomic_fetch_add_explicit(&c->cl->tags_unknown, 1, memory_order_relaxed);
-    c->rtag_names[id] = strndup(name, n);
-  }
   return true;
 }
 
