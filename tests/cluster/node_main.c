@@ -12,7 +12,8 @@
  *   gmsg [u n]     counts group messages, checking their order likewise
  *   gcount         -> reply [u seen, u out_of_order]
  *   links          -> reply [u links up]
- *   stats          -> reply [u tags_unknown, u dropped_unknown, u refused_auth] */
+ *   stats          -> reply [u tags_unknown, u dropped_unknown, u refused_auth]
+ *   burst [p to, u n]  sends "bmsg" [u 0..n) to `to`, then an exit signal (error "burst") */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -52,6 +53,14 @@ static int echo_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     if (tr_msg_unpack(m, "[u]", &n) != 0 || n != s->g_next)
       s->g_bad++;
     s->g_next = n + 1;
+  } else if (is(ctx, m, "burst")) {
+    tr_pid_t to;
+    if (tr_msg_unpack(m, "[pu]", &to, &n) == 0) {
+      for (uint64_t i = 0; i < n; i++)
+        tr_sendf(ctx, to, tr_atom(sys, "bmsg"), "[u]", i);
+      tr_reason_t r;
+      tr_exit(ctx, to, tr_reason_set(&r, TR_REASON_ERROR, 7, "burst"));
+    }
   } else if (is(ctx, m, "count")) {
     tr_replyf(ctx, m, tr_atom(sys, "count"), "[uu]", s->seq_next, s->seq_bad);
   } else if (is(ctx, m, "gcount")) {
@@ -93,7 +102,8 @@ int main(int argc, char **argv) {
     return 1;
   /* Tags from the wire are looked up, never interned (cluster.h): the ones this node
    * understands exist before the first message comes. */
-  const char *tags[] = {"ping", "pong", "seq", "gmsg", "count", "gcount", "links", "stats", "chat"};
+  const char *tags[] = {"ping",  "pong",  "seq",  "gmsg",  "count", "gcount",
+                        "links", "stats", "chat", "burst", "bmsg"};
   for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
     tr_atom(sys, tags[i]);
   tr_pid_t echo;

@@ -219,6 +219,40 @@ static const tr_behaviour_t linker_b = {.name = "linker",
                                         .init = linker_init,
                                         .receive = linker_receive};
 
+/* An actor of node a that traps exits, counts "bmsg" [u i] in order, and reports
+ * "caught" [u count, u out_of_order, i reason kind] when an exit signal comes. */
+typedef struct {
+  tr_pid_t report;
+  uint64_t next, bad;
+} catcher_t;
+
+static int catcher_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
+  catcher_t *s = state;
+  tr_trap_exit(ctx, true);
+  return tr_msg_unpack(init, "[p]", &s->report);
+}
+
+static int catcher_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  catcher_t *s = state;
+  tr_system_t *sys = tr_ctx_system(ctx);
+  uint64_t i;
+  tr_pid_t from;
+  tr_reason_t r;
+  if (tr_msg_tag(m) == tr_atom(sys, "bmsg")) {
+    if (tr_msg_unpack(m, "[u]", &i) != 0 || i != s->next)
+      s->bad++;
+    s->next++;
+  } else if (tr_msg_exit(m, &from, &r) == 0) {
+    tr_sendf(ctx, s->report, tr_atom(sys, "caught"), "[uui]", s->next, s->bad, (int64_t)r.kind);
+  }
+  return 0;
+}
+
+static const tr_behaviour_t catcher_b = {.name = "catcher",
+                                         .state_size = sizeof(catcher_t),
+                                         .init = catcher_init,
+                                         .receive = catcher_receive};
+
 static bool group_has(void *arg) {
   void **a = arg;
   tr_system_t *sys = a[0];
@@ -311,6 +345,22 @@ static void test_cluster(void **st) {
   ask2(cl, eb, "count", &seen, &bad);
   assert_int_equal(seen, SEQ_N + 1000);
   assert_int_equal(bad, 0);
+
+  /* Messages then an exit signal from one actor of b: the exit comes after all of them. The
+   * catcher's pid travels to b inside the payload and comes back as a local pid. */
+  tr_atom(a, "bmsg"); /* a tag from the wire must be known here before it comes */
+  tr_pid_t catcher;
+  assert_int_equal(tr_spawnf(ctx, &catcher_b, &catcher, "[p]", tr_client_pid(cl)), 0);
+  assert_int_equal(tr_sendf(ctx, eb, tr_atom(a, "burst"), "[pu]", catcher, (uint64_t)20000), 0);
+  tr_msg_t *caught = sup_receive(cl);
+  uint64_t got, misordered;
+  int64_t why;
+  assert_int_equal(tr_msg_tag(caught), tr_atom(a, "caught"));
+  assert_int_equal(tr_msg_unpack(caught, "[uui]", &got, &misordered, &why), 0);
+  tr_msg_free(caught);
+  assert_int_equal(got, 20000);
+  assert_int_equal(misordered, 0);
+  assert_int_equal(why, TR_REASON_ERROR);
 
   /* Groups: b's and c's echo are members here; a send reaches each once, in order. */
   wait_group(a, 2);
