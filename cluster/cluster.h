@@ -306,6 +306,16 @@ tr_pid_t tr__pid_from_wire(uint64_t w, uint32_t peer_index);
 void tr__hs_start_dial(tr_cconn_t *c);
 /* A frame before the link is up; false: close (logged, counted). */
 bool tr__hs_frame(tr_cconn_t *c, uint8_t kind, const uint8_t *body, size_t len);
+/* One connection per pair (CLUSTER.md B4): the connection dialled by the node with the
+ * greater name survives a simultaneous dial; a new connection from the side that dialled
+ * the live link (it saw that one break) or from a new incarnation replaces it. */
+typedef enum { TR_TIE_NO_LINK, TR_TIE_LINK_OURS, TR_TIE_LINK_THEIRS } tr_tie_link_t;
+typedef enum { TR_TIE_KEEP, TR_TIE_KEEP_CLOSE_CROSSING, TR_TIE_REFUSE } tr_tie_t;
+/* For a connection that just authenticated: we_greater (this node's name is the greater),
+ * new_ours (this node dialled it), the live link and who dialled it, whether the peer's
+ * incarnation is the live link's, and whether a handshake the other way is under way. */
+tr_tie_t tr__tie_break(bool we_greater, bool new_ours, tr_tie_link_t link, bool same_inc,
+                       bool crossing);
 /* Per-IP penalties after failures. */
 bool tr__hs_penalised(tr_cluster_t *cl, const struct sockaddr *sa);
 void tr__hs_penalise(tr_cluster_t *cl, const struct sockaddr *sa);

@@ -183,29 +183,39 @@ static bool on_challenge(tr_cconn_t *c, const uint8_t *body, size_t len) {
   return true;
 }
 
-/* Which connection of a pair to keep (CLUSTER.md B4): the one dialled by the greater name.
- * `c` has just authenticated; true to make it the link. A live link to the same
- * incarnation that the peer dialled means the peer saw it break: c replaces it. */
+tr_tie_t tr__tie_break(bool we_greater, bool new_ours, tr_tie_link_t link, bool same_inc,
+                       bool crossing) {
+  if (link != TR_TIE_NO_LINK) {
+    if (!same_inc)
+      return TR_TIE_KEEP; /* the peer restarted */
+    if ((link == TR_TIE_LINK_OURS) == new_ours)
+      return TR_TIE_KEEP; /* the same side dialled again: it saw the old one end */
+    return new_ours == we_greater ? TR_TIE_KEEP : TR_TIE_REFUSE;
+  }
+  if (!crossing)
+    return TR_TIE_KEEP;
+  return new_ours == we_greater ? TR_TIE_KEEP_CLOSE_CROSSING : TR_TIE_REFUSE;
+}
+
+/* Apply the tie-break to `c`, which has just authenticated: true to make it the link. */
 static bool keep_new(tr_cconn_t *c, tr_peer_t *p) {
   tr_cluster_t *cl = c->cl;
-  bool we_greater = strcmp(cl->name, p->name) > 0;
-  bool new_ours = c->dialled;
-  if (p->conn) {
-    if (p->inc != c->peer_inc)
-      return true; /* the peer restarted */
-    if (p->conn->dialled == new_ours)
-      return true; /* the same side dialled again: it saw the old one end */
-    return new_ours == we_greater;
+  tr_tie_link_t link = !p->conn           ? TR_TIE_NO_LINK
+                       : p->conn->dialled ? TR_TIE_LINK_OURS
+                                          : TR_TIE_LINK_THEIRS;
+  /* A handshake the other way between the same two nodes, not up yet. */
+  tr_cconn_t *crossing = NULL;
+  for (tr_cconn_t *o = cl->conns; o && !p->conn; o = o->next)
+    if (o != c && o->peer == p && o->state < TR_HS_UP && o->dialled != c->dialled)
+      crossing = o;
+  tr_tie_t t = tr__tie_break(strcmp(cl->name, p->name) > 0, c->dialled, link, p->inc == c->peer_inc,
+                             crossing != NULL);
+  for (tr_cconn_t *o = cl->conns, *next; t == TR_TIE_KEEP_CLOSE_CROSSING && o; o = next) {
+    next = o->next; /* closing unlists it */
+    if (o != c && o->peer == p && o->state < TR_HS_UP && o->dialled != c->dialled)
+      tr__conn_close(o, TR_DOWN_NONE); /* it loses: the peer drops its end too */
   }
-  /* A handshake of ours to the same peer may be under way: the same rule picks one. */
-  for (tr_cconn_t *o = cl->conns; o; o = o->next) {
-    if (o == c || o->peer != p || o->state >= TR_HS_UP || o->dialled == new_ours)
-      continue;
-    if (new_ours != we_greater)
-      return false;
-    tr__conn_close(o, TR_DOWN_NONE); /* ours loses: the peer keeps its own */
-  }
-  return true;
+  return t != TR_TIE_REFUSE;
 }
 
 static bool on_auth(tr_cconn_t *c, const uint8_t *body, size_t len) {

@@ -106,6 +106,41 @@ static void test_payload_pids(void **st) {
   free(cl);
 }
 
+/* The tie-break table (CLUSTER.md B4): both ends of a pair, seeing the same two
+ * connections, must keep the same one. */
+static void test_tie_break(void **st) {
+  (void)st;
+  /* No link, no crossing handshake: keep whatever authenticated. */
+  for (int g = 0; g < 2; g++)
+    for (int o = 0; o < 2; o++)
+      assert_int_equal(tr__tie_break(g, o, TR_TIE_NO_LINK, true, false), TR_TIE_KEEP);
+  /* Simultaneous dial: X (greater) and Y each dialled; each end sees its own dial and the
+   * other's. The one dialled by X survives at both ends. */
+  assert_int_equal(tr__tie_break(true, true, TR_TIE_NO_LINK, true, true),
+                   TR_TIE_KEEP_CLOSE_CROSSING); /* X: its own dial authenticated */
+  assert_int_equal(tr__tie_break(true, false, TR_TIE_NO_LINK, true, true),
+                   TR_TIE_REFUSE); /* X: Y's dial */
+  assert_int_equal(tr__tie_break(false, false, TR_TIE_NO_LINK, true, true),
+                   TR_TIE_KEEP_CLOSE_CROSSING); /* Y: X's dial */
+  assert_int_equal(tr__tie_break(false, true, TR_TIE_NO_LINK, true, true),
+                   TR_TIE_REFUSE); /* Y: its own dial */
+  /* The link is up and the other side of it dials again: the link it had was dialled by
+   * the same side, so that side saw it break: replace. */
+  assert_int_equal(tr__tie_break(true, false, TR_TIE_LINK_THEIRS, true, false), TR_TIE_KEEP);
+  assert_int_equal(tr__tie_break(false, true, TR_TIE_LINK_OURS, true, false), TR_TIE_KEEP);
+  /* Up, same incarnation, dialled the other way: the rule by name, as for a crossing. */
+  assert_int_equal(tr__tie_break(true, true, TR_TIE_LINK_THEIRS, true, false), TR_TIE_KEEP);
+  assert_int_equal(tr__tie_break(true, false, TR_TIE_LINK_OURS, true, false), TR_TIE_REFUSE);
+  assert_int_equal(tr__tie_break(false, false, TR_TIE_LINK_OURS, true, false), TR_TIE_KEEP);
+  assert_int_equal(tr__tie_break(false, true, TR_TIE_LINK_THEIRS, true, false), TR_TIE_REFUSE);
+  /* A new incarnation always replaces the link, whoever dialled. */
+  for (int g = 0; g < 2; g++)
+    for (int o = 0; o < 2; o++) {
+      assert_int_equal(tr__tie_break(g, o, TR_TIE_LINK_OURS, false, false), TR_TIE_KEEP);
+      assert_int_equal(tr__tie_break(g, o, TR_TIE_LINK_THEIRS, false, false), TR_TIE_KEEP);
+    }
+}
+
 static void test_host_port(void **st) {
   (void)st;
   char host[64];
@@ -127,9 +162,8 @@ static void test_host_port(void **st) {
 int main(void) {
   sup_filter_from_env();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_frames),
-      cmocka_unit_test(test_header_pids),
-      cmocka_unit_test(test_payload_pids),
+      cmocka_unit_test(test_frames),       cmocka_unit_test(test_header_pids),
+      cmocka_unit_test(test_payload_pids), cmocka_unit_test(test_tie_break),
       cmocka_unit_test(test_host_port),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
