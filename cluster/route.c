@@ -57,6 +57,12 @@ static int put_send(tr_peer_t *p, uint8_t fkind, const uint8_t *head, size_t hle
   return 0;
 }
 
+/* A sender that is neither an actor (muted instead) nor the I/O thread (which never
+ * waits): a client or an outside thread. */
+static bool outside(const tr_ctx_t *ctx, const tr_cluster_t *cl) {
+  return !ctx->w && ctx != &cl->io->ctx;
+}
+
 static void dead(tr_ctx_t *ctx, tr_cluster_t *cl, tr_msg_t *m) {
   atomic_fetch_add_explicit(&cl->dead_noconn, 1, memory_order_relaxed);
   tr__dead_letter(ctx, m);
@@ -76,6 +82,23 @@ static int op_send(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
   if (!p) {
     dead(ctx, cl, m);
     return 0;
+  }
+  /* A thread that is not an actor cannot be muted: over the busy mark it waits for the
+   * link to drain (up to its wait time, as for a full mailbox), then gets TR_EBUSY. */
+  uint64_t deadline = 0;
+  while (m->kind == TR_KIND_USER && outside(ctx, cl) && tr__out_queue_bytes(p) > cl->busy_bytes) {
+    tr__out_unlock(p);
+    if (!tr__overload_wait(ctx, &deadline)) {
+      if ((p = lock_live(cl, index)) != NULL) {
+        p->dropped_full++;
+        tr__out_unlock(p);
+      }
+      return TR_EBUSY;
+    }
+    if (!(p = lock_live(cl, index))) {
+      dead(ctx, cl, m);
+      return 0;
+    }
   }
   size_t q = tr__out_queue_bytes(p);
   if (m->kind == TR_KIND_USER && q >= cl->max_queue_bytes) {

@@ -442,6 +442,22 @@ static void test_cluster(void **st) {
   /* SIGSTOP b (no RST: the heartbeat's path): a declares it down; after SIGCONT it is back,
    * the same incarnation, so its old pid works again. */
   kill(b.pid, SIGSTOP);
+  /* While b reads nothing: an outside thread that floods the link gets TR_EBUSY once the
+   * kernel's buffers and the link's busy mark are full, and the queue stays near the mark. */
+  tr_client_send_wait(cl, 50);
+  static uint8_t big[4096];
+  int flood = 0;
+  for (int i = 0; i < 100000 && flood == 0; i++)
+    flood = tr_send(ctx, eb, tr_atom(a, "flood"), big, sizeof big);
+  assert_int_equal(flood, TR_EBUSY);
+  tr_link_info_t li[4];
+  size_t nli = 0;
+  assert_int_equal(tr_cluster_links(a, li, 4, &nli), 0);
+  for (size_t i = 0; i < nli && i < 4; i++)
+    if (strcmp(li[i].name, "b") == 0) {
+      assert_true(li[i].queue_bytes <= ((size_t)1 << 20) + 2 * sizeof big);
+      assert_true(li[i].dropped_full >= 1);
+    }
   for (uint64_t end = sup_now_ms() + SUP_WAIT_MS; links_up(a, "b") && sup_now_ms() < end;)
     sup_sleep_ms(20);
   assert_int_equal(links_up(a, "b"), 0);
