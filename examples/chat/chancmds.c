@@ -14,10 +14,9 @@ static tr_pid_t room_of(tr_ctx_t *ctx, session_t *s, const char *chan) {
   session_chan_t *c = session_chan(s, chan);
   if (c)
     return c->room;
-  char key[IRC_CHAN_MAX + 1], name[TR_NAME_MAX + 1];
+  char key[IRC_CHAN_MAX + 1];
   irc_lower(key, chan, sizeof key);
-  chat_room_name(name, key);
-  return irc_chan_valid(chan) ? tr_whereis(tr_ctx_system(ctx), name) : TR_PID_NONE;
+  return irc_chan_valid(chan) ? chat_find_room(ctx, key) : TR_PID_NONE;
 }
 
 /* Ask `room` (tag, payload packed from fmt) and wait as `kind` about chan. False when the

@@ -112,6 +112,9 @@ void session_leave_all(tr_ctx_t *ctx, session_t *s, const char *reason) {
     char name[TR_NAME_MAX + 1];
     chat_nick_name(name, s->nick);
     tr_unregister(tr_ctx_system(ctx), name);
+    char low[IRC_NICK_MAX + 1];
+    irc_lower(low, s->nick, sizeof low);
+    tr_group_leave(ctx, chat_atoms.scope_nick, low, strlen(low));
     s->has_nick = false;
   }
 }

@@ -12,18 +12,33 @@ chat_atoms_t chat_atoms;
 
 int chat_atoms_init(tr_system_t *sys) {
   const tr_atom_def_t table[] = {
-      {"chat.join", &chat_atoms.join},       {"chat.joinfail", &chat_atoms.joinfail},
-      {"chat.part", &chat_atoms.part},       {"chat.say", &chat_atoms.say},
-      {"chat.quit", &chat_atoms.quit},       {"chat.nick", &chat_atoms.nick},
-      {"chat.topic", &chat_atoms.topic},     {"chat.info", &chat_atoms.info},
-      {"chat.kick", &chat_atoms.kick},       {"chat.mode", &chat_atoms.mode},
-      {"chat.away", &chat_atoms.away},       {"chat.roominfo", &chat_atoms.roominfo},
-      {"chat.answer", &chat_atoms.answer},   {"chat.event", &chat_atoms.event},
-      {"chat.dm", &chat_atoms.dm},           {"chat.dmack", &chat_atoms.dmack},
-      {"chat.whois", &chat_atoms.whois},     {"chat.whoisinfo", &chat_atoms.whoisinfo},
-      {"chat.idle", &chat_atoms.idle},       {"chat.status", &chat_atoms.status},
-      {"chat.close", &chat_atoms.close},     {"chat.list", &chat_atoms.list},
-      {"chat.listing", &chat_atoms.listing}, {"chat.tick", &chat_atoms.tick},
+      {"chat.join", &chat_atoms.join},
+      {"chat.joinfail", &chat_atoms.joinfail},
+      {"chat.part", &chat_atoms.part},
+      {"chat.say", &chat_atoms.say},
+      {"chat.quit", &chat_atoms.quit},
+      {"chat.nick", &chat_atoms.nick},
+      {"chat.topic", &chat_atoms.topic},
+      {"chat.info", &chat_atoms.info},
+      {"chat.kick", &chat_atoms.kick},
+      {"chat.mode", &chat_atoms.mode},
+      {"chat.away", &chat_atoms.away},
+      {"chat.roominfo", &chat_atoms.roominfo},
+      {"chat.answer", &chat_atoms.answer},
+      {"chat.event", &chat_atoms.event},
+      {"chat.dm", &chat_atoms.dm},
+      {"chat.dmack", &chat_atoms.dmack},
+      {"chat.whois", &chat_atoms.whois},
+      {"chat.whoisinfo", &chat_atoms.whoisinfo},
+      {"chat.idle", &chat_atoms.idle},
+      {"chat.status", &chat_atoms.status},
+      {"chat.close", &chat_atoms.close},
+      {"chat.list", &chat_atoms.list},
+      {"chat.listing", &chat_atoms.listing},
+      {"chat.tick", &chat_atoms.tick},
+      {"chat.g.room", &chat_atoms.scope_room},
+      {"chat.g.nick", &chat_atoms.scope_nick},
+      {"chat.g.mgr", &chat_atoms.scope_mgr},
   };
   _Static_assert(sizeof table / sizeof table[0] == sizeof(chat_atoms_t) / sizeof(tr_atom_t),
                  "every atom of chat_atoms_t has a name");
@@ -38,6 +53,29 @@ void chat_nick_name(char out[TR_NAME_MAX + 1], const char *nick) {
   char low[IRC_NICK_MAX + 1];
   irc_lower(low, nick, sizeof low);
   snprintf(out, TR_NAME_MAX + 1, "nick:%s", low);
+}
+
+/* The first member of a group, or none. */
+static tr_pid_t first_member(tr_ctx_t *ctx, tr_atom_t scope, const char *name) {
+  tr_pid_t pid = TR_PID_NONE;
+  size_t n = 0;
+  if (tr_group_members(ctx, scope, name, strlen(name), &pid, 1, &n) != 0 || n == 0)
+    return TR_PID_NONE;
+  return pid;
+}
+
+tr_pid_t chat_find_room(tr_ctx_t *ctx, const char *key) {
+  char name[TR_NAME_MAX + 1];
+  chat_room_name(name, key);
+  tr_pid_t pid = tr_whereis(tr_ctx_system(ctx), name);
+  return tr_pid_is_none(pid) ? first_member(ctx, chat_atoms.scope_room, key) : pid;
+}
+
+tr_pid_t chat_find_nick(tr_ctx_t *ctx, const char *low) {
+  char name[TR_NAME_MAX + 1];
+  snprintf(name, sizeof name, "nick:%s", low);
+  tr_pid_t pid = tr_whereis(tr_ctx_system(ctx), name);
+  return tr_pid_is_none(pid) ? first_member(ctx, chat_atoms.scope_nick, low) : pid;
 }
 
 int chat_pack_str(msgpack_packer *pk, const char *s) {

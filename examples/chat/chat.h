@@ -91,6 +91,10 @@ typedef struct {
   tr_atom_t list;      /* req nil -> listing                    session -> rooms */
   tr_atom_t listing;   /* [[#chan, members, topic]...]          rooms -> session */
   tr_atom_t tick;      /* nil: the idle check                   timer -> session */
+  /* Cluster-wide group scopes (a cluster of chat nodes): every room is a member of
+   * scope_room under its key, every session of scope_nick under its lowercased nick, every
+   * rooms manager of scope_mgr under CHAT_MGR_GROUP. */
+  tr_atom_t scope_room, scope_nick, scope_mgr;
 } chat_atoms_t;
 
 extern chat_atoms_t chat_atoms;
@@ -109,6 +113,14 @@ extern const tr_behaviour_t chat_rooms_behaviour;
 /* The registry name of a room ("room:" + key) or a nick ("nick:" + lowercased nick). */
 void chat_room_name(char out[TR_NAME_MAX + 1], const char *key);
 void chat_nick_name(char out[TR_NAME_MAX + 1], const char *nick);
+
+/* In a cluster (cluster.h) each channel's room lives on one node, which every node's
+ * sessions ask, and nicks are unique across the cluster. These find a room by key and a
+ * session by lowercased nick: here first, then on the other nodes (through the groups
+ * above); TR_PID_NONE when there is none. */
+#define CHAT_MGR_GROUP "managers"
+tr_pid_t chat_find_room(tr_ctx_t *ctx, const char *key);
+tr_pid_t chat_find_nick(tr_ctx_t *ctx, const char *low);
 
 /* msgpack-c helpers for payloads whose length is known only at run time. */
 int chat_pack_str(msgpack_packer *pk, const char *s);

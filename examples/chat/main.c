@@ -28,6 +28,7 @@ typedef struct {
   uint64_t idle_ms;
   unsigned workers;
   const char *console; /* --console ADDR:PORT, or NULL */
+  ex_cluster_t cluster;
 } options_t;
 
 static const tr_child_spec_t children[] = {
@@ -47,12 +48,14 @@ static const tr_supervisor_spec_t tree = {.strategy = TR_ONE_FOR_ONE,
 static void usage(FILE *to) {
   fprintf(to, "usage: troupe-chat --port N [--bind ADDR] [--idle-ms MS] [--workers N]"
               " [--console ADDR:PORT]\n"
+              "       [--node NAME --cluster HOST:PORT --seeds H:P,... --cookie-file PATH]\n"
               "  --port N      TCP port to listen on (0: any free port, printed at start)\n"
               "  --bind ADDR   IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
               "  --idle-ms MS  silence before a client is pinged, and then dropped (default "
               "60000)\n"
               "  --workers N   scheduler threads (default: one per CPU)\n"
-              "  --console ADDR:PORT  serve the debug console there (e.g. 127.0.0.1:7070)\n");
+              "  --console ADDR:PORT  serve the debug console there (e.g. "
+              "127.0.0.1:7070)\n" EX_CLUSTER_USAGE);
 }
 
 /* Returns 0 to run, 1 for --help, 2 for bad input (already reported). */
@@ -63,16 +66,20 @@ static int parse(int argc, char **argv, options_t *o) {
                                         {"workers", required_argument, NULL, 'w'},
                                         {"console", required_argument, NULL, 'c'},
                                         {"help", no_argument, NULL, 'h'},
+                                        EX_CLUSTER_OPTIONS,
                                         {NULL, 0, NULL, 0}};
   uint64_t v;
   bool have_port = false;
   *o = (options_t){.bind = "127.0.0.1", .idle_ms = 60000};
+  ex_cluster_defaults(&o->cluster);
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, "", longs, NULL)) != -1;) {
     const char *bad = NULL;
     if (c == 'h')
       return 1;
-    if (c == 'p' && !(have_port = ex_number(optarg, 0, 65535, &v)))
+    if (ex_cluster_option(&o->cluster, c, optarg, &bad)) {
+      /* a cluster flag: bad says whether its value is wrong */
+    } else if (c == 'p' && !(have_port = ex_number(optarg, 0, 65535, &v)))
       bad = "--port wants a number from 0 to 65535";
     else if (c == 'p')
       o->port = (uint16_t)v;
@@ -157,7 +164,11 @@ int main(int argc, char **argv) {
   uint16_t port = 0;
   const char *what = "atoms";
   tr_listener_t console;
-  if ((rc = chat_atoms_init(sys)) == 0 && (what = "rooms", rc = start_rooms(sys)) == 0)
+  /* The cluster before the rooms manager, which joins the cluster's managers as it starts;
+   * the listener last, so no client comes before both. */
+  if ((rc = chat_atoms_init(sys)) == 0)
+    what = "cluster", rc = ex_cluster_start("troupe-chat", sys, &o.cluster);
+  if (rc == 0 && (what = "rooms", rc = start_rooms(sys)) == 0)
     what = "listen", rc = start_listener(sys, &o, &port);
   if (rc == 0 && o.console)
     what = "console", rc = tr_console_start_at(sys, o.console, &console);

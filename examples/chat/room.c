@@ -440,14 +440,15 @@ static void on_down(tr_ctx_t *ctx, room_t *r, const tr_msg_t *m) {
   member_t *mb = find(r, d.pid);
   if (!mb || mb->mon != d.ref)
     return;
-  broadcast(ctx, r, EV_QUIT, mb, "", "Connection lost", 0, mb->pid);
+  /* A member whose node went away: the IRC convention for a netsplit. */
+  bool split = d.reason.kind == TR_REASON_NOCONNECTION;
+  broadcast(ctx, r, EV_QUIT, mb, "", split ? "*.net *.split" : "Connection lost", 0, mb->pid);
   remove_member(ctx, r, mb);
 }
 
 /* ---- the behaviour ---- */
 
 static int room_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
-  (void)ctx;
   room_t *r = state;
   const char *name, *key;
   size_t nl, kl;
@@ -457,7 +458,8 @@ static int room_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   chat_copy(r->key, sizeof r->key, key, kl);
   r->topic_lock = r->no_external = true;
   r->created = chat_unix_now();
-  return 0;
+  /* The other nodes' managers and sessions find it here. */
+  return tr_group_join(ctx, chat_atoms.scope_room, r->key, strlen(r->key));
 }
 
 static int room_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {

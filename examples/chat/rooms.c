@@ -8,7 +8,15 @@
  * the name and closes the room), and answers LIST from the sizes and topics rooms report.
  *
  * It traps exits: a room that crashes is forgotten (its members' sessions monitor it), while
- * an exit signal from anyone else, such as its supervisor stopping it, is obeyed. */
+ * an exit signal from anyone else, such as its supervisor stopping it, is obeyed.
+ *
+ * In a cluster, each channel's room lives on one node. A JOIN from a session of this node
+ * for a channel that has no room here goes to the manager of the node whose room it is (a
+ * member of the room's cluster-wide group), or, when the channel has no room anywhere yet,
+ * to the manager of the node its name hashes to among the managers (rendezvous hashing, so
+ * every node picks the same one); that manager creates and counts it as for its own
+ * sessions. A JOIN that came from another node's session is never passed on again, so a
+ * join cannot go round in circles while the groups catch up. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +103,56 @@ static entry_t *open_room(tr_ctx_t *ctx, rooms_t *t, entry_t **slot, const char 
   return e;
 }
 
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 1469598103934665603u;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211u;
+  return h;
+}
+
+/* The score of node for key: the highest wins (rendezvous hashing). The two hashes are
+ * mixed by splitmix64's finaliser, so no node wins most keys. */
+static uint64_t rendezvous(const char *node, const char *key) {
+  uint64_t h = fnv1a(node) ^ (fnv1a(key) * 0x9E3779B97F4A7C15u);
+  h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9u;
+  h = (h ^ (h >> 27)) * 0x94D049BB133111EBu;
+  return h ^ (h >> 31);
+}
+
+/* The manager that should see a JOIN for key that has no room here: another node's, or
+ * none (this one creates the room). */
+static tr_pid_t elsewhere(tr_ctx_t *ctx, const char *key) {
+  tr_system_t *sys = tr_ctx_system(ctx);
+  char node[TR_NODE_NAME_MAX + 1];
+  tr_pid_t managers[64];
+  size_t n = 0;
+  if (!tr_node_name(sys) || tr_group_members(ctx, chat_atoms.scope_mgr, CHAT_MGR_GROUP,
+                                             strlen(CHAT_MGR_GROUP), managers, 64, &n) != 0)
+    return TR_PID_NONE;
+  if (n > 64)
+    n = 64;
+  /* A room exists on another node: its manager counts the joins it forwards. */
+  tr_pid_t room = chat_find_room(ctx, key);
+  if (tr_pid_is_remote(room)) {
+    char want[TR_NODE_NAME_MAX + 1];
+    tr_pid_node_name(sys, room, want);
+    for (size_t i = 0; i < n; i++)
+      if (strcmp(tr_pid_node_name(sys, managers[i], node), want) == 0)
+        return managers[i];
+    return TR_PID_NONE;
+  }
+  tr_pid_t best = tr_self(ctx);
+  uint64_t top = rendezvous(tr_node_name(sys), key);
+  for (size_t i = 0; i < n; i++) {
+    uint64_t h = rendezvous(tr_pid_node_name(sys, managers[i], node), key);
+    if (h > top) {
+      top = h;
+      best = managers[i];
+    }
+  }
+  return tr_pid_is_remote(best) ? best : TR_PID_NONE;
+}
+
 /* A session's JOIN request: [nick, user, host, real, #chan]. Forwarded, so the room answers
  * the session itself (tr_forward keeps the sender and the request's reference). */
 static void on_join(tr_ctx_t *ctx, rooms_t *t, const tr_msg_t *m) {
@@ -108,6 +166,11 @@ static void on_join(tr_ctx_t *ctx, rooms_t *t, const tr_msg_t *m) {
   irc_lower(key, name, sizeof key);
   int err = TR_EINVAL;
   entry_t **slot = find(t, key), *e = *slot;
+  if (!e && irc_chan_valid(name) && !tr_pid_is_remote(tr_msg_from(m))) {
+    tr_pid_t there = elsewhere(ctx, key);
+    if (!tr_pid_is_none(there) && tr_forward(ctx, there, m) == 0)
+      return;
+  }
   if (!e && irc_chan_valid(name))
     e = open_room(ctx, t, slot, name, key, &err);
   if (e && (err = tr_forward(ctx, e->pid, m)) == 0)
@@ -201,6 +264,8 @@ static int rooms_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
   if (!t->buckets)
     return TR_ENOMEM;
+  if (tr_node_name(tr_ctx_system(ctx))) /* the other nodes' managers find it */
+    tr_group_join(ctx, chat_atoms.scope_mgr, CHAT_MGR_GROUP, strlen(CHAT_MGR_GROUP));
   return tr_trap_exit(ctx, true);
 }
 

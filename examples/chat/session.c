@@ -75,8 +75,10 @@ tr_pid_t session_find_nick(tr_ctx_t *ctx, const char *nick) {
   char name[TR_NAME_MAX + 1];
   if (!irc_nick_valid(nick))
     return TR_PID_NONE;
-  chat_nick_name(name, nick);
-  return tr_whereis(tr_ctx_system(ctx), name);
+  (void)name;
+  char low[IRC_NICK_MAX + 1];
+  irc_lower(low, nick, sizeof low);
+  return chat_find_nick(ctx, low);
 }
 
 bool session_same_name(const char *a, const char *b) {
@@ -93,6 +95,13 @@ bool session_set_nick(tr_ctx_t *ctx, session_t *s, const char *nick) {
   if (strlen(nick) > IRC_NICK_MAX)
     return false;
   chat_nick_name(old, s->nick);
+  /* Taken on another node of the cluster (its session is a member of the nick's group)? */
+  char low_want[IRC_NICK_MAX + 1], low_old[IRC_NICK_MAX + 1];
+  irc_lower(low_want, nick, sizeof low_want);
+  irc_lower(low_old, s->nick, sizeof low_old);
+  tr_pid_t holder = chat_find_nick(ctx, low_want);
+  if (!tr_pid_is_none(holder) && !tr_pid_eq(holder, tr_self(ctx)))
+    return false;
   /* An actor has one name: give up the old one first, and take it back if the new one is
    * taken (a case-only change keeps the same name). */
   if (s->has_nick && strcmp(old, want) != 0) {
@@ -104,6 +113,11 @@ bool session_set_nick(tr_ctx_t *ctx, session_t *s, const char *nick) {
   } else if (!s->has_nick && tr_register(sys, want, tr_self(ctx)) != 0) {
     return false;
   }
+  /* The other nodes see the nick as this session's (it leaves the group when it exits). */
+  if (s->has_nick && strcmp(low_old, low_want) != 0)
+    tr_group_leave(ctx, chat_atoms.scope_nick, low_old, strlen(low_old));
+  if (!s->has_nick || strcmp(low_old, low_want) != 0)
+    tr_group_join(ctx, chat_atoms.scope_nick, low_want, strlen(low_want));
   if (s->welcomed && s->mode == MODE_IRC)
     session_send(ctx, s, ":%s NICK :%s", s->prefix, nick);
   s->has_nick = true;

@@ -57,14 +57,13 @@ static bool say_one(tr_ctx_t *ctx, session_t *s, const char *target, const irc_m
       return session_waiting(s);
   } else {
     session_chan_t *c = session_chan(s, target);
-    char key[IRC_CHAN_MAX + 1], name[TR_NAME_MAX + 1];
+    char key[IRC_CHAN_MAX + 1];
     irc_lower(key, target, sizeof key);
-    chat_room_name(name, key);
     if (c) {
       s->last_said_ns = now_ns();
       return session_say(ctx, s, c, kind, m->params[1]);
     }
-    if (!notice && !tr_pid_is_none(tr_whereis(tr_ctx_system(ctx), name))) {
+    if (!notice && !tr_pid_is_none(chat_find_room(ctx, key))) {
       session_reply(ctx, s, "404", "%s :Cannot send to channel", target);
       return false;
     }

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""troupe-chat as a cluster: three nodes (n2 and n3 seeded by n1), a user on each. They see
+each other as on one server: JOIN, NAMES, PRIVMSG to the channel and to a nick, TOPIC, NICK,
+PART; each sender's lines in order at every receiver; a nick taken on one node is taken on
+all (433). Then n3 is killed: its user leaves the channel on the others with
+"QUIT :*.net *.split".
+
+usage: cluster_chat.py PATH/TO/troupe-chat
+"""
+import os, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from irclib import Client, Failure, Server, free_port  # noqa: E402
+
+NODES = ["n1", "n2", "n3"]
+LINES = 200
+
+
+def fnv(data, h):
+    for b in data:
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def home(key):
+    """The node a new channel's room goes to (examples/chat/rooms.c: rendezvous)."""
+    m = 0xFFFFFFFFFFFFFFFF
+
+    def score(node):
+        basis = 1469598103934665603
+        h = fnv(node.encode(), basis) ^ ((fnv(key.encode(), basis) * 0x9E3779B97F4A7C15) & m)
+        h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & m
+        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & m
+        return h ^ (h >> 31)
+    return max(NODES, key=score)
+
+
+def main():
+    binary = sys.argv[1]
+    fd, cookie = tempfile.mkstemp(prefix="troupe-cookie-")
+    os.write(fd, b"cluster-chat-test-cookie-0123456789")
+    os.close(fd)
+    servers = []
+    try:
+        c1 = free_port()
+        args = ["--cookie-file", cookie]
+        servers.append(Server(binary, "--node", "n1", "--cluster", f"127.0.0.1:{c1}", *args))
+        for n in NODES[1:]:
+            servers.append(Server(binary, "--node", n, "--cluster", f"127.0.0.1:{free_port()}",
+                                  "--seeds", f"127.0.0.1:{c1}", *args))
+        users = ["alice", "bob", "carol"]
+        clients = []
+        for i, u in enumerate(users):
+            c = Client(servers[i].port, u)
+            c.register(u)
+            clients.append(c)
+        alice, bob, carol = clients
+
+        # Until every node knows every nick: a nick of another node is refused (433).
+        for i, s in enumerate(servers):
+            probe = Client(s.port, f"probe{i}")
+            probe.register(f"probe{i}")
+            for j, u in enumerate(users):
+                if j == i:
+                    continue
+                deadline = time.monotonic() + 10
+                while True:
+                    start = len(probe.lines)
+                    probe.send(f"NICK {u}")
+                    k = probe.wait_for(r" (433|NICK) ", start)
+                    if " 433 " in probe.lines[k]:
+                        break
+                    probe.send(f"NICK probe{i}")  # it got the nick: not known yet
+                    probe.wait_for(r" NICK ", k + 1)
+                    if time.monotonic() > deadline:
+                        raise Failure(f"node {NODES[i]} never learned of {u}")
+                    time.sleep(0.1)
+            probe.send("QUIT :probe done")
+            probe.close()
+        print("ok: nicks are unique across the three nodes")
+
+        # A channel whose room is not on n3 (n3 dies below; its room would go with it).
+        chan = next(f"#talk{k}" for k in range(100) if home(f"#talk{k}") != "n3")
+        for c in clients:
+            start = len(c.lines)
+            c.send(f"JOIN {chan}")
+            c.wait_for(rf" 366 \S+ {chan} ", start)
+        for c in clients:
+            c.barrier("joined")
+        for c in clients:  # everyone sees everyone
+            start = len(c.lines)
+            c.send(f"NAMES {chan}")
+            i = c.wait_for(rf" 353 .*{chan} :", start)
+            names = set(n.lstrip("@") for n in c.lines[i].split(":", 2)[2].split())
+            if names != set(users):
+                raise Failure(f"{c.label}: NAMES {names}, want {set(users)}")
+        print(f"ok: {chan} (room on {home(chan)}) lists all three from every node")
+
+        # Each sender's lines, in order, at every other member.
+        for k in range(LINES):
+            for c in clients:
+                c.send(f"PRIVMSG {chan} :{c.label} {k}")
+        for c in clients:
+            got = {u: 0 for u in users if u != c.label}
+            for u in got:
+                for k in range(LINES):
+                    c.wait_for(rf"^:{u}!\S+ PRIVMSG {chan} :{u} {k}$")
+        for c in clients:
+            seen = {}
+            for line in c.lines:
+                if f" PRIVMSG {chan} :" in line:
+                    who, num = line.split(" :", 1)[1].split()
+                    if int(num) != seen.get(who, 0):
+                        raise Failure(f"{c.label}: {who}'s line {num} out of order")
+                    seen[who] = int(num) + 1
+        print(f"ok: {3 * LINES} lines, each sender's in order at every member")
+
+        # A private message and a topic across nodes; a nick change seen everywhere.
+        start = len(carol.lines)
+        alice.send("PRIVMSG carol :psst")
+        carol.wait_for(r"^:alice!\S+ PRIVMSG carol :psst$", start)
+        start = len(carol.lines)
+        alice.send(f"TOPIC {chan} :from n1")  # alice joined first: the channel's operator
+        carol.wait_for(rf" TOPIC {chan} :from n1$", start)
+        start = len(alice.lines)
+        bob.send("NICK bobby")
+        alice.wait_for(r"^:bob!\S+ NICK :?bobby$", start)
+        print("ok: private message, topic and nick change across nodes")
+
+        # n3 dies: carol leaves the channel on the others as a netsplit.
+        servers[2].proc.kill()
+        servers[2].proc.wait()
+        for c in (alice, bob):
+            c.wait_for(rf"^:carol!\S+ QUIT :\*\.net \*\.split$")
+        print("ok: n3 killed, carol quits with *.net *.split on n1 and n2")
+        for c in (alice, bob):
+            c.send("QUIT :bye")
+    finally:
+        rcs = [s.stop() for s in servers]
+        os.unlink(cookie)
+    if rcs[0] != 0 or rcs[1] != 0:
+        raise Failure(f"nodes exited with {rcs}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Failure as e:
+        print("FAIL:", e)
+        sys.exit(1)
