@@ -332,6 +332,7 @@ typedef struct {
   fix_t *f;
   tr_pid_t peer;
   uint64_t budget, sent, received, expected;
+  uint64_t owed; /* answers due before the start told it its peer */
 } flooder_t;
 
 static int flooder_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
@@ -343,6 +344,10 @@ static int flooder_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
 }
 
 static void flood(tr_ctx_t *ctx, flooder_t *s, uint64_t n) {
+  if (tr_pid_is_none(s->peer)) { /* the other one started first: answer once we know it */
+    s->owed += n;
+    return;
+  }
   for (uint64_t k = 0; k < n && s->sent < s->budget; k++, s->sent++)
     check(s->f, tr_sendf(ctx, s->peer, s->f->v, "[uu]", (uint64_t)0, s->sent) == 0);
 }
@@ -352,7 +357,7 @@ static int flooder_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   fix_t *f = s->f;
   if (tr_msg_tag(m) == f->more) { /* the start: [peer] */
     s->peer = (tr_pid_t){sup_arg_u(m, 0, 0)};
-    flood(ctx, s, 3 * HIGH);
+    flood(ctx, s, 3 * HIGH + s->owed);
   } else if (tr_msg_tag(m) == f->v) {
     flood(ctx, s, 2);
     if (++s->received == s->expected)
