@@ -6,6 +6,11 @@
  *   troupe-pubsub-load --port N --latency [--msgs 20000] [--bytes 64]
  *   troupe-pubsub-load --port N --idle N [--hold-ms 2000]
  *
+ * --sub-ports P,P,...: the subscribers connect to these ports in turn (the nodes of a
+ * cluster), the publishers to --port. A PUBLISH then reports either every subscriber of the
+ * channel (troupe-pubsub counts the whole cluster) or those on the publisher's node (Redis
+ * Cluster counts the local node); either is accepted.
+ *
  * Throughput (the default). Subscriber i subscribes to channel i % channels; once every
  * subscription is confirmed, each publisher sends its msgs PUBLISHes (at most `window`
  * unanswered at a time), message j on channel j % channels, its payload "p<publisher>:<j>:"
@@ -49,6 +54,7 @@
 
 typedef struct {
   int port, subs, channels, pubs, msgs, bytes, window, idle;
+  int sub_ports[16], nsub_ports;
   long deadline_ms, hold_ms;
   bool latency;
 } opts_t;
@@ -236,10 +242,15 @@ static bool on_sub_reply(conn_t *c, const reply_t *r) {
   return true;
 }
 
+/* Subscriber i's port. */
+static int sub_port(int i) { return o->nsub_ports ? o->sub_ports[i % o->nsub_ports] : o->port; }
+
 static bool on_pub_reply(conn_t *c, const reply_t *r) {
   long ch = c->got % o->channels;
-  long want = o->subs / o->channels + (ch < o->subs % o->channels);
-  if (r->type != ':' || r->num != want)
+  long want = o->subs / o->channels + (ch < o->subs % o->channels), local = 0;
+  for (int i = (int)ch; o->nsub_ports && i < o->subs; i += o->channels)
+    local += sub_port(i) == o->port;
+  if (r->type != ':' || (r->num != want && !(o->nsub_ports && r->num == local)))
     fail("publish: %ld receivers, expected %ld", r->type == ':' ? (long)r->num : -1, want);
   c->got++;
   return true;
@@ -346,7 +357,8 @@ static int options(int argc, char **argv, opts_t *op) {
       {"port", 1, NULL, 'p'},        {"subs", 1, NULL, 's'},    {"channels", 1, NULL, 'c'},
       {"pubs", 1, NULL, 'P'},        {"msgs", 1, NULL, 'm'},    {"bytes", 1, NULL, 'b'},
       {"window", 1, NULL, 'w'},      {"idle", 1, NULL, 'i'},    {"hold-ms", 1, NULL, 'h'},
-      {"deadline-ms", 1, NULL, 'd'}, {"latency", 0, NULL, 'l'}, {NULL, 0, NULL, 0}};
+      {"deadline-ms", 1, NULL, 'd'}, {"latency", 0, NULL, 'l'}, {"sub-ports", 1, NULL, 'S'},
+      {NULL, 0, NULL, 0}};
   *op = (opts_t){.subs = 50,
                  .channels = 10,
                  .pubs = 4,
@@ -366,7 +378,14 @@ static int options(int argc, char **argv, opts_t *op) {
              : c == 'w' ? &op->window
              : c == 'i' ? &op->idle
                         : NULL;
-    if (c == 'l')
+    if (c == 'S') {
+      for (char *t = strtok(optarg, ","); t; t = strtok(NULL, ",")) {
+        long pv = strtol(t, NULL, 10);
+        if (op->nsub_ports == 16 || pv <= 0 || pv > 65535)
+          return usage();
+        op->sub_ports[op->nsub_ports++] = (int)pv;
+      }
+    } else if (c == 'l')
       op->latency = true;
     else if (c == 'd' || c == 'h')
       *(c == 'd' ? &op->deadline_ms : &op->hold_ms) = v;
@@ -399,8 +418,8 @@ static conn_t *open_conns(int ep, int n, int subs, const char *prefix) {
     die("calloc");
   for (int i = 0; i < n; i++) {
     conn_t *c = &cs[i];
-    c->fd = dial(o->port);
     c->sub = i < subs;
+    c->fd = dial(c->sub ? sub_port(i) : o->port);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
       die("epoll_ctl");
