@@ -1,7 +1,10 @@
 /* troupe-chat-load: a load generator and checker for troupe-chat (examples/chat).
  *
  *   troupe-chat-load --port N [--host 127.0.0.1] --clients C --lines M [--room #load]
- *                    [--rate R] [--timeout-s S]
+ *                    [--rate R] [--timeout-s S] [--ports P,P,...]
+ *
+ * --ports: client i connects to the i-th of these ports in turn (the nodes of a cluster of
+ * troupe-chat servers) instead of --port.
  *
  * It connects C IRC clients (NICK, USER, JOIN), waits until every one of them has joined
  * the room, then has each send M lines into it. Every line carries its sender's number, a
@@ -56,6 +59,7 @@ typedef struct {
 typedef struct {
   const char *host, *room;
   unsigned port, clients, lines, timeout_s;
+  unsigned ports[16], nports;
   unsigned rate; /* lines per second per client; 0: as fast as the sockets take them */
 } options_t;
 
@@ -104,7 +108,7 @@ static double percentile_ms(const load_t *l, double p) {
 
 static void usage(FILE *to) {
   fprintf(to, "usage: troupe-chat-load --port N [--host 127.0.0.1] --clients C --lines M "
-              "[--room #load] [--rate R] [--timeout-s S]\n");
+              "[--room #load] [--rate R] [--timeout-s S] [--ports P,P,...]\n");
 }
 
 static bool number(const char *text, unsigned long min, unsigned long max, unsigned *out) {
@@ -127,6 +131,7 @@ static int parse(int argc, char **argv, options_t *o) {
                                         {"room", required_argument, NULL, 'r'},
                                         {"timeout-s", required_argument, NULL, 't'},
                                         {"rate", required_argument, NULL, 'R'},
+                                        {"ports", required_argument, NULL, 'P'},
                                         {"help", no_argument, NULL, 'h'},
                                         {NULL, 0, NULL, 0}};
   *o = (options_t){.host = "127.0.0.1", .room = "#load", .timeout_s = 120};
@@ -136,6 +141,13 @@ static int parse(int argc, char **argv, options_t *o) {
     if (ch == 'h') {
       usage(stdout);
       exit(0);
+    }
+    if (ch == 'P') {
+      for (char *t = strtok(optarg, ","); ok && t; t = strtok(NULL, ","))
+        ok = o->nports < 16 && number(t, 1, 65535, &o->ports[o->nports++]);
+      if (ok && !o->port)
+        o->port = o->ports[0];
+      continue;
     }
     ok = (ch == 'p' && number(optarg, 1, 65535, &o->port)) ||
          (ch == 'c' && number(optarg, 2, MAX_CLIENTS, &o->clients)) ||
@@ -181,8 +193,9 @@ static bool flush_out(client_t *c) {
   return true;
 }
 
-static int dial(const options_t *o) {
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+static int dial(const options_t *o, unsigned i) {
+  unsigned port = o->nports ? o->ports[i % o->nports] : o->port;
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   inet_pton(AF_INET, o->host, &sa.sin_addr);
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0)
@@ -201,7 +214,7 @@ static int connect_all(load_t *l) {
   for (unsigned i = 0; i < l->o.clients; i++) {
     client_t *c = &l->c[i];
     char hello[256];
-    if ((c->fd = dial(&l->o)) < 0) {
+    if ((c->fd = dial(&l->o, i)) < 0) {
       fprintf(stderr, "troupe-chat-load: connect %s:%u: %s\n", l->o.host, l->o.port,
               strerror(errno));
       return -1;
