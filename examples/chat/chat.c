@@ -39,6 +39,8 @@ int chat_atoms_init(tr_system_t *sys) {
       {"chat.g.room", &chat_atoms.scope_room},
       {"chat.g.nick", &chat_atoms.scope_nick},
       {"chat.g.mgr", &chat_atoms.scope_mgr},
+      {"chat.clash", &chat_atoms.clash},
+      {"chat.nickclash", &chat_atoms.nickclash},
   };
   _Static_assert(sizeof table / sizeof table[0] == sizeof(chat_atoms_t) / sizeof(tr_atom_t),
                  "every atom of chat_atoms_t has a name");

@@ -95,6 +95,8 @@ typedef struct {
    * scope_room under its key, every session of scope_nick under its lowercased nick, every
    * rooms manager of scope_mgr under CHAT_MGR_GROUP. */
   tr_atom_t scope_room, scope_nick, scope_mgr;
+  tr_atom_t clash;     /* nil: look for nicks taken on two nodes   timer -> rooms */
+  tr_atom_t nickclash; /* nil: this session's nick is another's too rooms -> session */
 } chat_atoms_t;
 
 extern chat_atoms_t chat_atoms;

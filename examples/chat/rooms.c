@@ -16,7 +16,13 @@
  * to the manager of the node its name hashes to among the managers (rendezvous hashing, so
  * every node picks the same one); that manager creates and counts it as for its own
  * sessions. A JOIN that came from another node's session is never passed on again, so a
- * join cannot go round in circles while the groups catch up. */
+ * join cannot go round in circles while the groups catch up.
+ *
+ * Nicks. Two nodes that were apart may each have given a nick away. A second after a node
+ * comes up (its groups have arrived by then), the manager looks for nicks held on this node
+ * and another: the user on the node with the greater name keeps it, the other is renamed
+ * (its session is told, and changes nick as if its client had sent NICK). Both nodes apply
+ * the same rule to the same pair, so exactly one side renames. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +243,34 @@ static void on_list(tr_ctx_t *ctx, rooms_t *t, const tr_msg_t *m) {
   msgpack_sbuffer_destroy(&sb);
 }
 
+typedef struct {
+  tr_ctx_t *ctx;
+  const char *self; /* this node's name */
+} clash_t;
+
+static int check_clash(const tr_group_info_t *g, void *arg) {
+  clash_t *c = arg;
+  if (g->members < 2)
+    return 0;
+  tr_system_t *sys = tr_ctx_system(c->ctx);
+  char low[IRC_NICK_MAX + 1], node[TR_NODE_NAME_MAX + 1];
+  chat_copy(low, sizeof low, g->name, g->len);
+  tr_pid_t members[8], local = TR_PID_NONE;
+  size_t n = 0;
+  if (tr_group_members(c->ctx, chat_atoms.scope_nick, g->name, g->len, members, 8, &n) != 0)
+    return 0;
+  bool loses = false;
+  for (size_t i = 0; i < n && i < 8; i++) {
+    if (!tr_pid_is_remote(members[i]))
+      local = members[i];
+    else if (strcmp(tr_pid_node_name(sys, members[i], node), c->self) > 0)
+      loses = true; /* held on a node whose name is greater */
+  }
+  if (loses && !tr_pid_is_none(local))
+    tr_send(c->ctx, local, chat_atoms.nickclash, NULL, 0);
+  return 0;
+}
+
 static void on_exit_signal(tr_ctx_t *ctx, rooms_t *t, const tr_msg_t *m) {
   tr_pid_t from;
   tr_reason_t reason;
@@ -264,8 +298,10 @@ static int rooms_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
   if (!t->buckets)
     return TR_ENOMEM;
-  if (tr_node_name(tr_ctx_system(ctx))) /* the other nodes' managers find it */
+  if (tr_node_name(tr_ctx_system(ctx))) { /* the other nodes' managers find it */
     tr_group_join(ctx, chat_atoms.scope_mgr, CHAT_MGR_GROUP, strlen(CHAT_MGR_GROUP));
+    tr_node_monitor(ctx, true);
+  }
   return tr_trap_exit(ctx, true);
 }
 
@@ -282,6 +318,13 @@ static int rooms_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     on_list(ctx, t, m);
   else if (tag == TR_ATOM_EXIT)
     on_exit_signal(ctx, t, m);
+  else if (tag == TR_ATOM_NODEUP) /* its groups arrive right after it: look in a second */
+    tr_send_after(ctx, 1000, tr_self(ctx), chat_atoms.clash, NULL, 0, NULL);
+  else if (tag == chat_atoms.clash) {
+    clash_t c = {ctx, tr_node_name(tr_ctx_system(ctx))};
+    if (c.self)
+      tr_group_foreach(ctx, chat_atoms.scope_nick, check_clash, &c);
+  }
   return 0;
 }
 

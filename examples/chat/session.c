@@ -217,6 +217,28 @@ static void on_tick(tr_ctx_t *ctx, session_t *s) {
 
 /* ---- the behaviour ---- */
 
+/* Another node has a user of the same nick and keeps it (rooms.c): take the first free
+ * "<nick>-<k>" as if the client had sent NICK, so its client and its channels see it. */
+static void on_nickclash(tr_ctx_t *ctx, session_t *s) {
+  if (!s->has_nick || s->mode != MODE_IRC)
+    return; /* plain clients have no NICK to be told with */
+  char want[IRC_NICK_MAX + 1], low[IRC_NICK_MAX + 1], line[IRC_NICK_MAX + 16];
+  for (int k = 1; k < 100; k++) {
+    char suffix[8];
+    int sl = snprintf(suffix, sizeof suffix, "-%d", k);
+    size_t keep = strlen(s->nick);
+    if (keep + (size_t)sl > IRC_NICK_MAX)
+      keep = IRC_NICK_MAX - (size_t)sl;
+    snprintf(want, sizeof want, "%.*s%s", (int)keep, s->nick, suffix);
+    irc_lower(low, want, sizeof low);
+    if (tr_pid_is_none(chat_find_nick(ctx, low))) {
+      int n = snprintf(line, sizeof line, "NICK %s", want);
+      session_input(ctx, s, line, (size_t)n);
+      return;
+    }
+  }
+}
+
 static int session_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   session_t *s = state;
   uint64_t idle = DEFAULT_IDLE_MS;
@@ -241,6 +263,8 @@ static int session_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     chat_on_dm(ctx, s, m);
   else if (tag == chat_atoms.tick)
     on_tick(ctx, s);
+  else if (tag == chat_atoms.nickclash)
+    on_nickclash(ctx, s);
   else if (tag == TR_ATOM_TCP_OPEN)
     on_open(ctx, s, m);
   else if (tag == TR_ATOM_TCP_EOF)

@@ -3,7 +3,8 @@
 each other as on one server: JOIN, NAMES, PRIVMSG to the channel and to a nick, TOPIC, NICK,
 PART; each sender's lines in order at every receiver; a nick taken on one node is taken on
 all (433). Then n3 is killed: its user leaves the channel on the others with
-"QUIT :*.net *.split".
+"QUIT :*.net *.split". Last, two nodes that were apart and each gave "dave" away meet: the
+one on the node with the smaller name is renamed, and told with a NICK message.
 
 usage: cluster_chat.py PATH/TO/troupe-chat
 """
@@ -135,10 +136,33 @@ def main():
         print("ok: n3 killed, carol quits with *.net *.split on n1 and n2")
         for c in (alice, bob):
             c.send("QUIT :bye")
+
+        # Two nodes apart, each giving "dave" away, then brought together by a third that
+        # knows both: the user on the node with the smaller name is renamed, told by NICK.
+        cp1, cp2 = free_port(), free_port()
+        p1 = Server(binary, "--node", "p1", "--cluster", f"127.0.0.1:{cp1}", *args)
+        servers.append(p1)
+        p2 = Server(binary, "--node", "p2", "--cluster", f"127.0.0.1:{cp2}", *args)
+        servers.append(p2)
+        d1, d2 = Client(p1.port, "dave@p1"), Client(p2.port, "dave@p2")
+        d1.register("dave")
+        d2.register("dave")
+        servers.append(Server(binary, "--node", "p3", "--cluster", f"127.0.0.1:{free_port()}",
+                              "--seeds", f"127.0.0.1:{cp1},127.0.0.1:{cp2}", *args))
+        i = d1.wait_for(r"^:dave!\S+ NICK :?dave-1$")
+        print(f"ok: after the partition healed, p1's dave was renamed: {d1.lines[i]}")
+        d2.barrier("kept")
+        if any(" NICK " in l for l in d2.lines):
+            raise Failure("p2's dave was renamed too")
+        start = len(d2.lines)
+        d2.send("ISON dave dave-1")
+        i = d2.wait_for(r" 303 ", start)
+        if set(d2.lines[i].split(":", 2)[-1].split()) != {"dave", "dave-1"}:
+            raise Failure(f"p2 sees {d2.lines[i]!r}, want both dave and dave-1")
     finally:
         rcs = [s.stop() for s in servers]
         os.unlink(cookie)
-    if rcs[0] != 0 or rcs[1] != 0:
+    if any(rc != 0 for k, rc in enumerate(rcs) if k != 2):  # n3 was killed
         raise Failure(f"nodes exited with {rcs}")
 
 
