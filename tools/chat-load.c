@@ -124,16 +124,12 @@ static bool number(const char *text, unsigned long min, unsigned long max, unsig
 }
 
 static int parse(int argc, char **argv, options_t *o) {
-  static const struct option longs[] = {{"port", required_argument, NULL, 'p'},
-                                        {"host", required_argument, NULL, 'H'},
-                                        {"clients", required_argument, NULL, 'c'},
-                                        {"lines", required_argument, NULL, 'l'},
-                                        {"room", required_argument, NULL, 'r'},
-                                        {"timeout-s", required_argument, NULL, 't'},
-                                        {"rate", required_argument, NULL, 'R'},
-                                        {"ports", required_argument, NULL, 'P'},
-                                        {"help", no_argument, NULL, 'h'},
-                                        {NULL, 0, NULL, 0}};
+  static const struct option longs[] = {
+      {"port", required_argument, NULL, 'p'},    {"host", required_argument, NULL, 'H'},
+      {"clients", required_argument, NULL, 'c'}, {"lines", required_argument, NULL, 'l'},
+      {"room", required_argument, NULL, 'r'},    {"timeout-s", required_argument, NULL, 't'},
+      {"rate", required_argument, NULL, 'R'},    {"ports", required_argument, NULL, 'P'},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
   *o = (options_t){.host = "127.0.0.1", .room = "#load", .timeout_s = 120};
   bool ok = true;
   opterr = 0;

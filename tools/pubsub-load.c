@@ -353,12 +353,13 @@ static int usage(void) {
 }
 
 static int options(int argc, char **argv, opts_t *op) {
-  static const struct option longs[] = {
-      {"port", 1, NULL, 'p'},        {"subs", 1, NULL, 's'},    {"channels", 1, NULL, 'c'},
-      {"pubs", 1, NULL, 'P'},        {"msgs", 1, NULL, 'm'},    {"bytes", 1, NULL, 'b'},
-      {"window", 1, NULL, 'w'},      {"idle", 1, NULL, 'i'},    {"hold-ms", 1, NULL, 'h'},
-      {"deadline-ms", 1, NULL, 'd'}, {"latency", 0, NULL, 'l'}, {"sub-ports", 1, NULL, 'S'},
-      {NULL, 0, NULL, 0}};
+  static const struct option longs[] = {{"port", 1, NULL, 'p'},     {"subs", 1, NULL, 's'},
+                                        {"channels", 1, NULL, 'c'}, {"pubs", 1, NULL, 'P'},
+                                        {"msgs", 1, NULL, 'm'},     {"bytes", 1, NULL, 'b'},
+                                        {"window", 1, NULL, 'w'},   {"idle", 1, NULL, 'i'},
+                                        {"hold-ms", 1, NULL, 'h'},  {"deadline-ms", 1, NULL, 'd'},
+                                        {"latency", 0, NULL, 'l'},  {"sub-ports", 1, NULL, 'S'},
+                                        {NULL, 0, NULL, 0}};
   *op = (opts_t){.subs = 50,
                  .channels = 10,
                  .pubs = 4,

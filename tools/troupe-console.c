@@ -2,7 +2,8 @@
  * (include/troupe/console.h).
  *
  *   troupe-console HOST:PORT              interactive: line editing, history, tab completion
- *                                         of commands and actor names, `top`
+ *                                         of commands, actor names and "@node" (the
+ *                                         cluster's nodes, from `nodes`), `top [@node]`
  *   troupe-console HOST:PORT -c 'COMMAND' run one command, print the reply; exit 1 when the
  *                                         reply is an error
  *
@@ -32,7 +33,7 @@
 
 static const char *const commands[] = {"help",   "stats", "actors", "info", "state", "names",
                                        "groups", "conns", "send",   "kill", "trace", "stuck",
-                                       "json",   "top",   "quit",   NULL};
+                                       "json",   "top",   "nodes",  "quit", NULL};
 
 /* The client: one process, one connection, so its state is this one struct. */
 static struct {
@@ -41,6 +42,8 @@ static struct {
   size_t rlen;
   char **names; /* actor names for completion, from `names` */
   size_t nnames;
+  char **nodes; /* "@node" words for completion, from `nodes` */
+  size_t nnodes;
   volatile sig_atomic_t interrupted;
   bool quit;
 } cl = {.fd = -1};
@@ -177,6 +180,42 @@ static void fetch_names(void) {
   request("names", add_name, &header);
 }
 
+/* The rows of `nodes` (text): "node: NAME" first, then the links' table, its header
+ * starting with "name". */
+static void add_node(const char *line, void *arg) {
+  bool *in_table = arg;
+  const char *name = NULL;
+  size_t n = 0;
+  if (strncmp(line, "node: ", 6) == 0) {
+    name = line + 6;
+    n = strcspn(name, " ");
+  } else if (*in_table) {
+    name = line;
+    n = strcspn(line, " ");
+  } else if (strncmp(line, "name ", 5) == 0) {
+    *in_table = true;
+  }
+  char **v = name && n ? realloc(cl.nodes, (cl.nnodes + 1) * sizeof *v) : NULL;
+  if (!v)
+    return;
+  cl.nodes = v;
+  char *w = malloc(n + 2);
+  if (!w)
+    return;
+  w[0] = '@';
+  memcpy(w + 1, name, n);
+  w[n + 1] = '\0';
+  cl.nodes[cl.nnodes++] = w;
+}
+
+static void fetch_nodes(void) {
+  for (size_t i = 0; i < cl.nnodes; i++)
+    free(cl.nodes[i]);
+  cl.nnodes = 0;
+  bool in_table = false;
+  request("nodes", add_node, &in_table);
+}
+
 static char *complete_from(const char *text, int state, const char *const *words, size_t n) {
   static size_t i;
   if (state == 0)
@@ -197,11 +236,38 @@ static char *complete_name(const char *text, int state) {
   return complete_from(text, state, (const char *const *)cl.names, cl.nnames);
 }
 
+/* "@node", or "ACTOR@node": the node part from the cluster's nodes. */
+static char *complete_node(const char *text, int state) {
+  static char prefix[256];
+  static size_t plen;
+  const char *at = strchr(text, '@');
+  if (state == 0) {
+    plen = at ? (size_t)(at - text) : 0;
+    if (plen >= sizeof prefix)
+      plen = 0;
+    memcpy(prefix, text, plen);
+  }
+  char *w = complete_from(at ? at : text, state, (const char *const *)cl.nodes, cl.nnodes);
+  if (!w || plen == 0)
+    return w;
+  char *full = malloc(plen + strlen(w) + 1);
+  if (full) {
+    memcpy(full, prefix, plen);
+    strcpy(full + plen, w);
+  }
+  free(w);
+  return full;
+}
+
 static char **complete(const char *text, int start, int end) {
   (void)end;
   rl_attempted_completion_over = 1;
   if (start == 0)
     return rl_completion_matches(text, complete_command);
+  if (strchr(text, '@')) {
+    fetch_nodes();
+    return rl_completion_matches(text, complete_node);
+  }
   fetch_names();
   return rl_completion_matches(text, complete_name);
 }
@@ -218,8 +284,9 @@ static int term_rows(void) {
   return ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 6 ? ws.ws_row : 24;
 }
 
-/* Refresh the busiest actors in place every second until q or Ctrl-C. */
-static void top(void) {
+/* Refresh the busiest actors (of node `at`, "" for the one connected to) in place every
+ * second until q or Ctrl-C. */
+static void top(const char *at) {
   struct termios old, raw;
   bool tty = tcgetattr(STDIN_FILENO, &old) == 0;
   if (tty) {
@@ -230,7 +297,8 @@ static void top(void) {
   cl.interrupted = 0;
   char cmd[64];
   while (!cl.interrupted) {
-    snprintf(cmd, sizeof cmd, "actors --sort mailbox --limit %d", term_rows() - 4);
+    snprintf(cmd, sizeof cmd, "actors --sort mailbox --limit %d%s%.64s", term_rows() - 5,
+             *at ? " " : "", at);
     printf("\x1b[H\x1b[2J"); /* home, clear */
     if (request(cmd, print_line, NULL) < 0) {
       cl.quit = true;
@@ -262,9 +330,9 @@ static void on_line(char *line) {
     add_history(p);
   if (!strcmp(p, "quit") || !strcmp(p, "exit")) {
     cl.quit = true;
-  } else if (!strcmp(p, "top")) {
+  } else if (!strcmp(p, "top") || (!strncmp(p, "top ", 4) && p[4 + strspn(p + 4, " ")] == '@')) {
     rl_callback_handler_remove();
-    top();
+    top(p[3] ? p + 4 + strspn(p + 4, " ") : "");
     if (!cl.quit)
       rl_callback_handler_install("troupe> ", on_line);
   } else if (*p && request(p, print_line, NULL) < 0) {
