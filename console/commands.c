@@ -352,6 +352,9 @@ static void cmd_send(tr_ctx_t *ctx, tr_csession_t *s, char *args) {
     tr__console_error(ctx, s, "cannot send: %s", tr_strerror(rc));
     return;
   }
+  /* A handler's sends are gathered until it returns; the reply goes to the socket at once.
+   * Push the message now, so that "sent" means it is in the mailbox (or on the link). */
+  tr__outbox_done(ctx);
   char text[160];
   snprintf(text, sizeof text, "sent %s to 0x%" PRIx64, tag, info.pid.id);
   tr__console_reply(ctx, s, json_pack("{s:s}", "message", text));
