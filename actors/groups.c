@@ -321,22 +321,30 @@ static int add_locked(tr_ctx_t *ctx, tr_gscope_t *sc, uint64_t h, const void *na
   return 0;
 }
 
-int tr_group_join(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len) {
-  if (!tr__in_handler(ctx) || !valid_name(name, len))
-    return TR_EINVAL;
-  tr_actor_ext_t *x = tr__actor_ext(ctx->self);
-  if (!x)
-    return TR_ENOMEM;
+/* Add pid to the group (made when absent) under its shard's lock; *g: the group when pid
+ * was not a member yet. */
+static int join_as(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len, tr_pid_t pid,
+                   tr_group_t **g) {
   tr_gscope_t *sc;
   int rc = scope_get(&ctx->sys->groups, scope, &sc);
   if (rc)
     return rc;
   uint64_t h = hash_name(scope, name, len);
   shard_t *sh = shard_of(sc, h);
-  tr_group_t *g;
   pthread_mutex_lock(&sh->mu);
-  rc = add_locked(ctx, sc, h, name, len, ctx->self->pid, &g);
+  rc = add_locked(ctx, sc, h, name, len, pid, g);
   pthread_mutex_unlock(&sh->mu);
+  return rc;
+}
+
+int tr_group_join(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len) {
+  if (!tr__in_handler(ctx) || !valid_name(name, len))
+    return TR_EINVAL;
+  tr_actor_ext_t *x = tr__actor_ext(ctx->self);
+  if (!x)
+    return TR_ENOMEM;
+  tr_group_t *g;
+  int rc = join_as(ctx, scope, name, len, ctx->self->pid, &g);
   if (rc == 0 && g && mine_add(x, g) != 0) {
     tr__group_drop(ctx, g); /* cannot remember it, so do not stay in it */
     return TR_ENOMEM;
@@ -387,17 +395,8 @@ int tr__group_remote_join(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size
                           tr_pid_t member) {
   if (!valid_name(name, len) || !tr__pid_remote(member))
     return TR_EINVAL;
-  tr_gscope_t *sc;
-  int rc = scope_get(&ctx->sys->groups, scope, &sc);
-  if (rc)
-    return rc;
-  uint64_t h = hash_name(scope, name, len);
-  shard_t *sh = shard_of(sc, h);
   tr_group_t *g;
-  pthread_mutex_lock(&sh->mu);
-  rc = add_locked(ctx, sc, h, name, len, member, &g);
-  pthread_mutex_unlock(&sh->mu);
-  return rc;
+  return join_as(ctx, scope, name, len, member, &g);
 }
 
 void tr__group_remote_leave(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,

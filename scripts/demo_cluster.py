@@ -11,7 +11,7 @@ usage: demo_cluster.py BUILD_DIR
 import os, re, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "chat"))
-from irclib import Client, Failure, free_port  # noqa: E402
+from irclib import Client, Failure, chat_home, free_port  # noqa: E402
 
 NODES = ["n1", "n2", "n3"]
 CHAN = "#demo"
@@ -21,23 +21,9 @@ def say(text):
     print(text, flush=True)
 
 
-def fnv(data, h):
-    for b in data:
-        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
 def home(key):
-    """The node a new channel's room goes to (examples/chat/rooms.c)."""
-    m = 0xFFFFFFFFFFFFFFFF
-
-    def score(node):
-        basis = 1469598103934665603
-        h = fnv(node.encode(), basis) ^ ((fnv(key.encode(), basis) * 0x9E3779B97F4A7C15) & m)
-        h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & m
-        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & m
-        return h ^ (h >> 31)
-    return max(NODES, key=score)
+    """The node a new channel's room goes to."""
+    return chat_home(key, NODES)
 
 
 class Node:

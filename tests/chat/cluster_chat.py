@@ -11,29 +11,15 @@ usage: cluster_chat.py PATH/TO/troupe-chat
 import os, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from irclib import Client, Failure, Server, free_port  # noqa: E402
+from irclib import Client, Failure, Server, chat_home, free_port  # noqa: E402
 
 NODES = ["n1", "n2", "n3"]
 LINES = 200
 
 
-def fnv(data, h):
-    for b in data:
-        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
 def home(key):
-    """The node a new channel's room goes to (examples/chat/rooms.c: rendezvous)."""
-    m = 0xFFFFFFFFFFFFFFFF
-
-    def score(node):
-        basis = 1469598103934665603
-        h = fnv(node.encode(), basis) ^ ((fnv(key.encode(), basis) * 0x9E3779B97F4A7C15) & m)
-        h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & m
-        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & m
-        return h ^ (h >> 31)
-    return max(NODES, key=score)
+    """The node a new channel's room goes to."""
+    return chat_home(key, NODES)
 
 
 def main():

@@ -262,3 +262,25 @@ def normalized(lines, servers, names=None):
         out[i:j] = sorted(out[i:j])
         i = max(j, i + 1)
     return out
+
+
+# ---- troupe-chat clusters ----
+
+def _fnv(data, h):
+    for b in data:
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def chat_home(key, nodes):
+    """The node of `nodes` that a new channel's room goes to: the rendezvous hashing of
+    examples/chat/rooms.c (FNV-1a of node and key, mixed by splitmix64's finaliser)."""
+    m = 0xFFFFFFFFFFFFFFFF
+
+    def score(node):
+        basis = 1469598103934665603
+        h = _fnv(node.encode(), basis) ^ ((_fnv(key.encode(), basis) * 0x9E3779B97F4A7C15) & m)
+        h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & m
+        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & m
+        return h ^ (h >> 31)
+    return max(nodes, key=score)
