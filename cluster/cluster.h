@@ -24,6 +24,7 @@
 #define TR_CLUSTER_CLUSTER_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <uv.h>
 
@@ -283,6 +284,8 @@ static inline tr_pid_t tr__link_pid(uint32_t index) { return tr__pid_make(index,
 /* Append a frame: kind and a header packed by fmt (tr_pack letters), then payload. */
 int tr__frame_put(tr_cbuf_t *b, uint8_t kind, const void *payload, size_t plen, const char *fmt,
                   ...);
+int tr__frame_vput(tr_cbuf_t *b, uint8_t kind, const void *payload, size_t plen, const char *fmt,
+                   va_list ap);
 /* The header of a frame body (after its kind byte): unpack exactly fmt from the msgpack
  * array at body[0..), returning how many bytes it took in *used. */
 int tr__frame_get(const uint8_t *body, size_t len, size_t *used, const char *fmt, ...);
@@ -340,6 +343,8 @@ void tr__conn_resume(tr_cluster_t *cl, uint32_t index);
 /* out.c: queueing (peer mu held) and writing. */
 void tr__out_lock(tr_peer_t *p);
 void tr__out_unlock(tr_peer_t *p);
+/* Queue a frame without payload on p (mu held), counted in frames_out. */
+int tr__out_frame(tr_peer_t *p, uint8_t kind, const char *fmt, ...);
 /* The tag id of atom on p's current connection, queueing TAG_DEF when new (mu held); 0 when
  * out of memory. */
 uint32_t tr__out_tag(tr_peer_t *p, tr_atom_t atom);

@@ -238,7 +238,7 @@ static void send_peers(tr_peer_t *to) {
   tr__out_lock(to);
   for (tr_peer_t *q = cl->peers; q; q = q->next)
     if (q != to && q->conn && q->known_addr)
-      tr__frame_put(&to->out, TR_F_PEERS, NULL, 0, "[ssu]", q->name, q->addr, q->inc);
+      tr__out_frame(to, TR_F_PEERS, "[ssu]", q->name, q->addr, q->inc);
   tr__out_unlock(to);
   pthread_mutex_unlock(&cl->peers_mu);
 }
@@ -301,7 +301,7 @@ void tr__link_up(tr_cconn_t *c, tr_peer_t *p, uint64_t inc) {
     if (q == p || !q->conn || !p->known_addr)
       continue;
     tr__out_lock(q);
-    tr__frame_put(&q->out, TR_F_PEERS, NULL, 0, "[ssu]", p->name, p->addr, p->inc);
+    tr__out_frame(q, TR_F_PEERS, "[ssu]", p->name, p->addr, p->inc);
     tr__out_unlock(q);
   }
   pthread_mutex_unlock(&cl->peers_mu);

@@ -227,7 +227,7 @@ void tr__heartbeat_tick(tr_cluster_t *cl, uint64_t now) {
     if (!stalled && tr__out_queue_bytes(p) == 0 && now - p->last_ping_ms >= cl->heartbeat_ms) {
       p->last_ping_ms = now;
       p->ping_seq++;
-      tr__frame_put(&p->out, TR_F_PING, NULL, 0, "[uu]", p->ping_seq, now_ns / 1000);
+      tr__out_frame(p, TR_F_PING, "[uu]", p->ping_seq, now_ns / 1000);
     }
     tr__out_unlock(p);
     if (stalled) {

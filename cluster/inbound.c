@@ -356,7 +356,7 @@ static bool on_ping(tr_cconn_t *c, uint8_t kind, const uint8_t *body, size_t len
     return true;
   }
   tr__out_lock(p);
-  tr__frame_put(&p->out, TR_F_PONG, NULL, 0, "[uu]", seq, t_us);
+  tr__out_frame(p, TR_F_PONG, "[uu]", seq, t_us);
   tr__out_unlock(p);
   tr__out_queued(&c->cl->io->ctx, p, true);
   return true;
@@ -414,7 +414,7 @@ static void sync_group(void *arg, tr_atom_t scope, const void *name, size_t len,
   const char *sname = tr_atom_name(p->cl->sys, scope);
   tr__out_lock(p);
   for (size_t i = 0; i < n; i++)
-    tr__frame_put(&p->out, TR_F_G_JOIN, NULL, 0, "[sxu]", sname, name, len, members[i].id);
+    tr__out_frame(p, TR_F_G_JOIN, "[sxu]", sname, name, len, members[i].id);
   tr__out_unlock(p);
 }
 

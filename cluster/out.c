@@ -22,6 +22,16 @@
 void tr__out_lock(tr_peer_t *p) { pthread_mutex_lock(&p->mu); }
 void tr__out_unlock(tr_peer_t *p) { pthread_mutex_unlock(&p->mu); }
 
+int tr__out_frame(tr_peer_t *p, uint8_t kind, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = tr__frame_vput(&p->out, kind, NULL, 0, fmt, ap);
+  va_end(ap);
+  if (rc == 0)
+    p->frames_out++;
+  return rc;
+}
+
 size_t tr__out_queue_bytes(const tr_peer_t *p) { return tr__cbuf_pending(&p->out) + p->inflight; }
 
 uint32_t tr__out_tag(tr_peer_t *p, tr_atom_t atom) {
@@ -34,7 +44,7 @@ uint32_t tr__out_tag(tr_peer_t *p, tr_atom_t atom) {
   if (!name || strlen(name) > TR_TAG_NAME_MAX)
     return 0;
   id = p->next_tag;
-  if (tr__frame_put(&p->out, TR_F_TAG_DEF, NULL, 0, "[us]", id, name) != 0 ||
+  if (tr__out_frame(p, TR_F_TAG_DEF, "[us]", id, name) != 0 ||
       tr__u64map_put(&p->tags, atom, id) != 0)
     return 0;
   p->next_tag++;

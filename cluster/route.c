@@ -194,11 +194,8 @@ static bool op_signal(tr_ctx_t *ctx, tr_pid_t to, tr_pid_t from, uint16_t sig, u
   record(p, sig, aux, ref, from, to);
   tr_reason_t none = {0};
   const tr_reason_t *r = reason ? reason : &none;
-  int rc = tr__frame_put(&p->out, kind, NULL, 0, "[uuuuiis]", to.id & LOCAL_MASK,
-                         tr__pid_to_wire(from, index), (uint64_t)aux, ref, (int64_t)r->kind,
-                         (int64_t)r->code, r->text);
-  if (rc == 0)
-    p->frames_out++;
+  int rc = tr__out_frame(p, kind, "[uuuuiis]", to.id & LOCAL_MASK, tr__pid_to_wire(from, index),
+                         (uint64_t)aux, ref, (int64_t)r->kind, (int64_t)r->code, r->text);
   tr__out_unlock(p);
   if (rc != 0)
     return false;
@@ -256,8 +253,7 @@ static void op_group_delta(tr_ctx_t *ctx, tr_atom_t scope, const void *name, siz
     tr__out_lock(p);
     bool up = p->up;
     if (up)
-      tr__frame_put(&p->out, join ? TR_F_G_JOIN : TR_F_G_LEAVE, NULL, 0, "[sxu]", sname, name, len,
-                    member.id);
+      tr__out_frame(p, join ? TR_F_G_JOIN : TR_F_G_LEAVE, "[sxu]", sname, name, len, member.id);
     tr__out_unlock(p);
     if (up)
       tr__out_queued(ctx, p, true);

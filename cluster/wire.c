@@ -54,12 +54,18 @@ void tr__cbuf_reset(tr_cbuf_t *b) {
 
 int tr__frame_put(tr_cbuf_t *b, uint8_t kind, const void *payload, size_t plen, const char *fmt,
                   ...) {
-  uint8_t head[1024];
-  size_t hlen;
   va_list ap;
   va_start(ap, fmt);
-  int rc = tr_vpack_into(head, sizeof head, &hlen, fmt, ap);
+  int rc = tr__frame_vput(b, kind, payload, plen, fmt, ap);
   va_end(ap);
+  return rc;
+}
+
+int tr__frame_vput(tr_cbuf_t *b, uint8_t kind, const void *payload, size_t plen, const char *fmt,
+                   va_list ap) {
+  uint8_t head[1024];
+  size_t hlen;
+  int rc = tr_vpack_into(head, sizeof head, &hlen, fmt, ap);
   if (rc != 0)
     return rc;
   size_t body = 1 + 2 + hlen + plen;

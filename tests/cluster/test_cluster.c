@@ -320,6 +320,7 @@ static void test_cluster(void **st) {
   assert_non_null(strstr(reply, "\"name\":\"b\""));
   assert_non_null(strstr(reply, "\"name\":\"c\""));
   assert_null(strstr(reply, "\"state\":\"down\""));
+  assert_null(strstr(reply, "\"frames_out\":0,")); /* every frame counts, control ones too */
   assert_non_null(strstr(replies[2], "\"node\":\"b\""));
   assert_non_null(strstr(replies[2], "\"behaviour\":\"echo\""));
   assert_non_null(strstr(replies[3], "\"behaviour\":\"echo\""));
