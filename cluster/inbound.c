@@ -76,8 +76,11 @@ static void deliver_user(tr_cconn_t *c, tr_pid_t to, tr_msg_t *m) {
     tr__enqueue(ctx, a, m);
     return;
   }
-  if (a->ov & (TR_OV_DROP | TR_OV_FAIL)) {
-    tr__overload_count(a, (a->ov & TR_OV_DROP) != 0);
+  /* The mailbox's policy decides (overload.c): drop or fail count it; for mute, the I/O
+   * thread is an outside sender that must not wait (TR_EAGAIN): push, and pause the link. */
+  int rc = tr__overload_full(ctx, a);
+  if (rc == 1 || rc == TR_EBUSY) {
+    tr__overload_count(a, rc == 1);
     tr__msg_free(tr__ctx_pool(ctx), m);
     return;
   }
@@ -167,7 +170,7 @@ static bool on_send(tr_cconn_t *c, const uint8_t *body, size_t len) {
     tr__u64map_del(&p->mon_out_w, ref, &v);
     tr__u64map_del(&p->mon_out_t, ref, &v);
     tr__out_unlock(p);
-  } else if (ref) { /* a request of ours answered */
+  } else if (ref && kind == TR_KIND_REPLY) { /* a request of ours answered */
     tr__out_lock(p);
     if (!tr__u64map_del(&p->reqs, ref, &v))
       tr__u64map_del(&p->reqs_old, ref, &v);

@@ -313,17 +313,16 @@ int tr_send_name(tr_ctx_t *ctx, const char *node, const char *name, tr_atom_t ta
     return tr_send(ctx, to, tag, data, len);
   }
   tr_peer_t *p = cl ? tr__peer_get(cl, node, strlen(node), false) : NULL;
-  uint32_t index = 0;
-  if (p) {
+  if (p)
     tr__out_lock(p);
-    index = p->up ? p->index : 0;
-    tr__out_unlock(p);
-  }
-  if (!p || !index || !(p = lock_live(cl, index))) {
+  if (!p || !p->up) { /* a name this node never met, or its link is down */
+    if (p)
+      tr__out_unlock(p);
     if (cl)
       atomic_fetch_add_explicit(&cl->dead_noconn, 1, memory_order_relaxed);
     return TR_ENOENT;
   }
+  uint32_t index = p->index;
   if (tr__out_queue_bytes(p) >= cl->max_queue_bytes) {
     p->dropped_full++;
     tr__out_unlock(p);
