@@ -169,7 +169,10 @@ void tr__actor_die(tr_ctx_t *ctx, tr_actor_t *a, const tr_reason_t *reason, bool
   tr_mq_node_t *last = tr__mq_retire_tail(&a->mq);
   if (last)
     tr__msg_recycle(&w->pool, (tr_msg_t *)last);
-  tr__bump(&L->exited, 1);
+  /* release: tr_system_await's acquire read of the count then sees everything this exit did
+   * (its groups left, its links told), so tr_system_stop may free what that touched. */
+  atomic_store_explicit(&L->exited, atomic_load_explicit(&L->exited, memory_order_relaxed) + 1,
+                        memory_order_release);
   tr__qsbr_retire(&w->s->qsbr, w->qs, a, w);
 }
 

@@ -122,13 +122,15 @@ void tr_system_stats(tr_system_t *sys, tr_stats_t *out) {
   memset(out, 0, sizeof *out);
   tr_sched_t *s = &sys->sched;
   out->workers = s->n;
-  uint64_t spawned = rd(&sys->f_spawned), exited = rd(&sys->f_exited);
+  /* exited with acquire: pairs with tr__actor_die's release (tr_system_await relies on it). */
+  uint64_t spawned = rd(&sys->f_spawned),
+           exited = atomic_load_explicit(&sys->f_exited, memory_order_acquire);
   out->dead_letters = rd(&sys->f_dead_letters);
   for (unsigned k = 0; k < s->n; k++) {
     tr_wlocal_t *L = &sys->locals[k];
     tr_worker_t *w = &s->workers[k];
     spawned += rd(&L->spawned);
-    exited += rd(&L->exited);
+    exited += atomic_load_explicit(&L->exited, memory_order_acquire);
     out->messages += rd(&L->messages);
     out->dead_letters += rd(&L->dead_letters);
     out->turns += rd(&w->turns);
