@@ -40,4 +40,13 @@ for b in "${builds[@]}"; do
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     "${run[@]}" ctest --test-dir "$dir" --output-on-failure -j"$jobs"
 done
+# Checks beside the test builds, each a scripts/check-*.sh taking the plain build's folder:
+# the library installed and linked from outside, the .deb, the API reference.
+if [[ " ${builds[*]} " == *" plain "* ]]; then
+  for check in scripts/check-*.sh; do
+    [ -e "$check" ] || continue
+    echo "=== $(basename "$check" .sh) ==="
+    "$check" build-test-plain
+  done
+fi
 echo "all test builds passed: ${builds[*]}"
