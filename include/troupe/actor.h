@@ -21,6 +21,7 @@ extern "C" {
 
 /* ---- exit reasons ---- */
 
+/* Why an actor exited: the kind of a reason (tr_reason_t). */
 typedef enum {
   TR_REASON_NORMAL = 0,   /* the actor finished its work */
   TR_REASON_SHUTDOWN,     /* the system or a supervisor stopped it */
@@ -30,10 +31,11 @@ typedef enum {
   TR_REASON_NOCONNECTION, /* the node that ran it is unreachable */
 } tr_reason_kind_t;
 
-#define TR_REASON_TEXT_MAX 48
+#define TR_REASON_TEXT_MAX 48 /* bytes of a reason's text, its NUL included */
 
+/* An exit reason: what terminate gets, and what DOWN messages and trapped exits carry. */
 typedef struct {
-  tr_reason_kind_t kind;
+  tr_reason_kind_t kind;         /* why */
   int code;                      /* for TR_REASON_ERROR: the handler's error code */
   char text[TR_REASON_TEXT_MAX]; /* a short NUL-terminated explanation, may be empty */
 } tr_reason_t;
@@ -41,6 +43,8 @@ typedef struct {
 /* Fill a reason; text may be NULL and is truncated to fit. Returns r for chaining. */
 TR_API tr_reason_t *tr_reason_set(tr_reason_t *r, tr_reason_kind_t kind, int code,
                                   const char *text);
+/* The kind's name ("normal", "shutdown", "killed", "error", "noproc", "noconnection";
+ * "unknown" for another value), for logs. Any thread; a static string. */
 TR_API const char *tr_reason_kind_name(tr_reason_kind_t kind);
 
 /* ---- behaviours ---- */
@@ -99,25 +103,28 @@ typedef struct tr_behaviour {
  * never muted, refused or dropped. A client's mailbox is not bounded (policy OFF): its
  * thread reads it, and the runtime cannot schedule that. */
 typedef enum {
-  TR_OVERLOAD_MUTE = 0,
-  TR_OVERLOAD_DROP,
-  TR_OVERLOAD_FAIL,
-  TR_OVERLOAD_OFF,
+  TR_OVERLOAD_MUTE = 0, /* queue it and mute the sender (the default) */
+  TR_OVERLOAD_DROP,     /* drop it: a dead letter */
+  TR_OVERLOAD_FAIL,     /* refuse the send with TR_EBUSY */
+  TR_OVERLOAD_OFF,      /* no bound */
 } tr_overload_t;
 
+/* A mailbox's overload policy and marks (tr_config_t.mailbox, tr_spawn_opts_t.mailbox). */
 typedef struct {
-  tr_overload_t policy;
-  uint32_t high_water; /* 0: TR_MAILBOX_HIGH */
-  uint32_t low_water;  /* 0: high_water / 4; must be below high_water */
+  tr_overload_t policy; /* what a full mailbox does */
+  uint32_t high_water;  /* 0: TR_MAILBOX_HIGH */
+  uint32_t low_water;   /* 0: high_water / 4; must be below high_water */
 } tr_mailbox_opts_t;
 
-#define TR_MAILBOX_HIGH 1024u
+#define TR_MAILBOX_HIGH 1024u /* the default high-water mark, in messages */
 
 /* The policy's name ("mute", "drop", "fail", "off"), for logs and the console. */
 TR_API const char *tr_overload_name(tr_overload_t policy);
 
 /* ---- the system ---- */
 
+/* How a system is made (tr_system_new). Start from tr_config_init; every zero field means
+ * its default. */
 typedef struct {
   unsigned workers;          /* scheduler threads; 0 = number of online CPUs */
   uint32_t max_actors;       /* live actors at once; 0 = default (TR_DEFAULT_MAX_ACTORS) */
@@ -132,11 +139,11 @@ typedef struct {
   int send_wait_ms;
 } tr_config_t;
 
-#define TR_SEND_WAIT_MS 1000
-#define TR_SEND_NOWAIT (-1)
+#define TR_SEND_WAIT_MS 1000 /* the default send_wait_ms */
+#define TR_SEND_NOWAIT (-1)  /* a send_wait_ms (or tr_client_send_wait) that never waits */
 
-#define TR_DEFAULT_MAX_ACTORS (1u << 24)
-#define TR_MAX_ACTORS_LIMIT (1u << 26)
+#define TR_DEFAULT_MAX_ACTORS (1u << 24) /* max_actors when 0 */
+#define TR_MAX_ACTORS_LIMIT (1u << 26)   /* the largest max_actors accepted */
 
 /* Fill cfg with the defaults. */
 TR_API void tr_config_init(tr_config_t *cfg);
@@ -167,10 +174,14 @@ TR_API tr_ctx_t *tr_system_ctx(tr_system_t *sys);
 
 /* ---- inside handlers ---- */
 
-TR_API tr_pid_t tr_self(const tr_ctx_t *ctx); /* TR_PID_NONE for tr_system_ctx */
+/* The pid of whoever ctx names: the running actor in a handler, the client for a client's
+ * ctx, TR_PID_NONE for tr_system_ctx. */
+TR_API tr_pid_t tr_self(const tr_ctx_t *ctx);
 /* True when ctx is an actor's, inside one of its callbacks (false for tr_system_ctx and
  * clients, which have no handler to link or monitor from). */
 TR_API bool tr_ctx_in_handler(const tr_ctx_t *ctx);
+/* The system ctx belongs to (a handler's way to reach tr_atom, tr_whereis and the other
+ * calls that take the system). */
 TR_API tr_system_t *tr_ctx_system(const tr_ctx_t *ctx);
 
 /* Stop the calling actor with reason normal once the current callback returns. Only from a
@@ -189,12 +200,13 @@ TR_API int tr_spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, si
 /* As tr_spawn, with the init payload packed from a format (see msg.h). */
 TR_API int tr_spawnf(tr_ctx_t *ctx, const tr_behaviour_t *b, tr_pid_t *out, const char *fmt, ...);
 
+#define TR_MSG_MAX ((size_t)64 << 20) /* the largest payload of one message, in bytes */
+
 /* Send a message: the payload bytes are copied. Delivery is asynchronous; messages from one
  * sender to one receiver arrive in order. Sending to a dead or unknown pid is not an error:
  * the message becomes a dead letter (counted). Any context.
  * Errors: TR_EINVAL (bad tag), TR_EMSGSIZE (payload over TR_MSG_MAX), TR_ENOMEM,
  * TR_ESTOPPED. */
-#define TR_MSG_MAX ((size_t)64 << 20)
 TR_API int tr_send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len);
 /* As tr_send, with the payload packed from a format. TR_EINVAL also for a bad format. */
 TR_API int tr_sendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const char *fmt, ...);
@@ -289,10 +301,11 @@ TR_API int tr_monitor(tr_ctx_t *ctx, tr_pid_t pid, uint64_t *ref);
  * Errors: TR_ENOENT (no such monitor of the caller's). */
 TR_API int tr_demonitor(tr_ctx_t *ctx, uint64_t ref);
 
+/* A DOWN message, decoded (tr_msg_down). */
 typedef struct {
-  uint64_t ref; /* the monitor's reference */
-  tr_pid_t pid; /* who exited */
-  tr_reason_t reason;
+  uint64_t ref;       /* the monitor's reference */
+  tr_pid_t pid;       /* who exited */
+  tr_reason_t reason; /* why (noproc: it was not alive when monitored) */
 } tr_down_t;
 
 /* Decode a TR_ATOM_DOWN message. Errors: TR_ETYPE when m is not one. */
@@ -319,7 +332,7 @@ TR_API int tr_spawn_opts(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *ini
 
 /* ---- the local registry ---- */
 
-#define TR_NAME_MAX 63
+#define TR_NAME_MAX 63 /* bytes of a registered name */
 
 /* Register `name` (1..TR_NAME_MAX bytes) for a live pid. A name names one actor, an actor has
  * at most one name; the name is dropped when the actor exits. Any thread.
@@ -333,15 +346,18 @@ TR_API tr_pid_t tr_whereis(tr_system_t *sys, const char *name);
 
 /* ---- counters and statistics (any thread, while the system runs; never stops it) ---- */
 
+/* What an actor is doing when it is looked at (tr_actor_info_t.status). */
 typedef enum {
-  TR_STATUS_RUNNABLE,
-  TR_STATUS_RUNNING,
-  TR_STATUS_WAITING,
-  TR_STATUS_EXITING
+  TR_STATUS_RUNNABLE, /* messages are queued and no worker runs it now (scheduled, or muted) */
+  TR_STATUS_RUNNING,  /* a worker runs one of its turns */
+  TR_STATUS_WAITING,  /* its mailbox is empty */
+  TR_STATUS_EXITING   /* it is exiting: terminate runs or has run */
 } tr_status_t;
 
+/* One actor as tr_actor_info and tr_actor_foreach report it: each field is read on its own
+ * while the actor runs, so together they are a close, not an exact, picture. */
 typedef struct {
-  tr_pid_t pid;
+  tr_pid_t pid;               /* the actor */
   const char *behaviour;      /* the behaviour's name (static) */
   char name[TR_NAME_MAX + 1]; /* registered name or "" */
   uint64_t msgs_in;           /* messages taken from the mailbox (with the runtime's own:
@@ -351,7 +367,7 @@ typedef struct {
   uint64_t mailbox_hwm;       /* the most ever queued at once (sampled at each turn) */
   uint64_t run_ns;            /* time in callbacks (estimated by sampling turns) */
   uint64_t turns;             /* times scheduled */
-  tr_status_t status;
+  tr_status_t status;         /* what it is doing */
   /* Ages in milliseconds, measured by a coarse clock that ticks only while a console runs
    * (console.h); both are 0 when none does. running_ms: how long the current turn has run
    * (0 unless running). waiting_ms: an estimate of how long the oldest queued message has
@@ -363,10 +379,10 @@ typedef struct {
   tr_overload_t policy;
   uint32_t high_water, low_water; /* 0 with policy OFF */
   bool muted;
-  tr_pid_t muted_by;
-  uint64_t mutes;   /* times it was muted */
-  uint64_t dropped; /* messages its mailbox dropped (policy DROP) */
-  uint64_t refused; /* sends to it that got TR_EBUSY */
+  tr_pid_t muted_by; /* whose mailbox muted it (TR_PID_NONE: not muted) */
+  uint64_t mutes;    /* times it was muted */
+  uint64_t dropped;  /* messages its mailbox dropped (policy DROP) */
+  uint64_t refused;  /* sends to it that got TR_EBUSY */
 } tr_actor_info_t;
 
 /* Fill *out for a live actor. Errors: TR_ENOENT. */
@@ -378,11 +394,12 @@ TR_API int tr_actor_info(tr_system_t *sys, tr_pid_t pid, tr_actor_info_t *out);
 TR_API size_t tr_actor_foreach(tr_system_t *sys, int (*fn)(const tr_actor_info_t *info, void *arg),
                                void *arg);
 
+/* The system's counters (tr_system_stats), since it started. */
 typedef struct {
-  unsigned workers;
-  uint64_t actors;  /* alive now */
-  uint64_t spawned; /* since start */
-  uint64_t exited;
+  unsigned workers;      /* scheduler threads */
+  uint64_t actors;       /* alive now */
+  uint64_t spawned;      /* since start */
+  uint64_t exited;       /* since start */
   uint64_t messages;     /* handled */
   uint64_t dead_letters; /* sent to nobody, or dropped with their receiver */
   uint64_t turns;        /* actor turns run */
@@ -392,10 +409,14 @@ typedef struct {
   uint64_t memory;       /* bytes held by actors, envelopes and tables (approximate) */
 } tr_stats_t;
 
+/* Fill *out with the system's counters: a snapshot read counter by counter, each worker's
+ * apart, so the figures may be of slightly different moments. Any thread, while the system
+ * runs; takes no lock. */
 TR_API void tr_system_stats(tr_system_t *sys, tr_stats_t *out);
 
 /* ---- clients: a mailbox for a thread that is not an actor ---- */
 
+/* A client: a pid and a mailbox for a thread that is not an actor (docs/lifecycle.md, A client). */
 typedef struct tr_client tr_client_t;
 
 /* Open a client: it gets a pid, so actors can send to it and reply to its requests. Use a
@@ -408,6 +429,7 @@ TR_API int tr_client_open(tr_system_t *sys, tr_client_t **out);
 TR_API void tr_client_send_wait(tr_client_t *c, int ms);
 /* Close it; messages still queued are dropped. */
 TR_API void tr_client_close(tr_client_t *c);
+/* The client's pid, which actors send and reply to. Any thread. */
 TR_API tr_pid_t tr_client_pid(const tr_client_t *c);
 /* The client's context: sends from it carry the client's pid. */
 TR_API tr_ctx_t *tr_client_ctx(tr_client_t *c);

@@ -48,12 +48,14 @@
 extern "C" {
 #endif
 
-#define TR_NODE_NAME_MAX 64
+#define TR_NODE_NAME_MAX 64 /* bytes of a node's name */
 /* Peers one node may know (its node table has 4095 entries; this is the cap of live ones). */
 #define TR_CLUSTER_NODES_DEFAULT 64u
 /* The shortest cookie accepted. */
 #define TR_COOKIE_MIN 16u
 
+/* How a system becomes a node (tr_cluster_start). Start from tr_cluster_config_init; every
+ * zero field means its default. */
 typedef struct {
   /* This node's name: 1..TR_NODE_NAME_MAX bytes of [A-Za-z0-9_.-]. Required. */
   const char *name;
@@ -64,7 +66,7 @@ typedef struct {
    * When neither is given, ~/.troupe/cookie is read, or created (32 random bytes from the
    * system's generator, mode 0400) when it does not exist. */
   const void *cookie;
-  size_t cookie_len;
+  size_t cookie_len; /* bytes of cookie */
   const char *cookie_file;
   /* Nodes to dial at start: "host:port,host:port". A host may be a name with several
    * addresses (a headless service); it is resolved again at every reconnect, on the I/O
@@ -121,7 +123,7 @@ TR_API int tr_node_monitor(tr_ctx_t *ctx, bool on);
 
 /* Why a link went down. */
 typedef enum {
-  TR_DOWN_NONE = 0,
+  TR_DOWN_NONE = 0, /* no reason: the link has not gone down */
   TR_DOWN_EOF,      /* the peer closed the connection (or exited, or was killed) */
   TR_DOWN_TIMEOUT,  /* no byte for down_after_ms */
   TR_DOWN_STALLED,  /* the peer did not read for stall_ms */
@@ -131,31 +133,40 @@ typedef enum {
   TR_DOWN_ERROR,    /* a socket error */
 } tr_down_reason_t;
 
+/* The reason's name ("none", "eof", "timeout", "stalled", "protocol", "replaced", "bye",
+ * "error"; "?" for another value), for logs and the console. Any thread; a static string. */
 TR_API const char *tr_down_reason_name(tr_down_reason_t r);
 
 /* Decode TR_ATOM_NODEUP or TR_ATOM_NODEDOWN: the peer's name, and why it went down. */
 TR_API int tr_msg_node(const tr_msg_t *m, char name[TR_NODE_NAME_MAX + 1],
                        tr_down_reason_t *reason);
 
-typedef enum { TR_LINK_CONNECTING, TR_LINK_UP, TR_LINK_DOWN } tr_link_state_t;
+/* Where a link is (tr_link_info_t.state). */
+typedef enum {
+  TR_LINK_CONNECTING, /* a dial or its handshake is under way */
+  TR_LINK_UP,         /* authenticated: frames flow */
+  TR_LINK_DOWN        /* no connection: dialled again after the backoff, or by the peer */
+} tr_link_state_t;
 
 /* One link as tr_cluster_links reports it. */
 typedef struct {
-  char name[TR_NODE_NAME_MAX + 1];
-  char addr[64];        /* the peer's listen address */
-  uint64_t incarnation; /* of the peer's current start (0 before the first handshake) */
-  tr_link_state_t state;
-  bool dialled;    /* this node dialled it (else it was accepted) */
-  uint64_t rtt_us; /* the last PING's round trip */
+  char name[TR_NODE_NAME_MAX + 1]; /* the peer's node name */
+  char addr[64];                   /* the peer's listen address */
+  uint64_t incarnation;            /* of the peer's current start (0 before the first handshake) */
+  tr_link_state_t state;           /* now */
+  bool dialled;                    /* this node dialled it (else it was accepted) */
+  uint64_t rtt_us;                 /* the last PING's round trip */
+  /* Traffic since this node first heard of the peer, over all its connections and starts:
+   * bytes read and written on the socket, frames received and queued. */
   uint64_t bytes_in, bytes_out, frames_in, frames_out;
-  uint64_t queue_bytes;     /* queued to be written */
-  uint32_t muted;           /* actors muted on it now */
-  uint64_t dropped_down;    /* frames dropped when it went down */
-  uint64_t dropped_full;    /* sends refused over max_queue_bytes */
-  uint64_t dropped_unknown; /* messages in with a tag this node does not know */
-  uint64_t reconnects;      /* times it came up after the first */
-  tr_down_reason_t last_down;
-  uint64_t last_down_ms; /* when, in ms since the system started (0: never) */
+  uint64_t queue_bytes;       /* queued to be written */
+  uint32_t muted;             /* actors muted on it now */
+  uint64_t dropped_down;      /* frames dropped when it went down */
+  uint64_t dropped_full;      /* sends refused over max_queue_bytes */
+  uint64_t dropped_unknown;   /* messages in with a tag this node does not know */
+  uint64_t reconnects;        /* times it came up after the first */
+  tr_down_reason_t last_down; /* why it last went down (TR_DOWN_NONE: never) */
+  uint64_t last_down_ms;      /* when, in ms since the system started (0: never) */
 } tr_link_info_t;
 
 /* The links, into out[0..cap); *total gets how many there are. Any thread but the I/O
@@ -170,6 +181,8 @@ typedef struct {
   uint64_t tags_unknown;    /* tag names from peers this node did not know */
 } tr_cluster_stats_t;
 
+/* Fill *out with the node's counters (each read on its own, so they may be of slightly
+ * different moments). Any thread. Errors: TR_EINVAL (out NULL, or sys is not a node). */
 TR_API int tr_cluster_stats(tr_system_t *sys, tr_cluster_stats_t *out);
 
 #ifdef __cplusplus

@@ -30,8 +30,10 @@ extern "C" {
   XX(ECONNRESET, 17, "connection reset by peer")                                                   \
   XX(ENOCONN, 18, "no connection to the actor's node")
 
+/* The error codes, generated from the list: TR_OK (0) is success, every TR_E* is the
+ * negative of its number. */
 typedef enum {
-  TR_OK = 0,
+  TR_OK = 0, /* success */
 #define TR__ERRNO_ENUM(name, num, text) TR_##name = -(num),
   TR_ERRNO_MAP(TR__ERRNO_ENUM)
 #undef TR__ERRNO_ENUM
@@ -40,6 +42,8 @@ typedef enum {
 /* Describe an error code. Any thread. Returns a static string; unknown codes get a generic
  * text rather than NULL. */
 TR_API const char *tr_strerror(int err);
+/* The code's name as the enum spells it ("TR_EINVAL"; "OK" for 0, "TR_UNKNOWN" for a code
+ * not in the list), for logs and tests. Any thread; a static string. */
 TR_API const char *tr_err_name(int err);
 
 #ifdef __cplusplus

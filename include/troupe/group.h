@@ -66,11 +66,12 @@ TR_API size_t tr_group_size(tr_ctx_t *ctx, tr_atom_t scope, const void *name, si
 TR_API int tr_group_members(tr_ctx_t *ctx, tr_atom_t scope, const void *name, size_t len,
                             tr_pid_t *out, size_t cap, size_t *total);
 
+/* One group, as tr_group_foreach reports it. */
 typedef struct {
-  tr_atom_t scope;
+  tr_atom_t scope;  /* its scope */
   const void *name; /* valid during the callback only */
-  size_t len;
-  size_t members;
+  size_t len;       /* bytes of name */
+  size_t members;   /* its members when the walk reached it, of every node */
 } tr_group_info_t;
 
 /* Call fn for every group of the scope (a snapshot taken shard by shard: groups may come and

@@ -54,7 +54,7 @@ enum {
   TR_ATOM_TCP_EOF = 10,   /* a connection's peer will send no more (net.h) */
   TR_ATOM_NODEUP = 11,    /* a link to another node came up (cluster.h) */
   TR_ATOM_NODEDOWN = 12,  /* a link to another node went down (cluster.h) */
-  TR_ATOM_FIRST_USER = 16
+  TR_ATOM_FIRST_USER = 16 /* the first value tr_atom gives out; those below are reserved */
 };
 
 /* The msgpack extension type of a pid packed with 'p': fixext 8 holding the pid's id,
@@ -62,17 +62,18 @@ enum {
  * then its id on that node), which the links write and read; a program never sees that form. */
 #define TR_EXT_PID 1
 
+#define TR_ATOM_MAX_LEN 255 /* bytes of an atom's name */
+
 /* Intern `name` in the system's atom table and return its atom (stable for the life of the
  * system), or 0 if the name is empty, longer than TR_ATOM_MAX_LEN, or the table is full.
  * Any thread; takes a lock, so intern at start-up and keep the values rather than interning
  * per message. */
-#define TR_ATOM_MAX_LEN 255
 TR_API tr_atom_t tr_atom(tr_system_t *sys, const char *name);
 
 /* One entry of a table of atoms to intern at start-up (tr_atoms). */
 typedef struct {
-  const char *name;
-  tr_atom_t *atom; /* where its value goes */
+  const char *name; /* the name to intern */
+  tr_atom_t *atom;  /* where its value goes */
 } tr_atom_def_t;
 
 /* Intern every name of defs[0..n) and store each atom where its entry points, so that a
@@ -94,7 +95,11 @@ TR_API const char *tr_atom_name(tr_system_t *sys, tr_atom_t atom);
 
 /* ---- reading a received message (valid inside the handler that received it) ---- */
 
+/* The message's tag. */
 TR_API tr_atom_t tr_msg_tag(const tr_msg_t *m);
+/* Who sent it: the sending actor or client (a forwarded message keeps its first sender), the
+ * actor that exited for TR_ATOM_DOWN and TR_ATOM_EXIT; TR_PID_NONE for a send from
+ * tr_system_ctx, a timer's expiry and a connection's events. */
 TR_API tr_pid_t tr_msg_from(const tr_msg_t *m);
 /* The request reference the message carries (0 when it is not a request or reply). */
 TR_API uint64_t tr_msg_ref(const tr_msg_t *m);
@@ -104,6 +109,9 @@ TR_API const void *tr_msg_data(const tr_msg_t *m, size_t *len);
  * the free function after the handler returns, unless the handler takes it with
  * tr_msg_take_ptr (then the handler owns the pointer and must free it). */
 TR_API void *tr_msg_ptr(const tr_msg_t *m);
+/* Take the pointer of a pointer payload (NULL for any other message): from then on the
+ * handler owns it, and the runtime will not call the free function. Taking it twice gives
+ * NULL the second time. Only from the handler that received the message. */
 TR_API void *tr_msg_take_ptr(const tr_msg_t *m);
 /* Read the payload by format (see above). Returns 0, TR_ETYPE when the payload does not
  * match the format, TR_EPROTO when it is not valid msgpack, TR_ELIMIT past the default limits. */
@@ -122,9 +130,9 @@ typedef struct {
   uint32_t max_count; /* elements of one array or pairs of one map; default 65536 */
 } tr_limits_t;
 
-#define TR_LIMIT_DEFAULT_SIZE ((size_t)16 << 20)
-#define TR_LIMIT_DEFAULT_DEPTH 32u
-#define TR_LIMIT_DEFAULT_COUNT 65536u
+#define TR_LIMIT_DEFAULT_SIZE ((size_t)16 << 20) /* tr_limits_t.max_size when 0: 16 MiB */
+#define TR_LIMIT_DEFAULT_DEPTH 32u               /* tr_limits_t.max_depth when 0 */
+#define TR_LIMIT_DEFAULT_COUNT 65536u            /* tr_limits_t.max_count when 0 */
 
 /* Check that data[0..len) holds exactly one well-formed msgpack value within the limits
  * (lim may be NULL for the defaults), without allocating. Returns 0, TR_EPROTO (truncated,

@@ -42,10 +42,15 @@
 extern "C" {
 #endif
 
+/* A connection, named by its id: the owner gets it from tr_msg_tcp_open (or tr_dial) and
+ * passes it to tr_conn_write, tr_conn_close, tr_conn_pause and tr_conn_resume. A value, not
+ * a handle: a closed connection's id is never reused. */
 typedef struct {
-  uint64_t id;
+  uint64_t id; /* also tr_msg_ref of the connection's TR_ATOM_TCP_DATA messages */
 } tr_conn_t;
 
+/* How a connection's input is cut into TR_ATOM_TCP_DATA messages (and, for frames, how
+ * tr_conn_write frames its output). */
 typedef enum {
   TR_CODEC_RAW = 0, /* chunks as read, each at most `max` bytes */
   TR_CODEC_LINES,   /* lines ended by "\n" (a "\r" before it is dropped), each at most `max` */
@@ -63,13 +68,16 @@ typedef enum {
                        is discarded, so the owner writes it and closes, as Redis does. */
 } tr_codec_kind_t;
 
+/* A connection's codec: its kind and the size limit of what it delivers. */
 typedef struct {
-  tr_codec_kind_t kind;
-  size_t max; /* 0: the default (raw 64 KiB, lines 8 KiB, frames 1 MiB, RESP 8 MiB) */
+  tr_codec_kind_t kind; /* 0: TR_CODEC_RAW */
+  size_t max;           /* 0: the default (raw 64 KiB, lines 8 KiB, frames 1 MiB, RESP 8 MiB) */
 } tr_codec_t;
 
+/* A connection's options (tr_listen_opts_t.conn, tr_dial); every zero field means its
+ * default. */
 typedef struct {
-  tr_codec_t codec;
+  tr_codec_t codec;    /* how its input is cut */
   size_t out_limit;    /* bytes queued for output before the peer is dropped; 0: 1 MiB */
   uint32_t high_water; /* pause reading above this many queued messages; 0: 256 */
   uint32_t low_water;  /* resume below this many; 0: high_water / 4 */
@@ -80,18 +88,21 @@ typedef struct {
   uint32_t linger_ms;
 } tr_conn_opts_t;
 
+/* What tr_listen binds, and what it spawns for each connection it accepts. */
 typedef struct {
   const char *bind;                /* IPv4 or IPv6 literal address; NULL: "127.0.0.1" */
   uint16_t port;                   /* 0: any free port (see tr_listener_port) */
   int backlog;                     /* 0: the kernel's somaxconn (else 511), as Redis does */
   const tr_behaviour_t *behaviour; /* spawned for each accepted connection */
   const void *init;                /* init payload of each connection actor (copied by tr_listen) */
-  size_t init_len;
-  tr_conn_opts_t conn;
+  size_t init_len;                 /* bytes of init (0: an empty payload) */
+  tr_conn_opts_t conn;             /* the options of every accepted connection */
 } tr_listen_opts_t;
 
+/* A listener, named by its id (tr_listen, tr_console_start): for tr_listener_port and
+ * tr_listener_close. */
 typedef struct {
-  uint64_t id;
+  uint64_t id; /* never reused by another listener of the system */
 } tr_listener_t;
 
 /* Listen for TCP connections. The listener belongs to the calling actor (it closes when the

@@ -74,20 +74,20 @@ TR_API int tr_resp_raw(tr_resp_buf_t *b, const void *data, size_t len);
 
 /* One argument of a command: it points into the payload it was read from. */
 typedef struct {
-  const void *data;
-  size_t len;
+  const void *data; /* its bytes, not NUL-terminated */
+  size_t len;       /* how many */
 } tr_resp_arg_t;
 
 /* A walk over the commands of one payload. */
 typedef struct {
-  const unsigned char *p, *end;
+  const unsigned char *p, *end; /* the bytes not read yet; set by tr_resp_reader_init */
 } tr_resp_reader_t;
 
 /* One command: its argument count and where its arguments are still to be read. */
 typedef struct {
-  size_t argc; /* arguments of the command, its name included */
-  size_t left; /* arguments not yet taken with tr_resp_args */
-  const unsigned char *p, *end;
+  size_t argc;                  /* arguments of the command, its name included */
+  size_t left;                  /* arguments not yet taken with tr_resp_args */
+  const unsigned char *p, *end; /* where they are; tr_resp_args moves p */
 } tr_resp_cmd_t;
 
 /* Start reading data[0..len), a TR_ATOM_TCP_DATA payload of a TR_CODEC_RESP connection. */

@@ -14,12 +14,14 @@
 extern "C" {
 #endif
 
+/* When a child is started again after it exits (tr_child_spec_t.restart). */
 typedef enum {
   TR_RESTART_PERMANENT, /* always restarted */
   TR_RESTART_TRANSIENT, /* restarted only after an abnormal exit (not normal or shutdown) */
   TR_RESTART_TEMPORARY, /* never restarted */
 } tr_restart_t;
 
+/* Which children a supervisor restarts when one of them exits and must be restarted. */
 typedef enum {
   TR_ONE_FOR_ONE,  /* restart the child that exited */
   TR_ONE_FOR_ALL,  /* stop all others (reverse start order), restart all (start order) */
@@ -28,24 +30,26 @@ typedef enum {
 
 struct tr_supervisor_spec;
 
+/* One child of a supervisor: what it runs, when it is restarted and how it is stopped. */
 typedef struct {
   const char *id;                              /* names the child in logs and the console */
   const tr_behaviour_t *behaviour;             /* what the child runs ... */
   const struct tr_supervisor_spec *supervisor; /* ... or, when set, a nested supervisor */
   const void *init;                            /* init payload for each (re)start; may be NULL */
-  size_t init_len;
-  tr_restart_t restart;
+  size_t init_len;                             /* bytes of init */
+  tr_restart_t restart;                        /* when it is restarted */
   uint32_t shutdown_ms; /* on stop: wait this long after the shutdown signal, then kill it;
                            0 kills it at once */
   const char *name;     /* if not NULL, registered for the child at each (re)start */
 } tr_child_spec_t;
 
+/* A supervisor: its strategy, its restart intensity and its children (tr_supervisor_start). */
 typedef struct tr_supervisor_spec {
-  tr_strategy_t strategy;
-  uint32_t intensity; /* at most this many restarts ... */
-  uint32_t period_ms; /* ... within this many milliseconds; one more ends the supervisor */
-  const tr_child_spec_t *children;
-  size_t nchildren;
+  tr_strategy_t strategy;          /* which children a restart takes */
+  uint32_t intensity;              /* at most this many restarts ... */
+  uint32_t period_ms;              /* ... within this many milliseconds; one more ends it */
+  const tr_child_spec_t *children; /* started in this order, stopped in the reverse */
+  size_t nchildren;                /* entries of children */
 } tr_supervisor_spec_t;
 
 /* Start a supervisor: it starts its children in order (each linked to it) before it handles

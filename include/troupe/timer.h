@@ -21,8 +21,9 @@
 extern "C" {
 #endif
 
+/* A timer, named by its id (tr_send_after, tr_send_interval): what tr_timer_cancel takes. */
 typedef struct {
-  uint64_t id;
+  uint64_t id; /* never 0 for a started timer */
 } tr_timer_t;
 
 /* Send (tag, data) to `to` after `ms` milliseconds. The payload is copied now. On success
