@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcmocka-dev libjansson-dev
-  libedit-dev libsodium-dev redis-tools redis-server clang-format netcat-openbsd python3 ngircd irssi tmux)
+  libedit-dev libsodium-dev redis-tools redis-server clang-format netcat-openbsd python3 ngircd irssi tmux
+  doxygen)
 # Node.js and npm run the client-library tests; a machine that has them (from anywhere) keeps
 # them, one without gets Debian's.
 command -v node >/dev/null || packages+=(nodejs)
