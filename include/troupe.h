@@ -4,6 +4,7 @@
 #define TROUPE_H
 
 #include "troupe/common.h"
+#include "troupe/version.h"
 #include "troupe/error.h"
 #include "troupe/msg.h"
 #include "troupe/actor.h"
