@@ -6,6 +6,7 @@
  *                                         cluster's nodes, from `nodes`), `top [@node]`
  *   troupe-console HOST:PORT -c 'COMMAND' run one command, print the reply; exit 1 when the
  *                                         reply is an error
+ *   troupe-console --help                 the usage (docs/man/troupe-console.1 is the manual)
  *
  * The console speaks text lines; each reply ends with a line holding only "." (a line that
  * starts with "." is dot-stuffed). Lines starting with "trace " outside replies are live
@@ -367,23 +368,36 @@ static int interactive(void) {
   return 0;
 }
 
-static int usage(void) {
-  fprintf(stderr, "usage: troupe-console HOST:PORT [-c COMMAND]\n");
-  return 2;
+static void usage(FILE *to) {
+  fprintf(to, "usage: troupe-console HOST:PORT [-c COMMAND]\n"
+              "  HOST:PORT   a node's debug console (HOST a name or an address; [IPV6]:PORT)\n"
+              "  -c COMMAND  run one console command, print its reply, exit 1 if it is an error\n"
+              "  -h, --help  print this and exit\n"
+              "Without -c: line editing, history, tab completion of commands, actor names and\n"
+              "@node; `help` lists the commands, `top [@node]` shows the busiest mailboxes every\n"
+              "second (q leaves it), `quit`, `exit` or ^D ends. Exit status: 0; 1 for an error\n"
+              "reply or a node that closed the connection; 2 for bad usage or no connection.\n");
 }
 
 int main(int argc, char **argv) {
   const char *target = NULL, *command = NULL;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-c") && i + 1 < argc)
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(argv[i], "-c") && i + 1 < argc) {
       command = argv[++i];
-    else if (argv[i][0] != '-' && !target)
+    } else if (argv[i][0] != '-' && !target) {
       target = argv[i];
-    else
-      return usage();
+    } else {
+      usage(stderr);
+      return 2;
+    }
   }
-  if (!target)
-    return usage();
+  if (!target) {
+    usage(stderr);
+    return 2;
+  }
   if ((cl.fd = dial(target)) < 0) {
     fprintf(stderr, "troupe-console: cannot connect to %s\n", target);
     return 2;

@@ -45,17 +45,19 @@ static const tr_supervisor_spec_t tree = {.strategy = TR_ONE_FOR_ONE,
                                           .children = children,
                                           .nchildren = sizeof children / sizeof children[0]};
 
+/* The options as docs/man/troupe-chat.1 describes them (keep both the same). */
 static void usage(FILE *to) {
   fprintf(to, "usage: troupe-chat --port N [--bind ADDR] [--idle-ms MS] [--workers N]"
               " [--console ADDR:PORT]\n"
               "       [--node NAME --cluster HOST:PORT --seeds H:P,... --cookie-file PATH]\n"
-              "  --port N      TCP port to listen on (0: any free port, printed at start)\n"
-              "  --bind ADDR   IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
-              "  --idle-ms MS  silence before a client is pinged, and then dropped (default "
-              "60000)\n"
-              "  --workers N   scheduler threads (default: one per CPU)\n"
-              "  --console ADDR:PORT  serve the debug console there (e.g. "
-              "127.0.0.1:7070)\n" EX_CLUSTER_USAGE);
+              "  --port N             TCP port to listen on (0: any free port, printed at start)\n"
+              "  --bind ADDR          IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
+              "  --idle-ms MS         silence before a client is pinged, and then dropped\n"
+              "                       (at least 10; default 60000)\n"
+              "  --workers N          scheduler threads, 1 to 1024 (default: one per CPU)\n"
+              "  --console ADDR:PORT  serve the debug console there (e.g. 127.0.0.1:7070;\n"
+              "                       PORT alone: on 127.0.0.1)\n" EX_CLUSTER_USAGE
+              "  --help               print this and exit\n");
 }
 
 /* Returns 0 to run, 1 for --help, 2 for bad input (already reported). */

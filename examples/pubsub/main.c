@@ -30,18 +30,21 @@ typedef struct {
   const char *requirepass; /* --requirepass PASSWORD, or NULL */
 } options_t;
 
+/* The options as docs/man/troupe-pubsub.1 describes them (keep both the same). */
 static void usage(FILE *to) {
   fprintf(to, "usage: troupe-pubsub --port N [--bind ADDR] [--out-limit BYTES]"
               " [--requirepass PASSWORD] [--workers N] [--console ADDR:PORT]\n"
               "       [--node NAME --cluster HOST:PORT --seeds H:P,... --cookie-file PATH]\n"
-              "  --port N           TCP port to listen on (0: any free port, printed at start)\n"
-              "  --bind ADDR        IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
-              "  --out-limit BYTES  output queued for a client before it is dropped "
-              "(default 33554432)\n"
-              "  --requirepass PASSWORD  clients must AUTH with it first, as Redis's requirepass\n"
-              "  --workers N        scheduler threads (default: one per CPU)\n"
-              "  --console ADDR:PORT  serve the debug console there (e.g. "
-              "127.0.0.1:7071)\n" EX_CLUSTER_USAGE);
+              "  --port N             TCP port to listen on (0: any free port, printed at start)\n"
+              "  --bind ADDR          IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
+              "  --out-limit BYTES    output queued for a client before it is dropped\n"
+              "                       (at least 1024; default 33554432)\n"
+              "  --requirepass PASSWORD\n"
+              "                       clients must AUTH with it first, as Redis's requirepass\n"
+              "  --workers N          scheduler threads, 1 to 1024 (default: one per CPU)\n"
+              "  --console ADDR:PORT  serve the debug console there (e.g. 127.0.0.1:7071;\n"
+              "                       PORT alone: on 127.0.0.1)\n" EX_CLUSTER_USAGE
+              "  --help               print this and exit\n");
 }
 
 /* Returns 0 to run, 1 for --help, 2 for bad input (already reported). */
