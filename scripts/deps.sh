@@ -6,6 +6,9 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcmocka-dev libjansson-dev
   libedit-dev libsodium-dev redis-tools redis-server clang-format netcat-openbsd python3 ngircd irssi tmux
   doxygen)
+# cpack's .deb dependencies (scripts/check-install.sh): dpkg-shlibdeps, and file(1), with which
+# cpack finds the ELF files.
+packages+=(dpkg-dev file)
 # Node.js and npm run the client-library tests; a machine that has them (from anywhere) keeps
 # them, one without gets Debian's.
 command -v node >/dev/null || packages+=(nodejs)
