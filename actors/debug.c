@@ -16,9 +16,10 @@
 /* Bytes of a message's payload copied into a trace event. */
 #define TRACE_DATA_MAX 256u
 
-/* Build and deliver a message without counting or tracing it. False when `to` is gone. */
+/* Build and deliver a message without counting or tracing it. False when `to` is gone.
+ * sig: TR_MSGF_PIDS when the payload's pids are ext values (so another node maps them). */
 static bool post_quiet(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
-                       uint64_t ref, uint8_t kind) {
+                       uint64_t ref, uint8_t kind, uint16_t sig) {
   tr_msg_t *m = tr__msg_alloc(tr__ctx_pool(ctx));
   if (!m)
     return true; /* out of memory: this one is lost, the tracer is not known to be gone */
@@ -28,6 +29,7 @@ static bool post_quiet(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *da
   }
   m->ref = ref;
   m->kind = kind;
+  m->sig = sig;
   return tr__deliver(ctx, to, m);
 }
 
@@ -38,6 +40,15 @@ static void set_traced(tr_ctx_t *ctx, tr_actor_t *a, bool on) {
                         memory_order_relaxed);
   if (ctx->self == a)
     ctx->traced = on;
+}
+
+/* A pid as the 'p' format letter packs it (msg.h), so a tracer on another node gets it as
+ * one of its own pids. */
+static void pack_pid(msgpack_packer *pk, tr_pid_t pid) {
+  unsigned char be[8];
+  tr__put_be64(be, pid.id);
+  msgpack_pack_ext(pk, 8, TR_EXT_PID);
+  msgpack_pack_ext_body(pk, be, 8);
 }
 
 void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, int dir, tr_pid_t peer, const tr_msg_t *m) {
@@ -56,16 +67,16 @@ void tr__trace_event(tr_ctx_t *ctx, tr_actor_t *a, int dir, tr_pid_t peer, const
   msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
   msgpack_pack_array(&pk, 6);
   msgpack_pack_str_with_body(&pk, dirs[dir], strlen(dirs[dir]));
-  msgpack_pack_uint64(&pk, a->pid.id);
-  msgpack_pack_uint64(&pk, peer.id);
+  pack_pid(&pk, a->pid);
+  pack_pid(&pk, peer);
   if (!tag)
     tag = "?";
   msgpack_pack_str_with_body(&pk, tag, strlen(tag));
   size_t n = len < TRACE_DATA_MAX ? len : TRACE_DATA_MAX;
   msgpack_pack_bin_with_body(&pk, data ? data : "", data ? n : 0);
   msgpack_pack_uint64(&pk, len);
-  bool alive =
-      sb.data && post_quiet(ctx, e->tracer, TR_ATOM_TRACE, sb.data, sb.size, 0, TR_KIND_USER);
+  bool alive = sb.data && post_quiet(ctx, e->tracer, TR_ATOM_TRACE, sb.data, sb.size, 0,
+                                     TR_KIND_USER, TR_MSGF_PIDS);
   msgpack_sbuffer_destroy(&sb);
   if (!alive) { /* the tracer is gone: stop paying for events nobody reads */
     e->tracer = TR_PID_NONE;
@@ -141,7 +152,7 @@ static void answer_inspect(tr_ctx_t *ctx, tr_actor_t *a, const tr_msg_t *s) {
     msgpack_pack_nil(&pk);
   }
   if (sb.data)
-    post_quiet(ctx, s->from, TR_ATOM_REPLY, sb.data, sb.size, s->ref, TR_KIND_REPLY);
+    post_quiet(ctx, s->from, TR_ATOM_REPLY, sb.data, sb.size, s->ref, TR_KIND_REPLY, 0);
   msgpack_sbuffer_destroy(&sb);
 }
 

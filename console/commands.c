@@ -30,10 +30,11 @@ static const char *const help_lines[] = {
     "  send ACTOR TAG JSON               send a message (JSON becomes msgpack)",
     "  kill ACTOR [normal|shutdown|killed|TEXT]   send an exit signal (default killed)",
     "  trace ACTOR on|off                live events, as lines \"trace ...\" between replies",
-    "  stuck [MS]                        actors running or waiting longer than MS (1000)",
+    "  stuck [MS]                        actors running or waiting longer than MS (1000),",
+    "                                    on every node of the cluster (@node: that one only)",
     "  json on|off                       one single-line JSON document per reply",
     "ACTOR: a pid in hex (0x optional) or a registered name, optionally with @node;",
-    "any command but trace and json runs on another node of the cluster with @node",
+    "any command but json runs on another node of the cluster with @node",
     "  (\"actors @b\", \"info rooms@b\"); that node must run a console too",
 };
 
@@ -183,6 +184,12 @@ static void cmd_actors(tr_ctx_t *ctx, tr_csession_t *s, char *args, bool stuck) 
                       : json_pack("{s:I,s:o}", "total", (json_int_t)l.n, "actors", rows);
   if (stuck && json_array_size(rows) == 0)
     json_object_set_new(doc, "message", json_string("no actor is stuck"));
+  if (stuck && !s->agent && !s->named_node && tr_node_name(s->sys)) {
+    char line[48]; /* the whole cluster: every node's stuck actors, each row with its node */
+    snprintf(line, sizeof line, "stuck %llu", (unsigned long long)min_ms);
+    tr__console_gather(ctx, s, line, "stuck", doc);
+    return;
+  }
   tr__console_reply(ctx, s, doc);
 }
 
@@ -386,13 +393,25 @@ static void cmd_kill(tr_ctx_t *ctx, tr_csession_t *s, char *args) {
   tr__console_reply(ctx, s, json_pack("{s:s}", "message", text));
 }
 
-static int traced_at(const tr_csession_t *s, tr_pid_t pid) {
+static int traced_at(const tr_csession_t *s, tr_pid_t pid, tr_pid_t tracer) {
   for (uint32_t i = 0; i < s->ntraced; i++)
-    if (tr_pid_eq(s->traced[i], pid))
+    if (tr_pid_eq(s->traced[i], pid) && tr_pid_eq(s->tracers[i], tracer))
       return (int)i;
   return -1;
 }
 
+static void untrace_at(tr_ctx_t *ctx, tr_csession_t *s, uint32_t at) {
+  tr_trace(ctx, s->traced[at], s->tracers[at], false);
+  if (s->trace_mon[at])
+    tr_demonitor(ctx, s->trace_mon[at]);
+  uint32_t last = --s->ntraced;
+  s->traced[at] = s->traced[last];
+  s->tracers[at] = s->tracers[last];
+  s->trace_mon[at] = s->trace_mon[last];
+}
+
+/* The events go to the session itself or, run by the agent for another node's session,
+ * straight to that session over the link (tr_trace maps the pids). */
 static void cmd_trace(tr_ctx_t *ctx, tr_csession_t *s, char *args) {
   tr_actor_info_t info;
   if (!resolve(ctx, s, word(&args), &info))
@@ -403,29 +422,50 @@ static void cmd_trace(tr_ctx_t *ctx, tr_csession_t *s, char *args) {
     tr__console_error(ctx, s, "usage: trace ACTOR on|off");
     return;
   }
-  int at = traced_at(s, info.pid);
+  tr_pid_t tracer = s->agent ? s->asker : tr_self(ctx);
+  int at = traced_at(s, info.pid, tracer);
   if (on && at < 0 && s->ntraced == TR_CONSOLE_TRACE_MAX) {
-    tr__console_error(ctx, s, "tracing %u actors already", TR_CONSOLE_TRACE_MAX);
+    tr__console_error(ctx, s, "tracing %u actors already%s", TR_CONSOLE_TRACE_MAX,
+                      s->agent ? " for other nodes" : "");
     return;
   }
-  int rc = tr_trace(ctx, info.pid, tr_self(ctx), on);
+  uint64_t mon = 0;
+  int rc = on && at < 0 && s->agent ? tr_monitor(ctx, tracer, &mon) : 0;
+  if (rc == 0)
+    rc = tr_trace(ctx, info.pid, tracer, on);
   if (rc != 0) {
+    if (mon)
+      tr_demonitor(ctx, mon);
     tr__console_error(ctx, s, "cannot trace: %s", tr_strerror(rc));
     return;
   }
-  if (on && at < 0)
-    s->traced[s->ntraced++] = info.pid;
-  else if (!on && at >= 0)
-    s->traced[at] = s->traced[--s->ntraced];
+  if (on && at < 0) {
+    s->traced[s->ntraced] = info.pid;
+    s->tracers[s->ntraced] = tracer;
+    s->trace_mon[s->ntraced++] = mon;
+  } else if (!on && at >= 0) {
+    untrace_at(ctx, s, (uint32_t)at);
+  }
   char text[160];
   snprintf(text, sizeof text, "tracing 0x%" PRIx64 " %s", info.pid.id, on ? "on" : "off");
   tr__console_reply(ctx, s, json_pack("{s:s}", "message", text));
 }
 
-void tr__console_untrace_all(tr_ctx_t *ctx, tr_csession_t *s) {
+void tr__console_tracer_down(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m) {
+  tr_down_t d;
+  if (tr_msg_down(m, &d) != 0)
+    return;
   for (uint32_t i = 0; i < s->ntraced; i++)
-    tr_trace(ctx, s->traced[i], tr_self(ctx), false);
-  s->ntraced = 0;
+    if (s->trace_mon[i] == d.ref) {
+      s->trace_mon[i] = 0; /* fired: nothing to remove */
+      untrace_at(ctx, s, i);
+      return;
+    }
+}
+
+void tr__console_untrace_all(tr_ctx_t *ctx, tr_csession_t *s) {
+  while (s->ntraced)
+    untrace_at(ctx, s, s->ntraced - 1);
 }
 
 /* ---- state and info: asked of the actor ---- */
@@ -451,6 +491,10 @@ static void ask(tr_ctx_t *ctx, tr_csession_t *s, char *args, int what) {
 void tr__console_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m) {
   int what = s->wait;
   s->wait = TR_CWAIT_NONE;
+  if (what == TR_CWAIT_ALL) {
+    tr__console_gather_answer(ctx, s, m);
+    return;
+  }
   if (what == TR_CWAIT_REMOTE) {
     tr__console_remote_answer(ctx, s, m);
     return;

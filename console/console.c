@@ -190,6 +190,7 @@ static void forward_trace(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m) {
 
 static void session_end(tr_ctx_t *ctx, tr_csession_t *s) {
   tr__console_untrace_all(ctx, s);
+  tr__console_gather_free(s);
   free(s->pend);
   s->pend = NULL;
   s->pend_len = s->pend_cap = 0;
@@ -223,8 +224,8 @@ static int session_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     tr_stop(ctx);
   } else if (tag == TR_ATOM_TRACE) {
     forward_trace(ctx, s, m);
-  } else if ((tag == TR_ATOM_REPLY || tag == TR_ATOM_TIMEOUT) && s->wait != TR_CWAIT_NONE &&
-             tr_msg_ref(m) == s->wait_ref) {
+  } else if ((tag == TR_ATOM_REPLY || tag == TR_ATOM_TIMEOUT) &&
+             tr__console_awaits(s, tr_msg_ref(m))) {
     tr__console_answer(ctx, s, m);
     drain(ctx, s);
   }

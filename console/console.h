@@ -36,7 +36,7 @@
 /* Output a session may have queued before the client counts as not reading (net.h). */
 #define TR_CONSOLE_OUT_LIMIT ((size_t)16 << 20)
 
-enum { TR_CWAIT_NONE = 0, TR_CWAIT_STATE, TR_CWAIT_INFO, TR_CWAIT_REMOTE };
+enum { TR_CWAIT_NONE = 0, TR_CWAIT_STATE, TR_CWAIT_INFO, TR_CWAIT_REMOTE, TR_CWAIT_ALL };
 
 typedef struct {
   tr_system_t *sys;
@@ -54,13 +54,24 @@ typedef struct {
   size_t pend_len, pend_cap;
   bool paused; /* reading stopped because pend passed TR_CONSOLE_PEND_PAUSE */
   bool eof;    /* the client is done sending: close once everything is answered */
+  /* What the session traces, and for whom: itself, or (in an agent) the session of another
+   * node that asked, which the agent monitors (trace_mon) to end the trace when it goes. */
   tr_pid_t traced[TR_CONSOLE_TRACE_MAX];
+  tr_pid_t tracers[TR_CONSOLE_TRACE_MAX];
+  uint64_t trace_mon[TR_CONSOLE_TRACE_MAX];
   uint32_t ntraced;
   uint64_t last_ns, last_msgs; /* the previous `stats` sample */
   /* A command run on another node waits for it (TR_CWAIT_REMOTE) */
   char wait_node[TR_NODE_NAME_MAX + 1];
+  bool named_node; /* the line being run named a node (@local, or this node's name) */
+  /* A command run on every node (TR_CWAIT_ALL) waits for each answer (remote.c). */
+  json_t *gather;
+  const char *gather_key;
+  struct tr_cgather *gather_refs;
+  uint32_t gather_n, gather_left;
   /* The agent (remote.c): a session without a connection, whose replies go into capture. */
   bool agent;
+  tr_pid_t asker; /* the session whose command the agent runs now */
   char *capture;
   size_t capture_len, capture_cap;
 } tr_csession_t;
@@ -83,6 +94,8 @@ void tr__console_command(tr_ctx_t *ctx, tr_csession_t *s, char *line);
 void tr__console_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m);
 /* Turn off every trace the session holds. */
 void tr__console_untrace_all(tr_ctx_t *ctx, tr_csession_t *s);
+/* The agent's: a DOWN of a session it traces for (other DOWNs are ignored). */
+void tr__console_tracer_down(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m);
 
 /* remote.c */
 /* Start this node's agent (once; nothing when the system is not a node). */
@@ -92,6 +105,18 @@ int tr__console_agent_start(tr_system_t *sys);
 bool tr__console_remote(tr_ctx_t *ctx, tr_csession_t *s, char *line);
 /* The other node's answer (or TR_ATOM_TIMEOUT) for a TR_CWAIT_REMOTE command. */
 void tr__console_remote_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m);
+/* Run `line` on every other node that has a console and merge the rows of their answers'
+ * array `key` into doc's (each row tagged with its node; doc's own rows are this node's).
+ * Replies with doc at once when there is no other node; else the session waits
+ * (TR_CWAIT_ALL) and replies when every node answered or timed out. Takes doc. */
+void tr__console_gather(tr_ctx_t *ctx, tr_csession_t *s, const char *line, const char *key,
+                        json_t *doc);
+/* Is ref one the session waits for? */
+bool tr__console_awaits(const tr_csession_t *s, uint64_t ref);
+/* One node's answer (or TR_ATOM_TIMEOUT) for a TR_CWAIT_ALL command. */
+void tr__console_gather_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m);
+/* Drop a gather in progress (the session ends). */
+void tr__console_gather_free(tr_csession_t *s);
 
 /* json.c */
 /* Bytes as a JSON string, or as "0x" + hex when they are not valid UTF-8. */

@@ -303,8 +303,9 @@ json_t *tr__json_trace_event(tr_system_t *sys, const tr_msg_t *m) {
   const void *data = tr_msg_data(m, &len);
   const char *dir, *tag, *bin;
   size_t dlen, tlen, blen;
-  uint64_t actor, peer, total;
-  if (!data || tr_unpack(data, len, NULL, "[suusxu]", &dir, &dlen, &actor, &peer, &tag, &tlen, &bin,
+  tr_pid_t actor, peer;
+  uint64_t total;
+  if (!data || tr_unpack(data, len, NULL, "[sppsxu]", &dir, &dlen, &actor, &peer, &tag, &tlen, &bin,
                          &blen, &total) != 0)
     return NULL;
   /* The payload as JSON when the bytes kept are the whole of it, else as hex. */
@@ -312,6 +313,6 @@ json_t *tr__json_trace_event(tr_system_t *sys, const tr_msg_t *m) {
   if (!d)
     d = hex(bin, blen);
   return json_pack("{s:{s:s%,s:o,s:o,s:s%,s:I,s:o}}", "trace", "dir", dir, dlen, "actor",
-                   tr__json_pid((tr_pid_t){actor}), "peer", tr__json_pid((tr_pid_t){peer}), "tag",
-                   tag, tlen, "len", (json_int_t)total, "data", d);
+                   tr__json_pid(actor), "peer", tr__json_pid(peer), "tag", tag, tlen, "len",
+                   (json_int_t)total, "data", d);
 }

@@ -9,7 +9,12 @@
  * session shows in its own mode (text or JSON). A node that goes down fails the request at
  * once (the cluster answers pending requests to it). Commands run one at a time in the
  * agent, in the order they came; a command that waits there for an actor's answer (info,
- * state) holds back the next ones, which queue (at most TR_AGENT_QUEUE_MAX). */
+ * state) holds back the next ones, which queue (at most TR_AGENT_QUEUE_MAX).
+ *
+ * `trace ACTOR@node on` makes the asking session (not the agent) the tracer there: the
+ * events go straight over the link, their pids mapped; the agent monitors the session and
+ * ends the trace when it goes (its node too). A command for the whole cluster (`stuck`)
+ * asks every agent at once and merges their rows with this node's (tr__console_gather). */
 #include <string.h>
 
 #include "console/console.h"
@@ -43,7 +48,7 @@ typedef struct {
 static void finish(tr_ctx_t *ctx, agent_t *a);
 
 static void start(tr_ctx_t *ctx, agent_t *a, tr_pid_t from, uint64_t ref, char *line) {
-  a->from = from;
+  a->from = a->s.asker = from;
   a->ref = ref;
   a->s.capture_len = 0;
   tr__console_command(ctx, &a->s, line);
@@ -58,7 +63,7 @@ static void finish(tr_ctx_t *ctx, agent_t *a) {
     while (n && out[n - 1] == '\n')
       n--;
     tr__send(ctx, a->from, TR_ATOM_REPLY, out, n, a->ref, TR_KIND_REPLY);
-    a->from = TR_PID_NONE;
+    a->from = a->s.asker = TR_PID_NONE;
     job_t *j = a->head;
     if (!j)
       return;
@@ -66,7 +71,7 @@ static void finish(tr_ctx_t *ctx, agent_t *a) {
     if (!a->head)
       a->tail = NULL;
     a->queued--;
-    a->from = j->from;
+    a->from = a->s.asker = j->from;
     a->ref = j->ref;
     a->s.capture_len = 0;
     tr__console_command(ctx, &a->s, j->line);
@@ -123,8 +128,10 @@ static int agent_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
       a->head = j;
     a->tail = j;
     a->queued++;
-  } else if ((tag == TR_ATOM_REPLY || tag == TR_ATOM_TIMEOUT) && a->s.wait != TR_CWAIT_NONE &&
-             tr_msg_ref(m) == a->s.wait_ref) {
+  } else if (tag == TR_ATOM_DOWN) {
+    tr__console_tracer_down(ctx, &a->s, m);
+  } else if ((tag == TR_ATOM_REPLY || tag == TR_ATOM_TIMEOUT) &&
+             tr__console_awaits(&a->s, tr_msg_ref(m))) {
     tr__console_answer(ctx, &a->s, m);
     if (a->s.wait == TR_CWAIT_NONE && !tr_pid_is_none(a->from))
       finish(ctx, a);
@@ -133,9 +140,9 @@ static int agent_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
 }
 
 static void agent_terminate(tr_ctx_t *ctx, void *state, const tr_reason_t *reason) {
-  (void)ctx;
   (void)reason;
   agent_t *a = state;
+  tr__console_untrace_all(ctx, &a->s);
   while (a->head) {
     job_t *j = a->head;
     a->head = j->next;
@@ -200,15 +207,15 @@ bool tr__console_remote(tr_ctx_t *ctx, tr_csession_t *s, char *line) {
     return false; /* an agent runs what it is given here */
   char *node = take_node(line);
   const char *self = tr_node_name(s->sys);
+  s->named_node = node != NULL;
   if (!node || strcmp(node, "local") == 0 || (self && strcmp(node, self) == 0))
     return false;
   if (!self) {
     tr__console_error(ctx, s, "unknown node %.64s (this system is not a node)", node);
     return true;
   }
-  if (strncmp(line, "trace", 5) == 0 || strncmp(line, "json", 4) == 0) {
-    tr__console_error(ctx, s, "%s works on this node only",
-                      strncmp(line, "trace", 5) ? "json" : "trace");
+  if (strncmp(line, "json", 4) == 0) {
+    tr__console_error(ctx, s, "json works on this node only");
     return true;
   }
   tr_pid_t agent;
@@ -250,4 +257,144 @@ void tr__console_remote_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *
   if (json_is_object(doc))
     json_object_set_new(doc, "node", json_string(s->wait_node));
   tr__console_reply(ctx, s, doc);
+}
+
+/* ---- every node at once ---- */
+
+typedef struct tr_cgather {
+  uint64_t ref; /* 0: answered */
+  char node[TR_NODE_NAME_MAX + 1];
+} tr_cgather_t;
+
+typedef struct {
+  tr_ctx_t *ctx;
+  tr_csession_t *s;
+  tr_atom_t scope, run;
+  const uint8_t *req;
+  size_t req_len, cap;
+} ask_all_t;
+
+static void unreachable(tr_csession_t *s, const char *node, const char *why) {
+  json_t *v = json_object_get(s->gather, "unreachable");
+  if (!v) {
+    v = json_array();
+    json_object_set_new(s->gather, "unreachable", v);
+  }
+  json_array_append_new(v, json_pack("{s:s,s:s}", "node", node, "error", why));
+}
+
+static int ask_one(const tr_group_info_t *g, void *arg) {
+  ask_all_t *q = arg;
+  tr_csession_t *s = q->s;
+  const char *self = tr_node_name(s->sys);
+  if (g->len == 0 || g->len > TR_NODE_NAME_MAX ||
+      (strlen(self) == g->len && memcmp(g->name, self, g->len) == 0))
+    return 0;
+  tr_pid_t agent;
+  size_t n = 0;
+  if (tr_group_members(q->ctx, q->scope, g->name, g->len, &agent, 1, &n) != 0 || n == 0)
+    return 0;
+  if (s->gather_n == q->cap) {
+    size_t cap = q->cap ? 2 * q->cap : 8;
+    tr_cgather_t *v = realloc(s->gather_refs, cap * sizeof *v);
+    if (!v)
+      return 1; /* the nodes asked so far answer; the rest are not asked */
+    s->gather_refs = v;
+    q->cap = cap;
+  }
+  tr_cgather_t *e = &s->gather_refs[s->gather_n];
+  memcpy(e->node, g->name, g->len);
+  e->node[g->len] = '\0';
+  int rc = tr_request(q->ctx, agent, q->run, q->req, q->req_len, TR_REMOTE_ASK_MS, &e->ref);
+  if (rc != 0) {
+    unreachable(s, e->node, tr_strerror(rc));
+    return 0;
+  }
+  s->gather_n++;
+  s->gather_left++;
+  return 0;
+}
+
+static void gather_done(tr_ctx_t *ctx, tr_csession_t *s) {
+  json_t *doc = s->gather;
+  s->gather = NULL;
+  if (json_array_size(json_object_get(doc, s->gather_key)) > 0)
+    json_object_del(doc, "message"); /* "none here" said before the others answered */
+  tr__console_gather_free(s);
+  tr__console_reply(ctx, s, doc);
+}
+
+void tr__console_gather(tr_ctx_t *ctx, tr_csession_t *s, const char *line, const char *key,
+                        json_t *doc) {
+  const char *self = tr_node_name(s->sys);
+  json_t *rows = json_object_get(doc, key), *row;
+  size_t i;
+  json_array_foreach(rows, i, row) json_object_set_new(row, "node", json_string(self));
+  uint8_t buf[TR_CONSOLE_LINE_MAX + 16];
+  size_t len;
+  tr_atom_t scope = tr_atom_find(s->sys, TR_CONSOLE_SCOPE, strlen(TR_CONSOLE_SCOPE));
+  tr__console_gather_free(s);
+  s->gather = doc;
+  s->gather_key = key;
+  if (scope && tr_pack_into(buf, sizeof buf, &len, "s", line) == 0) {
+    ask_all_t q = {ctx, s, scope, tr_atom(s->sys, TR_CONSOLE_RUN), buf, len, 0};
+    tr_group_foreach(ctx, scope, ask_one, &q);
+  }
+  if (s->gather_left == 0) {
+    gather_done(ctx, s);
+    return;
+  }
+  s->wait = TR_CWAIT_ALL;
+}
+
+bool tr__console_awaits(const tr_csession_t *s, uint64_t ref) {
+  if (s->wait == TR_CWAIT_NONE)
+    return false;
+  if (s->wait != TR_CWAIT_ALL)
+    return ref == s->wait_ref;
+  for (uint32_t i = 0; i < s->gather_n; i++)
+    if (s->gather_refs[i].ref == ref)
+      return true;
+  return false;
+}
+
+void tr__console_gather_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m) {
+  tr_cgather_t *e = NULL;
+  for (uint32_t i = 0; i < s->gather_n && !e; i++)
+    if (s->gather_refs[i].ref == tr_msg_ref(m))
+      e = &s->gather_refs[i];
+  if (!e) {
+    s->wait = TR_CWAIT_ALL;
+    return;
+  }
+  e->ref = 0;
+  size_t len;
+  const char *data = tr_msg_tag(m) == TR_ATOM_TIMEOUT ? NULL : tr_msg_data(m, &len);
+  json_error_t err;
+  json_t *doc = data ? json_loadb(data, len, 0, &err) : NULL;
+  json_t *rows = doc ? json_object_get(doc, s->gather_key) : NULL;
+  if (json_is_array(rows)) {
+    json_t *all = json_object_get(s->gather, s->gather_key), *row;
+    size_t i;
+    json_array_foreach(rows, i, row) {
+      json_object_set_new(row, "node", json_string(e->node));
+      json_array_append(all, row);
+    }
+  } else {
+    const char *why = json_string_value(json_object_get(doc, "error"));
+    unreachable(s, e->node, why ? why : data ? "a bad answer" : "no answer (down, or busy)");
+  }
+  json_decref(doc);
+  if (--s->gather_left == 0)
+    gather_done(ctx, s);
+  else
+    s->wait = TR_CWAIT_ALL;
+}
+
+void tr__console_gather_free(tr_csession_t *s) {
+  json_decref(s->gather);
+  s->gather = NULL;
+  free(s->gather_refs);
+  s->gather_refs = NULL;
+  s->gather_n = s->gather_left = 0;
 }

@@ -467,15 +467,18 @@ TR_API int tr_inspect(tr_ctx_t *ctx, tr_pid_t pid, uint64_t timeout_ms, uint64_t
 TR_API int tr_client_inspect(tr_client_t *c, tr_pid_t pid, int timeout_ms, tr_msg_t **reply);
 
 /* Turn tracing of pid on or off. While on, `tracer` receives one message with tag
- * TR_ATOM_TRACE for each message pid handles and each message it sends, in the order they
- * happen, with the payload [dir ("in" or "out"), pid, peer (sender or receiver; 0 for
- * none), tag name (string, "?" when unknown), payload (bin, its first 256 bytes), payload length].
+ * TR_ATOM_TRACE for each message pid handles, sends, or has dropped by the overload policy,
+ * in the order they happen, with the payload (unpack it with "[sppsxu]") [dir ("in", "out"
+ * or "drop"), pid, peer (sender or receiver; TR_PID_NONE for none), tag name ("?" when
+ * unknown), payload (bin, its first 256 bytes), payload length]. The tracer may be on
+ * another node: the events travel its link and their pids arrive as its own. pid must be
+ * of this node (another node's pid: TR_ENOENT; its node's console traces it, console.h).
  * Events are never traced themselves. An actor has at most one tracer: turning it on
  * replaces the previous one; "off" from a tracer that is no longer the current one is
- * ignored. When events can no longer be delivered (the tracer exited), tracing turns itself
- * off. Asynchronous (a signal to pid); any context.
- * Errors: TR_EINVAL (pid or tracer none, or the same), TR_ENOENT (pid not alive),
- * TR_ESTOPPED. */
+ * ignored. When events can no longer be delivered (the tracer exited, its node is down),
+ * tracing turns itself off. Asynchronous (a signal to pid); any context.
+ * Errors: TR_EINVAL (pid or tracer none, or the same), TR_ENOENT (pid not alive, or not of
+ * this node), TR_ESTOPPED. */
 TR_API int tr_trace(tr_ctx_t *ctx, tr_pid_t pid, tr_pid_t tracer, bool on);
 
 #ifdef __cplusplus

@@ -13,15 +13,21 @@
  *   gcount         -> reply [u seen, u out_of_order]
  *   links          -> reply [u links up]
  *   stats          -> reply [u tags_unknown, u dropped_unknown, u refused_auth]
- *   burst [p to, u n]  sends "bmsg" [u 0..n) to `to`, then an exit signal (error "burst") */
+ *   burst [p to, u n]  sends "bmsg" [u 0..n) to `to`, then an exit signal (error "burst")
+ *   block          stays in its handler until the actor "gate" gets "unblock" (a stuck actor
+ *                  for the console's `stuck`; the other worker runs the rest meanwhile)
+ * and an actor "victim" that does nothing, for the console to kill. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "troupe.h"
+
+static atomic_bool unblocked;
 
 typedef struct {
   uint64_t seq_next, seq_bad, g_next, g_bad;
@@ -61,6 +67,9 @@ static int echo_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
       tr_reason_t r;
       tr_exit(ctx, to, tr_reason_set(&r, TR_REASON_ERROR, 7, "burst"));
     }
+  } else if (is(ctx, m, "block")) {
+    while (!atomic_exchange(&unblocked, false))
+      usleep(1000);
   } else if (is(ctx, m, "count")) {
     tr_replyf(ctx, m, tr_atom(sys, "count"), "[uu]", s->seq_next, s->seq_bad);
   } else if (is(ctx, m, "gcount")) {
@@ -84,6 +93,23 @@ static int echo_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
 static const tr_behaviour_t echo_b = {
     .name = "echo", .state_size = sizeof(echo_t), .init = echo_init, .receive = echo_receive};
 
+static int gate_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  (void)state;
+  if (is(ctx, m, "unblock"))
+    atomic_store(&unblocked, true);
+  return 0;
+}
+
+static int idle_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  (void)ctx;
+  (void)state;
+  (void)m;
+  return 0;
+}
+
+static const tr_behaviour_t gate_b = {.name = "gate", .receive = gate_receive};
+static const tr_behaviour_t victim_b = {.name = "victim", .receive = idle_receive};
+
 int main(int argc, char **argv) {
   if (argc < 3 || argc > 4) {
     fprintf(stderr, "usage: %s NAME COOKIE_FILE [SEEDS]\n", argv[0]);
@@ -102,13 +128,17 @@ int main(int argc, char **argv) {
     return 1;
   /* Tags from the wire are looked up, never interned (cluster.h): the ones this node
    * understands exist before the first message comes. */
-  const char *tags[] = {"ping",  "pong",  "seq",  "gmsg",  "count", "gcount",
-                        "links", "stats", "chat", "burst", "bmsg"};
+  const char *tags[] = {"ping",  "pong", "seq",   "gmsg", "count", "gcount", "links",
+                        "stats", "chat", "burst", "bmsg", "block", "unblock"};
   for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
     tr_atom(sys, tags[i]);
-  tr_pid_t echo;
+  tr_pid_t echo, gate, victim;
   if (tr_spawn(tr_system_ctx(sys), &echo_b, NULL, 0, &echo) != 0 ||
-      tr_register(sys, "echo", echo) != 0)
+      tr_register(sys, "echo", echo) != 0 ||
+      tr_spawn(tr_system_ctx(sys), &gate_b, NULL, 0, &gate) != 0 ||
+      tr_register(sys, "gate", gate) != 0 ||
+      tr_spawn(tr_system_ctx(sys), &victim_b, NULL, 0, &victim) != 0 ||
+      tr_register(sys, "victim", victim) != 0)
     return 1;
   tr_cluster_config_t cc;
   tr_cluster_config_init(&cc);

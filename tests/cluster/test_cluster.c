@@ -6,6 +6,7 @@
  * node does not know are dropped, not interned; kill -9 of c: DOWN and EXIT noconnection,
  * its members leave, its old pids are dead; c restarted under the same name is a new
  * incarnation, reached by name again; a node with the wrong cookie is refused. */
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -274,6 +275,74 @@ static bool mesh_done(void *arg) {
   return up == 2;
 }
 
+/* One JSON reply from a console connection: the next line that is not a trace event. */
+static void console_reply(int fd, char *out, size_t cap) {
+  do
+    assert_true(sock_read_line(fd, out, cap) > 0);
+  while (strncmp(out, "{\"trace\"", 8) == 0);
+}
+
+/* The reply of one command. */
+static void console_ask(int fd, const char *line, char *out, size_t cap) {
+  sock_send_str(fd, line);
+  console_reply(fd, out, cap);
+}
+
+/* From a's console, an actor of c traced (its events stream here, c's pids mapped to a's
+ * pids of c), found stuck by `stuck` (which asks every node), and killed. */
+static void console_reaches_c(tr_system_t *a, tr_client_t *cl, tr_pid_t ec, uint16_t port) {
+  tr_ctx_t *ctx = tr_client_ctx(cl);
+  int fd = sock_connect(AF_INET, port);
+  char r[8192], want[64];
+  console_ask(fd, "json on\n", r, sizeof r);
+  console_ask(fd, "trace echo@c on\n", r, sizeof r);
+  assert_non_null(strstr(r, "tracing 0x"));
+  assert_non_null(strstr(r, "\"node\":\"c\""));
+  assert_int_equal(tr_sendf(ctx, ec, tr_atom(a, "ping"), "[u]", (uint64_t)77), 0);
+  tr_msg_t *pong = sup_receive(cl);
+  assert_int_equal(tr_msg_tag(pong), tr_atom(a, "pong"));
+  tr_msg_free(pong);
+  bool in = false, out = false;
+  while (!in || !out) {
+    assert_true(sock_read_line(fd, r, sizeof r) > 0);
+    assert_non_null(strstr(r, "{\"trace\""));
+    snprintf(want, sizeof want, "\"actor\":\"0x%" PRIx64 "\"", ec.id);
+    assert_non_null(strstr(r, want)); /* c's echo, as a pid of this node's */
+    snprintf(want, sizeof want, "\"peer\":\"0x%" PRIx64 "\"", tr_client_pid(cl).id);
+    if (strstr(r, "\"dir\":\"in\"") && strstr(r, "\"tag\":\"ping\"") && strstr(r, want))
+      in = true;
+    if (strstr(r, "\"dir\":\"out\"") && strstr(r, "\"tag\":\"pong\"") && strstr(r, want))
+      out = true;
+  }
+  console_ask(fd, "trace echo@c off\n", r, sizeof r);
+  assert_non_null(strstr(r, "off"));
+
+  /* `stuck` without @node: every node's, each row with its node. */
+  assert_int_equal(tr_sendf(ctx, ec, tr_atom(a, "block"), "[]"), 0);
+  bool seen = false;
+  for (int i = 0; i < 600 && !seen; i++) {
+    console_ask(fd, "stuck 50\n", r, sizeof r);
+    seen = strstr(r, "\"behaviour\":\"echo\"") && strstr(r, "\"node\":\"c\"");
+    if (!seen)
+      usleep(20000);
+  }
+  assert_true(seen);
+  assert_null(strstr(r, "unreachable")); /* b answered too */
+  assert_int_equal(tr_send_name(ctx, "c", "gate", tr_atom(a, "unblock"), NULL, 0), 0);
+
+  console_ask(fd, "kill victim@c\n", r, sizeof r);
+  assert_non_null(strstr(r, "exit signal (killed)"));
+  seen = false;
+  for (int i = 0; i < 500 && !seen; i++) {
+    console_ask(fd, "info victim@c\n", r, sizeof r);
+    seen = strstr(r, "\"error\"") != NULL;
+    if (!seen)
+      usleep(10000);
+  }
+  assert_true(seen);
+  close(fd);
+}
+
 static void test_cluster(void **st) {
   (void)st;
   write_cookie(cookie_path, COOKIE);
@@ -327,6 +396,7 @@ static void test_cluster(void **st) {
   assert_non_null(strstr(replies[3], "\"node\":\"c\""));
   assert_non_null(strstr(replies[4], "\"name\":\"a\"")); /* c's view: its link to a */
   assert_non_null(strstr(replies[5], "no console on node nowhere"));
+  console_reaches_c(a, cl, ec, tr_listener_port(a, con));
 
   /* 1,000,000 sequenced sends from an actor of a to b, as fast as it can (so the link gets
    * busy and the sender is muted on it): all arrive, in order, once. Then 1,000 more from an
