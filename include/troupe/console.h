@@ -12,8 +12,14 @@
  * per reply, without the "." line; errors are {"error": "..."}. While `trace ACTOR on` is
  * active, events arrive as extra lines between replies: "trace ..." in text mode,
  * {"trace": {...}} in JSON mode. Actors are named by pid (hex, "0x" optional) or by
- * registered name, optionally followed by "@node" (only this node exists for now: any
- * other node is "unknown node"). */
+ * registered name, optionally followed by "@node".
+ *
+ * On a node of a cluster (cluster.h), a command with "@node" (`actors @b`, `info rooms@b`,
+ * `trace echo@c on`) runs on that node, which must run a console too, and its answer comes
+ * back over the authenticated cluster link (in JSON, with "node" set); `json` works on this
+ * node only. A trace of another node's actor streams its events here until `off`, until this
+ * session ends, or until the link goes down. `stuck` without "@node" asks every node and
+ * tags each row with its node; nodes that did not answer are listed as "unreachable". */
 #ifndef TROUPE_CONSOLE_H
 #define TROUPE_CONSOLE_H
 
