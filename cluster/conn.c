@@ -327,8 +327,10 @@ void tr__link_down(tr_peer_t *p, tr_down_reason_t why) {
   tr_log(why == TR_DOWN_REPLACED ? TR_LOG_INFO : TR_LOG_WARN,
          "cluster: %s is down: %s (%llu frames dropped)", p->name, tr_down_reason_name(why),
          (unsigned long long)dropped);
-  tr__records_down(p, ctx);
+  /* Its group members go first: an actor told of the loss (a DOWN noconnection) that looks
+   * for a replacement in a group (a room's new home) finds only live nodes' members. */
   tr__groups_drop_node(ctx, index);
+  tr__records_down(p, ctx);
   tr__out_release_muted(p);
   tr__node_event(cl, p, false, why);
   if (!p->via_seed)

@@ -21,9 +21,10 @@
  * Guarantees (as Erlang's): messages and signals from one actor to another arrive in the
  * order they were sent, at most once, while the link between their nodes lives. When it
  * breaks (the peer exits or is killed: at once; it stops answering: within down_after_ms),
- * whatever was queued for it is dropped and counted, every monitor of its actors delivers
- * DOWN with reason noconnection, every link an exit signal with reason noconnection, and its
- * members leave every group; the link is dialled again with exponential backoff. A send
+ * whatever was queued for it is dropped and counted, its members leave every group, and
+ * then every monitor of its actors delivers DOWN with reason noconnection and every link an
+ * exit signal with reason noconnection (so an actor told of the loss that looks in a group
+ * for a replacement finds only live nodes' members); the link is dialled again with exponential backoff. A send
  * that happens after the link is back may arrive although earlier ones were lost; a
  * stronger delivery is the application's (acknowledge and resend).
  *

@@ -3,7 +3,9 @@
 each other as on one server: JOIN, NAMES, PRIVMSG to the channel and to a nick, TOPIC, NICK,
 PART; each sender's lines in order at every receiver; a nick taken on one node is taken on
 all (433). Then n3 is killed: its user leaves the channel on the others with
-"QUIT :*.net *.split". Last, two nodes that were apart and each gave "dave" away meet: the
+"QUIT :*.net *.split", and a channel whose room was on n3 lives on: its members on n1 and
+n2 are shown leaving it with the netsplit reason, join it again on a live node, and talk
+there. Last, two nodes that were apart and each gave "dave" away meet: the
 one on the node with the smaller name is renamed, and told with a NICK message.
 
 usage: cluster_chat.py PATH/TO/troupe-chat
@@ -82,6 +84,12 @@ def main():
             if names != set(users):
                 raise Failure(f"{c.label}: NAMES {names}, want {set(users)}")
         print(f"ok: {chan} (room on {home(chan)}) lists all three from every node")
+        # And one whose room is on n3, to outlive it.
+        lost = next(f"#lost{k}" for k in range(100) if home(f"#lost{k}") == "n3")
+        for c in clients:
+            start = len(c.lines)
+            c.send(f"JOIN {lost}")
+            c.wait_for(rf" 366 \S+ {lost} ", start)
 
         # Each sender's lines, in order, at every other member.
         for k in range(LINES):
@@ -120,6 +128,20 @@ def main():
         for c in (alice, bob):
             c.wait_for(rf"^:carol!\S+ QUIT :\*\.net \*\.split$")
         print("ok: n3 killed, carol quits with *.net *.split on n1 and n2")
+        for c, nick in ((alice, "alice"), (bob, "bobby")):
+            i = c.wait_for(rf"^:{nick}!\S+ PART {lost} :\*\.net \*\.split$")
+            c.wait_for(rf"^:{nick}!\S+ JOIN :?{lost}$", i + 1)
+            c.wait_for(rf" 366 \S+ {lost} ", i + 1)
+        start = len(bob.lines)
+        bob.send(f"NAMES {lost}")
+        i = bob.wait_for(rf" 353 .*{lost} :", start)
+        names = set(n.lstrip("@") for n in bob.lines[i].split(":", 2)[2].split())
+        if names != {"alice", "bobby"}:
+            raise Failure(f"{lost} after n3 died: NAMES {names}, want alice and bobby")
+        start = len(bob.lines)
+        alice.send(f"PRIVMSG {lost} :still here")
+        bob.wait_for(rf"^:alice!\S+ PRIVMSG {lost} :still here$", start)
+        print(f"ok: {lost} (room on n3) lives on: alice and bobby joined it again and talk")
         for c in (alice, bob):
             c.send("QUIT :bye")
 
