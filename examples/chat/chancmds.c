@@ -133,17 +133,32 @@ void chat_cmd_names(tr_ctx_t *ctx, session_t *s, const irc_msg_t *m) {
     chat_each_target(ctx, s, m, 0, names_one);
 }
 
+/* LIST asks every node's rooms manager (each lists the rooms of its node) and shows each
+ * answer's rows as it comes; the end line follows the last answer or timeout. */
 void chat_cmd_list(tr_ctx_t *ctx, session_t *s, const irc_msg_t *m) {
   (void)m;
-  uint64_t ref;
-  tr_pid_t rooms = tr_whereis(tr_ctx_system(ctx), CHAT_ROOMS_NAME);
-  if (!tr_pid_is_none(rooms) &&
-      tr_request(ctx, rooms, chat_atoms.list, NULL, 0, CHAT_ASK_MS, &ref) == 0) {
-    session_wait(s, WAIT_LIST, ref, rooms, "");
-    return;
+  tr_system_t *sys = tr_ctx_system(ctx);
+  tr_pid_t managers[CHAT_CHANS_MAX];
+  size_t n = 0;
+  if (!tr_node_name(sys) ||
+      tr_group_members(ctx, chat_atoms.scope_mgr, CHAT_MGR_GROUP, strlen(CHAT_MGR_GROUP), managers,
+                       CHAT_CHANS_MAX, &n) != 0 ||
+      n == 0) {
+    managers[0] = tr_whereis(sys, CHAT_ROOMS_NAME); /* alone: this node's manager */
+    n = tr_pid_is_none(managers[0]) ? 0 : 1;
   }
+  if (n > CHAT_CHANS_MAX)
+    n = CHAT_CHANS_MAX; /* more nodes than a wait has slots: the first ones' rooms */
   session_reply(ctx, s, "321", "Channel :Users  Name");
-  session_reply(ctx, s, "323", ":End of /LIST");
+  session_wait_many(s, WAIT_LIST);
+  for (size_t i = 0; i < n; i++)
+    if (tr_request(ctx, managers[i], chat_atoms.list, NULL, 0, CHAT_ASK_MS,
+                   &s->wait.ref[s->wait.n]) == 0)
+      s->wait.n++;
+  if (s->wait.n == 0) {
+    s->wait.kind = WAIT_NONE;
+    session_reply(ctx, s, "323", ":End of /LIST");
+  }
 }
 
 /* WHO #chan; WHO for a nick is usercmds.c's. */

@@ -163,16 +163,20 @@ void session_keep_rest(session_t *s, const irc_msg_t *m, int li, const char *res
   s->has_rest = true;
 }
 
-/* One of several answers (or its timeout): USERHOST's fills its slot, a room's to a NICK
- * change counts; the wait ends once all are in. */
+/* One of several answers (or its timeout): USERHOST's fills its slot, a manager's listing
+ * is shown, a room's to a NICK change counts; the wait ends once all are in. */
 static bool gathered(tr_ctx_t *ctx, session_t *s, int slot, const tr_msg_t *m) {
   if (s->wait.kind == WAIT_USERHOST && tr_msg_tag(m) == chat_atoms.whoisinfo)
     chat_note_userhost(s, slot, m);
+  if (s->wait.kind == WAIT_LIST && tr_msg_tag(m) == chat_atoms.listing)
+    chat_show_listing(ctx, s, m);
   s->wait.ref[slot] = 0;
   if (++s->wait.got < s->wait.n)
     return false;
   if (s->wait.kind == WAIT_USERHOST)
     chat_show_userhost(ctx, s);
+  if (s->wait.kind == WAIT_LIST)
+    session_reply(ctx, s, "323", ":End of /LIST");
   return true;
 }
 
@@ -211,11 +215,6 @@ static bool take(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
     if (!ok)
       chat_show_lost(ctx, s);
     return true;
-  case WAIT_LIST:
-    if (tag != chat_atoms.listing)
-      return false;
-    chat_show_listing(ctx, s, m);
-    return true;
   case WAIT_WHOIS:
   case WAIT_WHO_NICK:
     if (tag != chat_atoms.whoisinfo)
@@ -252,7 +251,7 @@ bool session_answer(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
   if (slot < 0)
     return false; /* an answer to a wait that ended, or not a reply at all */
   bool done;
-  if (s->wait.kind == WAIT_USERHOST || s->wait.kind == WAIT_ACKS) {
+  if (s->wait.kind == WAIT_USERHOST || s->wait.kind == WAIT_ACKS || s->wait.kind == WAIT_LIST) {
     done = gathered(ctx, s, slot, m);
   } else if (tr_msg_tag(m) == TR_ATOM_TIMEOUT) {
     chat_show_lost(ctx, s);

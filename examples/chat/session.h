@@ -41,7 +41,7 @@ typedef enum {
   WAIT_TOPIC,    /* roominfo: TOPIC #chan */
   WAIT_MODE,     /* roominfo: MODE #chan */
   WAIT_ACT,      /* a room's answer to PRIVMSG #chan, PART, TOPIC :text, KICK, MODE +x */
-  WAIT_LIST,     /* the manager's listing */
+  WAIT_LIST,     /* every node's manager's listing (gathered) */
   WAIT_WHOIS,    /* another session's whoisinfo */
   WAIT_WHO_NICK, /* whoisinfo, shown as WHO's 352 */
   WAIT_USERHOST, /* up to five whoisinfos */
@@ -241,6 +241,8 @@ void chat_on_whois(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m);
 void chat_show_roominfo(tr_ctx_t *ctx, session_t *s, wait_kind_t kind, const msgpack_object *info);
 /* A room's answer [numerics, event or nil]. */
 void chat_show_answer(tr_ctx_t *ctx, session_t *s, const msgpack_object *answer);
+/* One manager's listing [[#chan, members, topic]...] as 322 lines (LIST's 321 and 323 are
+ * chancmds.c's and input.c's). */
 void chat_show_listing(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m);
 /* A whoisinfo, for WHOIS, WHO nick or one slot of USERHOST. */
 void chat_show_whois(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m);

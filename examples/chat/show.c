@@ -130,7 +130,6 @@ void chat_show_listing(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
   msgpack_zone zone;
   msgpack_object rooms;
   msgpack_zone_init(&zone, 4096);
-  session_reply(ctx, s, "321", "Channel :Users  Name");
   if (chat_parse_array(m, &zone, 0, &rooms)) {
     for (uint32_t i = 0; i < rooms.via.array.size; i++) {
       const msgpack_object *r = &rooms.via.array.ptr[i];
@@ -142,7 +141,6 @@ void chat_show_listing(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
                     (unsigned long long)chat_obj_uint(&r->via.array.ptr[1]), topic);
     }
   }
-  session_reply(ctx, s, "323", ":End of /LIST");
   msgpack_zone_destroy(&zone);
 }
 
@@ -279,10 +277,6 @@ void chat_show_lost(tr_ctx_t *ctx, session_t *s) {
       session_drop_chan(ctx, s, c);
       session_send(ctx, s, ":%s PART %s", s->prefix, arg);
     }
-    break;
-  case WAIT_LIST:
-    session_reply(ctx, s, "321", "Channel :Users  Name");
-    session_reply(ctx, s, "323", ":End of /LIST");
     break;
   case WAIT_WHOIS:
     session_reply(ctx, s, "401", "%s :No such nick or channel name", arg);

@@ -90,6 +90,14 @@ def main():
             start = len(c.lines)
             c.send(f"JOIN {lost}")
             c.wait_for(rf" 366 \S+ {lost} ", start)
+        for c in clients:  # LIST asks every node: both channels, wherever their rooms are
+            start = len(c.lines)
+            c.send("LIST")
+            end = c.wait_for(r" 323 ", start)
+            listed = {l.split()[3]: l.split()[4] for l in c.lines[start:end] if " 322 " in l}
+            if listed != {chan: "3", lost: "3"}:
+                raise Failure(f"{c.label}: LIST shows {listed}, want {chan} and {lost} with 3 each")
+        print(f"ok: LIST on every node shows {chan} (on {home(chan)}) and {lost} (on n3)")
 
         # Each sender's lines, in order, at every other member.
         for k in range(LINES):
