@@ -13,9 +13,9 @@
 extern "C" {
 #endif
 
-#define TR_VERSION_MAJOR 0
-#define TR_VERSION_MINOR 1
-#define TR_VERSION_PATCH 0
+#define TR_VERSION_MAJOR 0 /* changes that break the ABI (libtroupe.so.MAJOR) */
+#define TR_VERSION_MINOR 1 /* additions */
+#define TR_VERSION_PATCH 0 /* fixes */
 
 #define TR__VERSION_STR(x) #x
 #define TR__VERSION_XSTR(x) TR__VERSION_STR(x)
