@@ -20,7 +20,8 @@ static const char *const help_lines[] = {
     " a reply line starting with \".\" gets another \".\" in front):",
     "  help                              this list",
     "  stats                             scheduler and system counters, messages/s",
-    "  actors [--sort mailbox|msgs|time] [--limit N]   live actors",
+    "  actors [--sort mailbox|msgs|time] [--limit N] [--cluster]   live actors (of every",
+    "                                    node with --cluster, each row with its node)",
     "  info ACTOR                        one actor: counters, links, monitors, timers",
     "  state ACTOR                       the actor's own description (its inspect callback)",
     "  names                             registered names",
@@ -145,7 +146,12 @@ static int by_key(const void *x, const void *y) {
 static void cmd_actors(tr_ctx_t *ctx, tr_csession_t *s, char *args, bool stuck) {
   uint64_t limit = TR_CONSOLE_ROWS_DEFAULT, min_ms = 1000;
   int key = -1;
+  bool cluster = stuck; /* stuck looks everywhere; actors with --cluster */
   for (char *w; (w = word(&args)) != NULL;) {
+    if (!stuck && strcmp(w, "--cluster") == 0) {
+      cluster = true;
+      continue;
+    }
     char *v = stuck ? w : word(&args), *end = NULL;
     if (stuck || strcmp(w, "--limit") == 0) {
       unsigned long long n = v ? strtoull(v, &end, 10) : 0;
@@ -160,7 +166,7 @@ static void cmd_actors(tr_ctx_t *ctx, tr_csession_t *s, char *args, bool stuck) 
                       : !strcmp(v, "time")  ? 2
                                             : -2) >= 0) {
     } else {
-      tr__console_error(ctx, s, "usage: actors [--sort mailbox|msgs|time] [--limit N]");
+      tr__console_error(ctx, s, "usage: actors [--sort mailbox|msgs|time] [--limit N] [--cluster]");
       return;
     }
   }
@@ -184,10 +190,20 @@ static void cmd_actors(tr_ctx_t *ctx, tr_csession_t *s, char *args, bool stuck) 
                       : json_pack("{s:I,s:o}", "total", (json_int_t)l.n, "actors", rows);
   if (stuck && json_array_size(rows) == 0)
     json_object_set_new(doc, "message", json_string("no actor is stuck"));
-  if (stuck && !s->agent && !s->named_node && tr_node_name(s->sys)) {
-    char line[48]; /* the whole cluster: every node's stuck actors, each row with its node */
-    snprintf(line, sizeof line, "stuck %llu", (unsigned long long)min_ms);
-    tr__console_gather(ctx, s, line, "stuck", doc);
+  if (cluster && !s->agent && !s->named_node && tr_node_name(s->sys)) {
+    /* The whole cluster: every node's rows, each with its node, merged in the sort order
+     * and cut at the limit again. */
+    static const char *const keys[] = {"mailbox", "msgs", "time"}, *const fields[] = {
+                                                                       "mailbox", "in", "run_ms"};
+    char line[96];
+    if (stuck)
+      snprintf(line, sizeof line, "stuck %llu", (unsigned long long)min_ms);
+    else
+      snprintf(line, sizeof line, "actors --limit %llu%s%s", (unsigned long long)limit,
+               key >= 0 ? " --sort " : "", key >= 0 ? keys[key] : "");
+    s->gather_sort = key >= 0 ? fields[key] : NULL;
+    s->gather_limit = stuck ? SIZE_MAX : (size_t)limit;
+    tr__console_gather(ctx, s, line, stuck ? "stuck" : "actors", doc);
     return;
   }
   tr__console_reply(ctx, s, doc);

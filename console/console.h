@@ -67,6 +67,8 @@ typedef struct {
   /* A command run on every node (TR_CWAIT_ALL) waits for each answer (remote.c). */
   json_t *gather;
   const char *gather_key;
+  const char *gather_sort; /* the rows' field to sort the merged rows by (descending), or NULL */
+  size_t gather_limit;     /* rows kept after the merge */
   struct tr_cgather *gather_refs;
   uint32_t gather_n, gather_left;
   /* The agent (remote.c): a session without a connection, whose replies go into capture. */
@@ -106,7 +108,9 @@ bool tr__console_remote(tr_ctx_t *ctx, tr_csession_t *s, char *line);
 /* The other node's answer (or TR_ATOM_TIMEOUT) for a TR_CWAIT_REMOTE command. */
 void tr__console_remote_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m);
 /* Run `line` on every other node that has a console and merge the rows of their answers'
- * array `key` into doc's (each row tagged with its node; doc's own rows are this node's).
+ * array `key` into doc's (each row tagged with its node; doc's own rows are this node's),
+ * then sort them by s->gather_sort and keep s->gather_limit (both set by the caller); a
+ * "total" in doc becomes the sum of every node's.
  * Replies with doc at once when there is no other node; else the session waits
  * (TR_CWAIT_ALL) and replies when every node answered or timed out. Takes doc. */
 void tr__console_gather(tr_ctx_t *ctx, tr_csession_t *s, const char *line, const char *key,

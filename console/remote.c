@@ -315,9 +315,39 @@ static int ask_one(const tr_group_info_t *g, void *arg) {
   return 0;
 }
 
+static _Thread_local const char *tl_field;
+
+static int by_field(const void *x, const void *y) {
+  json_int_t a = json_integer_value(json_object_get(*(json_t *const *)x, tl_field));
+  json_int_t b = json_integer_value(json_object_get(*(json_t *const *)y, tl_field));
+  return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/* The merged rows in the sort order, at most gather_limit of them. */
+static void order_rows(tr_csession_t *s, json_t *rows) {
+  size_t n = json_array_size(rows);
+  json_t **v = n ? malloc(n * sizeof *v) : NULL;
+  if (!v)
+    return;
+  for (size_t i = 0; i < n; i++)
+    v[i] = json_incref(json_array_get(rows, i));
+  if (s->gather_sort) {
+    tl_field = s->gather_sort;
+    qsort(v, n, sizeof *v, by_field);
+  }
+  json_array_clear(rows);
+  for (size_t i = 0; i < n; i++)
+    if (i < s->gather_limit)
+      json_array_append_new(rows, v[i]);
+    else
+      json_decref(v[i]);
+  free(v);
+}
+
 static void gather_done(tr_ctx_t *ctx, tr_csession_t *s) {
   json_t *doc = s->gather;
   s->gather = NULL;
+  order_rows(s, json_object_get(doc, s->gather_key));
   if (json_array_size(json_object_get(doc, s->gather_key)) > 0)
     json_object_del(doc, "message"); /* "none here" said before the others answered */
   tr__console_gather_free(s);
@@ -374,6 +404,10 @@ void tr__console_gather_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *
   json_t *doc = data ? json_loadb(data, len, 0, &err) : NULL;
   json_t *rows = doc ? json_object_get(doc, s->gather_key) : NULL;
   if (json_is_array(rows)) {
+    json_t *total = json_object_get(s->gather, "total");
+    if (total) /* `actors`: every node's count */
+      json_integer_set(total, json_integer_value(total) +
+                                  json_integer_value(json_object_get(doc, "total")));
     json_t *all = json_object_get(s->gather, s->gather_key), *row;
     size_t i;
     json_array_foreach(rows, i, row) {

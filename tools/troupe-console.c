@@ -285,8 +285,8 @@ static int term_rows(void) {
   return ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 6 ? ws.ws_row : 24;
 }
 
-/* Refresh the busiest actors (of node `at`, "" for the one connected to) in place every
- * second until q or Ctrl-C. */
+/* Refresh the busiest actors (of node `at`; "" for the whole cluster, with a node column)
+ * in place every second until q or Ctrl-C. */
 static void top(const char *at) {
   struct termios old, raw;
   bool tty = tcgetattr(STDIN_FILENO, &old) == 0;
@@ -298,8 +298,9 @@ static void top(const char *at) {
   cl.interrupted = 0;
   char cmd[64];
   while (!cl.interrupted) {
-    snprintf(cmd, sizeof cmd, "actors --sort mailbox --limit %d%s%.64s", term_rows() - 5,
-             *at ? " " : "", at);
+    /* Without @node, every node's (on a node of a cluster; else this system's). */
+    snprintf(cmd, sizeof cmd, "actors --sort mailbox --limit %d %.64s", term_rows() - 5,
+             *at ? at : "--cluster");
     printf("\x1b[H\x1b[2J"); /* home, clear */
     if (request(cmd, print_line, NULL) < 0) {
       cl.quit = true;

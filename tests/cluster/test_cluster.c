@@ -7,6 +7,7 @@
  * its members leave, its old pids are dead; c restarted under the same name is a new
  * incarnation, reached by name again; a node with the wrong cookie is refused. */
 #include <inttypes.h>
+#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -329,6 +330,24 @@ static void console_reaches_c(tr_system_t *a, tr_client_t *cl, tr_pid_t ec, uint
   assert_true(seen);
   assert_null(strstr(r, "unreachable")); /* b answered too */
   assert_int_equal(tr_send_name(ctx, "c", "gate", tr_atom(a, "unblock"), NULL, 0), 0);
+
+  /* `actors --cluster`: every node's actors, each row with its node, in one order. */
+  console_ask(fd, "actors --cluster --sort msgs\n", r, sizeof r);
+  assert_non_null(strstr(r, "\"node\":\"a\""));
+  assert_non_null(strstr(r, "\"node\":\"b\""));
+  assert_non_null(strstr(r, "\"node\":\"c\""));
+  json_error_t jerr;
+  json_t *doc = json_loads(r, 0, &jerr), *row;
+  assert_non_null(doc);
+  json_int_t prev = INT64_MAX;
+  size_t k, nrows = json_array_size(json_object_get(doc, "actors"));
+  json_array_foreach(json_object_get(doc, "actors"), k, row) {
+    json_int_t msgs = json_integer_value(json_object_get(row, "in"));
+    assert_true(msgs <= prev); /* merged in the order asked for */
+    prev = msgs;
+  }
+  assert_int_equal(json_integer_value(json_object_get(doc, "total")), (json_int_t)nrows);
+  json_decref(doc);
 
   console_ask(fd, "kill victim@c\n", r, sizeof r);
   assert_non_null(strstr(r, "exit signal (killed)"));
