@@ -255,6 +255,9 @@ typedef struct tr_retired {
   void (*free)(struct tr_retired *obj);
 } tr_retired_t;
 
+/* Hooks that run once a system becomes a node (tr__on_node). */
+#define TR_NODE_HOOKS_MAX 4u
+
 struct tr_system {
   tr_sched_t sched;
   tr_table_t table;
@@ -284,6 +287,11 @@ struct tr_system {
    * node, and their state. */
   _Atomic(const struct tr_remote_ops *) remote;
   void *remote_arg;
+  /* What runs once the system is a node (actors/remote.h: tr__on_node), under node_mu. */
+  pthread_mutex_t node_mu;
+  bool node_up;
+  void (*node_hooks[TR_NODE_HOOKS_MAX])(tr_system_t *sys);
+  unsigned node_nhooks;
   /* Open clients, so a stop can wake them and a free can close them. */
   pthread_mutex_t clients_mu;
   struct tr_client *clients;

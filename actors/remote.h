@@ -53,6 +53,15 @@ static inline const tr_remote_ops_t *tr__remote(const tr_system_t *sys) {
 
 /* Install the table (once, before any remote pid exists). */
 void tr__remote_install(tr_system_t *sys, const tr_remote_ops_t *ops, void *arg);
+
+/* Run fn(sys) once the system is a node: now (on the calling thread) when it is one
+ * already, else on the thread that makes it one, when tr__node_started says so. A part
+ * above the cluster uses it to start what only a node needs (the console's agent), in
+ * whatever order the program started the two. Any thread but a worker inside a handler.
+ * Returns TR_ENOMEM when TR_NODE_HOOKS_MAX hooks wait already. */
+int tr__on_node(tr_system_t *sys, void (*fn)(tr_system_t *sys));
+/* The cluster's: the system is a node now; run the hooks that waited for it. */
+void tr__node_started(tr_system_t *sys);
 /* The send path for a pid of another node (send.c): flushes the outbox first, so that a
  * handler's sends keep their order; then as tr_remote_ops_t.send, or a dead letter when no
  * table is installed. */

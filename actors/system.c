@@ -58,6 +58,7 @@ int tr__system_create(const tr_config_t *cfg, tr_system_t **out) {
   sys->start_ns = tr__now_ns();
   atomic_store_explicit(&sys->next_ref, 1, memory_order_relaxed);
   pthread_mutex_init(&sys->clients_mu, NULL);
+  pthread_mutex_init(&sys->node_mu, NULL);
   sys->locals = aligned_alloc(TR_CACHE_LINE, c.workers * sizeof *sys->locals);
   if (sys->locals)
     memset(sys->locals, 0, c.workers * sizeof *sys->locals);
@@ -167,6 +168,7 @@ void tr__system_destroy(tr_system_t *sys) {
   tr__table_destroy(&sys->table);
   tr__alloc_destroy(&sys->alloc);
   pthread_mutex_destroy(&sys->clients_mu);
+  pthread_mutex_destroy(&sys->node_mu);
   free(sys->locals);
   free(sys);
 }

@@ -251,6 +251,7 @@ int tr_cluster_start(tr_system_t *sys, const tr_cluster_config_t *cfg) {
   if ((rc = tr__io_call(sys->io, &sys->ctx, run_start, &st)) != 0)
     return rc;
   atomic_store_explicit(&cl->started, true, memory_order_release);
+  tr__node_started(sys);
   return 0;
 }
 

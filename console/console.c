@@ -275,7 +275,8 @@ int tr_console_start(tr_system_t *sys, const char *addr, uint16_t port, tr_liste
   int rc = tr_listen(ctx, &o, out);
   if (rc == 0 && (rc = tr__console_clock_start(sys)) != 0)
     tr_listener_close(ctx, *out);
-  /* A node's console also answers the consoles of the other nodes. */
+  /* A node's console also answers the consoles of the other nodes (from when the system is
+   * a node, if it is not one yet). */
   int arc = rc == 0 ? tr__console_agent_start(sys) : 0;
   if (arc != 0)
     tr_log(TR_LOG_WARN, "console: the other nodes cannot reach this one's actors: %s",

@@ -17,6 +17,7 @@
  * asks every agent at once and merges their rows with this node's (tr__console_gather). */
 #include <string.h>
 
+#include "actors/remote.h"
 #include "console/console.h"
 #include "troupe/cluster.h"
 #include "troupe/group.h"
@@ -158,17 +159,22 @@ static const tr_behaviour_t agent_behaviour = {.name = "console.agent",
                                                .receive = agent_receive,
                                                .terminate = agent_terminate};
 
-int tr__console_agent_start(tr_system_t *sys) {
-  if (!tr_node_name(sys))
-    return 0; /* alone: nobody else to ask it */
+static void agent_spawn(tr_system_t *sys) {
   tr_atom(sys, TR_CONSOLE_RUN);
   tr_atom(sys, TR_CONSOLE_SCOPE);
   if (!tr_pid_is_none(tr_whereis(sys, "troupe.console.agent")))
-    return 0; /* a second console of the same node shares it */
+    return; /* a second console of the same node shares it */
   tr_spawn_opts_t o = {.name = "troupe.console.agent"};
   tr_pid_t pid;
   int rc = tr_spawn_opts(tr_system_ctx(sys), &agent_behaviour, NULL, 0, &o, &pid);
-  return rc == TR_EEXIST ? 0 : rc;
+  if (rc != 0 && rc != TR_EEXIST)
+    tr_log(TR_LOG_WARN, "console: the other nodes cannot reach this one's actors: %s",
+           tr_strerror(rc));
+}
+
+int tr__console_agent_start(tr_system_t *sys) {
+  /* Now on a node; on a system that becomes one later, then (tr_cluster_start). */
+  return tr__on_node(sys, agent_spawn);
 }
 
 /* ---- the asking side ---- */

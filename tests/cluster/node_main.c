@@ -140,19 +140,21 @@ int main(int argc, char **argv) {
       tr_spawn(tr_system_ctx(sys), &victim_b, NULL, 0, &victim) != 0 ||
       tr_register(sys, "victim", victim) != 0)
     return 1;
+  tr_listener_t console; /* its actors are seen from the other nodes' consoles: started
+                          * before the system is a node, its agent comes with the node */
+  int rc = tr_console_start(sys, "127.0.0.1", 0, &console);
+  if (rc != 0) {
+    fprintf(stderr, "cluster-node: console: %s\n", tr_strerror(rc));
+    return 1;
+  }
   tr_cluster_config_t cc;
   tr_cluster_config_init(&cc);
   cc.name = argv[1];
   cc.cookie_file = argv[2];
   cc.seeds = argc > 3 ? argv[3] : NULL;
-  int rc = tr_cluster_start(sys, &cc);
+  rc = tr_cluster_start(sys, &cc);
   if (rc != 0) {
     fprintf(stderr, "cluster-node: %s\n", tr_strerror(rc));
-    return 1;
-  }
-  tr_listener_t console; /* its actors are seen from the other nodes' consoles */
-  if ((rc = tr_console_start(sys, "127.0.0.1", 0, &console)) != 0) {
-    fprintf(stderr, "cluster-node: console: %s\n", tr_strerror(rc));
     return 1;
   }
   printf("node %s listening on 127.0.0.1:%u\n", argv[1], (unsigned)tr_cluster_port(sys));
