@@ -117,9 +117,10 @@ static tr_msg_t *next_non_trace(fix_t *f, int *events, bool *saw_in, bool *saw_o
       return m;
     const char *dir, *tag, *bin;
     size_t dl, tl, bl;
-    uint64_t pid, peer, len;
+    tr_pid_t pid, peer;
+    uint64_t len;
     assert_int_equal(
-        tr_msg_unpack(m, "[suusxu]", &dir, &dl, &pid, &peer, &tag, &tl, &bin, &bl, &len), 0);
+        tr_msg_unpack(m, "[sppsxu]", &dir, &dl, &pid, &peer, &tag, &tl, &bin, &bl, &len), 0);
     (*events)++;
     if (dl == 2 && tl == 4 && memcmp(tag, "ping", 4) == 0)
       *saw_in = true;
