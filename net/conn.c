@@ -21,6 +21,12 @@ tr_tcp_conn_t *tr__net_conn_new(tr_net_t *net, const tr_net_opts_t *opts) {
 
 void tr__net_conn_free(tr_tcp_conn_t *c) {
   tr__net_flush_pending(c, true);
+  if (c->lst) {
+    c->lst->open--;
+    if (c->shared) /* what the owner wrote itself, now that it can write no more */
+      c->lst->bytes_out += atomic_load_explicit(&c->shared->bytes_direct, memory_order_relaxed);
+    tr__lstats_unref(c->lst);
+  }
   if (c->shared)
     tr__net_shared_unref(c->shared);
   tr__codec_free(&c->codec);

@@ -14,8 +14,15 @@ typedef struct {
 } bind_t;
 
 static void free_listener(tr_tcp_listener_t *l) {
+  if (l->st)
+    tr__lstats_unref(l->st);
   free(l->init);
   free(l);
+}
+
+void tr__lstats_unref(tr_lstats_t *st) {
+  if (--st->refs == 0)
+    free(st);
 }
 
 static void on_listener_closed(uv_handle_t *h) { free_listener(h->data); }
@@ -65,15 +72,24 @@ static void on_connection(uv_stream_t *server, int status) {
   tr_tcp_conn_t *c = NULL;
   if (status < 0) {
     tr__io_err(status, "tcp: accept"); /* logged; the listener goes on */
+    l->st->refused++;
   } else if (!(c = tr__net_conn_new(net, &l->opts)) || !(c->tcp = tr__net_tcp_new(c))) {
     tr_log(TR_LOG_ERROR, "tcp: out of memory accepting a connection");
+    l->st->refused++;
   } else if ((status = uv_accept(server, (uv_stream_t *)c->tcp)) != 0) {
     tr__io_err(status, "tcp: accept");
+    l->st->refused++;
   } else {
     tr__net_conn_names(c);
     if (adopt_accepted(l, c) == 0) {
+      c->lst = l->st;
+      l->st->refs++;
+      l->st->open++;
+      l->st->accepted++;
       tr__net_conn_opened(c);
       c = NULL;
+    } else {
+      l->st->refused++;
     }
   }
   if (c) { /* not accepted: let go of it without telling anyone */
@@ -102,6 +118,7 @@ static int bind_listen(tr_net_t *net, tr_tcp_listener_t *l, const struct sockadd
     return tr__io_err(rc, "tcp: getsockname");
   uint16_t port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                                  : ((struct sockaddr_in *)&sa)->sin_port);
+  l->port = port;
   if (tr__u64map_put(&net->listeners, l->id, (uint64_t)(uintptr_t)l) != 0)
     return TR_ENOMEM;
   pthread_mutex_lock(&net->mu);
@@ -146,12 +163,17 @@ static int make_listener(tr_ctx_t *ctx, const tr_listen_opts_t *o, struct sockad
   if (rc != 0)
     return rc;
   tr_tcp_listener_t *l = calloc(1, sizeof *l);
+  tr_lstats_t *st = calloc(1, sizeof *st);
   void *init = o->init_len ? malloc(o->init_len) : NULL;
-  if (!l || (o->init_len && !init)) {
+  if (!l || !st || (o->init_len && !init)) {
     free(l);
+    free(st);
     free(init);
     return TR_ENOMEM;
   }
+  st->refs = 1;
+  l->st = st;
+  snprintf(l->addr, sizeof l->addr, "%s", o->bind ? o->bind : "127.0.0.1");
   if (o->init_len)
     memcpy(init, o->init, o->init_len);
   l->id = TR__NEXT_REF(ctx->sys);

@@ -81,6 +81,14 @@ typedef struct {
   uint32_t linger_ms;
 } tr_net_opts_t;
 
+/* A listener's counters (tr_listener_stats), the I/O thread's. The listener and every
+ * connection it accepted hold a reference, so that a connection outliving its listener still
+ * counts somewhere; the last one frees it. */
+typedef struct tr_lstats {
+  uint32_t refs;
+  uint64_t open, accepted, bytes_in, bytes_out, dropped_slow, refused;
+} tr_lstats_t;
+
 typedef struct tr_tcp_conn {
   tr_io_cmd_t cmd; /* the dial command that brings a dialled connection to the I/O thread */
   tr_net_t *net;
@@ -114,6 +122,7 @@ typedef struct tr_tcp_conn {
   struct addrinfo *ai, *ai_next; /* a dial's resolved addresses, and the next to try */
   char peer[TR_ADDR_MAX], local[TR_ADDR_MAX];
   uint64_t bytes_in, bytes_out; /* read from the socket; queued for writing (console) */
+  tr_lstats_t *lst;             /* (a reference) its listener's counters; NULL: dialled */
 } tr_tcp_conn_t;
 
 typedef struct tr_tcp_listener {
@@ -125,6 +134,9 @@ typedef struct tr_tcp_listener {
   void *init;
   size_t init_len;
   tr_net_opts_t opts;
+  tr_lstats_t *st; /* (a reference) */
+  char addr[TR_ADDR_MAX];
+  uint16_t port;
 } tr_tcp_listener_t;
 
 struct tr_net {
@@ -182,6 +194,10 @@ int tr__net_default_backlog(void);
 void tr__net_addr_text(const struct sockaddr *sa, char out[TR_ADDR_MAX]);
 /* Parse an IPv4 or IPv6 literal (an IPv6 one may be in brackets). Returns 0 or TR_EINVAL. */
 int tr__net_parse_addr(const char *host, uint16_t port, struct sockaddr_storage *out);
+/* A listen spec as the servers' flags take it: "PORT", "HOST:PORT" or "[V6]:PORT" (HOST
+ * 127.0.0.1 when left out) into addr and *port. Returns 0 or TR_EINVAL; the address itself
+ * is checked when bound. */
+int tr__net_split_spec(const char *spec, char addr[TR_ADDR_MAX], uint16_t *port);
 
 /* ---- conn.c ---- */
 
@@ -264,5 +280,8 @@ typedef struct {
  * answered. Fills out[0..cap) and stores the number of connections (possibly more than
  * cap) in *total. Returns 0, TR_ESTOPPED or TR_ENOMEM. */
 int tr__net_conns(tr_ctx_t *ctx, tr_conn_info_t *out, size_t cap, size_t *total);
+
+/* Let go of a reference to a listener's counters (I/O thread). */
+void tr__lstats_unref(tr_lstats_t *st);
 
 #endif

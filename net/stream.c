@@ -137,6 +137,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     /* reading stopped with the close; nothing more to deliver */
   } else if (nread > 0) {
     c->bytes_in += (uint64_t)nread;
+    if (c->lst)
+      c->lst->bytes_in += (uint64_t)nread;
     const unsigned char *p = (const unsigned char *)buf->base;
     size_t used = feed(c, p, (size_t)nread);
     if (c->state == TR_CONN_OPEN && c->paused && used < (size_t)nread)

@@ -174,10 +174,14 @@ static void write_conn(tr_tcp_conn_t *c, tr_net_write_t *w) {
     tr_log(TR_LOG_WARN, "tcp: dropping slow consumer %s: %zu bytes queued over limit (%zu)",
            c->peer, queued + w->len, c->opts.out_limit);
     release(w);
+    if (c->lst)
+      c->lst->dropped_slow++;
     tr__net_conn_close(c, TR_ELIMIT, false);
     return;
   }
   c->bytes_out += w->len;
+  if (c->lst)
+    c->lst->bytes_out += w->len;
   if (c->state == TR_CONN_OPEN) {
     send_now(c, w);
     return;

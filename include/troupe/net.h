@@ -117,6 +117,28 @@ TR_API uint16_t tr_listener_port(tr_system_t *sys, tr_listener_t l);
 /* Stop listening; connections already accepted stay. Any context. */
 TR_API int tr_listener_close(tr_ctx_t *ctx, tr_listener_t l);
 
+#define TR_ADDR_MAX 64 /* "[ipv6]:port" fits */
+
+/* One open listener's counters (tr_listener_stats), since it started listening. */
+typedef struct {
+  tr_listener_t listener;
+  char addr[TR_ADDR_MAX]; /* the address it is bound to, as given */
+  uint16_t port;          /* and its port */
+  const char *behaviour;  /* the name of what it spawns per connection ("" for none) */
+  uint64_t open;          /* connections open now */
+  uint64_t accepted;      /* connections accepted */
+  uint64_t refused;       /* accepts that failed: no file descriptor, no memory, no actor */
+  uint64_t bytes_in;      /* read from its connections */
+  uint64_t bytes_out;     /* written to them (queued for the kernel) */
+  uint64_t dropped_slow;  /* connections dropped for not reading their output (out_limit) */
+} tr_listener_stats_t;
+
+/* The counters of every open listener: the first min(total, cap) into out[], their number
+ * into *total. Any thread but the I/O thread; the I/O thread takes the snapshot while the
+ * caller waits (a worker waits too: briefly, as for a tr_listen). Counters of connections
+ * that outlive their listener are left out with it. Errors: TR_EINVAL, TR_ESTOPPED. */
+TR_API int tr_listener_stats(tr_system_t *sys, tr_listener_stats_t *out, size_t cap, size_t *total);
+
 /* Dial host:port (an IPv4 or IPv6 literal, or a name resolved by the I/O thread) from a
  * handler; the calling actor owns the connection. The result arrives as a message:
  * TR_ATOM_TCP_OPEN on success, or TR_ATOM_TCP_CLOSED with the reason (TR_ETIMEDOUT after
@@ -151,7 +173,6 @@ TR_API int tr_conn_pause(tr_ctx_t *ctx, tr_conn_t c);
 /* Deliver input again (subject to the mailbox backpressure above). */
 TR_API int tr_conn_resume(tr_ctx_t *ctx, tr_conn_t c);
 
-#define TR_ADDR_MAX 64 /* "[ipv6]:port" fits */
 
 /* Decode TR_ATOM_TCP_OPEN: the connection, the peer's and our address as text. */
 TR_API int tr_msg_tcp_open(const tr_msg_t *m, tr_conn_t *c, char peer[TR_ADDR_MAX],
