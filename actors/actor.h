@@ -230,8 +230,9 @@ typedef struct tr_wlocal {
   tr_slot_cache_t slots;
   tr_alloc_local_t alloc;
   uint32_t sample_countdown;
-  /* Owner writes (relaxed), statistics read. */
-  _Atomic uint64_t spawned, exited, messages, dead_letters;
+  /* Owner writes (relaxed), statistics read. sent: messages its actors' handlers sent;
+   * busy_ticks: estimated ticks in callbacks (the sampled turns', scaled as run_ticks). */
+  _Atomic uint64_t spawned, exited, messages, dead_letters, sent, busy_ticks;
 } tr_wlocal_t;
 
 typedef struct tr_registry {

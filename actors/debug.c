@@ -106,10 +106,23 @@ static void pack_key(msgpack_packer *pk, const char *k) {
   msgpack_pack_str_with_body(pk, k, strlen(k));
 }
 
-/* The owner's counts, as a map. */
+/* Pids shown per list of the meta map (links, monitors, watchers): the counts say how many
+ * there are in all. */
+#define META_PIDS_MAX 32u
+
+/* The values (by_key false) or keys of a map of pids, at most META_PIDS_MAX, as an array. */
+static void pack_pids(msgpack_packer *pk, const tr_u64map_t *m, bool by_key) {
+  uint32_t n = m->count < META_PIDS_MAX ? m->count : META_PIDS_MAX, k = 0;
+  msgpack_pack_array(pk, n);
+  uint64_t key, val;
+  for (uint32_t i = 0; k < n && tr__u64map_next(m, &i, &key, &val); k++)
+    msgpack_pack_uint64(pk, by_key ? key : val);
+}
+
+/* The owner's counts, as a map, and the first pids of its links and monitors. */
 static void pack_meta(tr_ctx_t *ctx, tr_actor_t *a, msgpack_packer *pk) {
   tr_actor_ext_t *e = atomic_load_explicit(&a->ext, memory_order_acquire);
-  msgpack_pack_map(pk, 7);
+  msgpack_pack_map(pk, 10);
   pack_key(pk, "links");
   msgpack_pack_uint32(pk, e ? e->links.count : 0);
   pack_key(pk, "monitors");
@@ -131,6 +144,13 @@ static void pack_meta(tr_ctx_t *ctx, tr_actor_t *a, msgpack_packer *pk) {
     msgpack_pack_true(pk);
   else
     msgpack_pack_false(pk);
+  static const tr_u64map_t none = {0};
+  pack_key(pk, "linked");
+  pack_pids(pk, e ? &e->links : &none, true);
+  pack_key(pk, "monitoring");
+  pack_pids(pk, e ? &e->monitors : &none, false);
+  pack_key(pk, "watched_by");
+  pack_pids(pk, e ? &e->watchers : &none, false);
 }
 
 static void answer_inspect(tr_ctx_t *ctx, tr_actor_t *a, const tr_msg_t *s) {

@@ -206,6 +206,7 @@ int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
 static inline void count_out(tr_ctx_t *ctx, tr_pid_t to, const tr_msg_t *m) {
   if (tr__in_handler(ctx)) {
     tr__bump(&ctx->self->out, 1);
+    tr__bump(&((tr_wlocal_t *)ctx->w->local)->sent, 1); /* a handler's ctx is its worker's */
     if (TR_UNLIKELY(ctx->traced))
       tr__trace_event(ctx, ctx->self, TR_TRACE_OUT, to, m);
   }

@@ -171,8 +171,11 @@ void tr__actor_run(void *task, tr_worker_t *w) {
   f = atomic_load_explicit(&a->flags, memory_order_relaxed); /* init may have changed it */
   if (TR_UNLIKELY(f & TR_AF_RTIMEOUT) && handled)
     tr__recv_timeout_touch(a);
-  if (timed)
-    tr__bump(&a->run_ticks, (tr__ticks() - t0) * TR_TIME_SAMPLE);
+  if (timed) {
+    uint64_t spent = (tr__ticks() - t0) * TR_TIME_SAMPLE;
+    tr__bump(&a->run_ticks, spent);
+    tr__bump(&L->busy_ticks, spent);
+  }
   /* Those muted on this mailbox go again once it is below its low-water mark. */
   if (TR_UNLIKELY(f & TR_AF_MUTERS) && tr__depth(a) < a->low) {
     tr__mute_release_all(ctx, a);

@@ -544,10 +544,18 @@ void tr__console_answer(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m) {
   const char *k;
   json_t *x;
   json_object_foreach(v, k, x) {
-    if (strcmp(k, "supervisor") == 0 && json_is_integer(x))
-      json_object_set_new(doc, k, tr__json_pid((tr_pid_t){(uint64_t)json_integer_value(x)}));
-    else
+    if (strcmp(k, "supervisor") == 0 && json_is_integer(x)) {
+      json_object_set_new(doc, k, tr__json_addr(s->sys, (uint64_t)json_integer_value(x)));
+    } else if (json_is_array(x) &&
+               (!strcmp(k, "linked") || !strcmp(k, "monitoring") || !strcmp(k, "watched_by"))) {
+      json_t *pids = json_array(), *p;
+      size_t i;
+      json_array_foreach(x, i, p)
+          json_array_append_new(pids, tr__json_addr(s->sys, (uint64_t)json_integer_value(p)));
+      json_object_set_new(doc, k, pids);
+    } else {
       json_object_set(doc, k, x);
+    }
   }
   json_decref(v);
   tr__console_reply(ctx, s, doc);

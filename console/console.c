@@ -11,7 +11,7 @@
 /* ---- writing ---- */
 
 void tr__console_write(tr_ctx_t *ctx, tr_csession_t *s, const char *text, size_t len) {
-  if (s->agent) { /* an agent's answer goes back to the node that asked (remote.c) */
+  if (s->agent || s->capturing) { /* an agent's answer goes back to the node that asked */
     if (s->capture_len + len > s->capture_cap && s->capture_len + len <= TR_CONSOLE_OUT_LIMIT) {
       size_t cap = s->capture_cap ? s->capture_cap : 4096;
       while (cap < s->capture_len + len)
@@ -160,6 +160,35 @@ static void on_input(tr_ctx_t *ctx, tr_csession_t *s, const char *p, size_t n) {
   }
 }
 
+/* ---- a console inside another actor ---- */
+
+void tr__console_embed(tr_csession_t *s, tr_system_t *sys) {
+  memset(s, 0, sizeof *s);
+  s->sys = sys;
+  s->json = true;
+  s->capturing = true;
+  s->last_ns = sys->start_ns;
+}
+
+void tr__console_embed_free(tr_ctx_t *ctx, tr_csession_t *s) {
+  tr__console_untrace_all(ctx, s);
+  tr__console_gather_free(s);
+  free(s->capture);
+  s->capture = NULL;
+  s->capture_len = s->capture_cap = 0;
+}
+
+bool tr__console_readonly(const char *line) {
+  static const char *const reads[] = {"actors", "info",   "state", "nodes", "stats",
+                                      "names",  "groups", "stuck", "conns", "help"};
+  line += strspn(line, " \t");
+  size_t n = strcspn(line, " \t");
+  for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
+    if (strlen(reads[i]) == n && memcmp(reads[i], line, n) == 0)
+      return true;
+  return false;
+}
+
 /* ---- the session actor ---- */
 
 static void forward_trace(tr_ctx_t *ctx, tr_csession_t *s, const tr_msg_t *m) {
@@ -285,26 +314,8 @@ int tr_console_start(tr_system_t *sys, const char *addr, uint16_t port, tr_liste
 }
 
 int tr_console_start_at(tr_system_t *sys, const char *spec, tr_listener_t *out) {
-  if (!spec)
-    return TR_EINVAL;
-  char addr[TR_ADDR_MAX] = "127.0.0.1";
-  const char *colon = strrchr(spec, ':'), *port_text = spec;
-  if (colon) {
-    const char *a = spec, *end = colon;
-    if (*a == '[' && end > a && end[-1] == ']') { /* [v6]:port */
-      a++;
-      end--;
-    }
-    size_t n = (size_t)(end - a);
-    if (n == 0 || n >= sizeof addr)
-      return TR_EINVAL;
-    memcpy(addr, a, n);
-    addr[n] = '\0';
-    port_text = colon + 1;
-  }
-  char *stop;
-  unsigned long port = strtoul(port_text, &stop, 10);
-  if (!*port_text || *stop || port > 65535)
-    return TR_EINVAL;
-  return tr_console_start(sys, addr, (uint16_t)port, out);
+  char addr[TR_ADDR_MAX];
+  uint16_t port;
+  int rc = tr__net_split_spec(spec, addr, &port);
+  return rc == 0 ? tr_console_start(sys, addr, port, out) : rc;
 }

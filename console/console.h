@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "actors/actor.h"
+#include "net/net.h"
 #include "troupe/cluster.h"
 #include "troupe/console.h"
 #include "troupe/net.h"
@@ -73,6 +74,8 @@ typedef struct {
   uint32_t gather_n, gather_left;
   /* The agent (remote.c): a session without a connection, whose replies go into capture. */
   bool agent;
+  bool capturing; /* replies go into capture (an agent's, or a console inside another
+                   * actor: the metrics server's, tr__console_embed) */
   tr_pid_t asker; /* the session whose command the agent runs now */
   char *capture;
   size_t capture_len, capture_cap;
@@ -88,6 +91,15 @@ void tr__console_error(tr_ctx_t *ctx, tr_csession_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Write raw bytes to the session's connection. */
 void tr__console_write(tr_ctx_t *ctx, tr_csession_t *s, const char *text, size_t len);
+
+/* A console inside another actor (the metrics server's web view): JSON replies captured in
+ * s->capture, commands with @node asked of other nodes as from a session; the actor routes
+ * TR_ATOM_REPLY and TR_ATOM_TIMEOUT messages that tr__console_awaits to tr__console_answer.
+ * embed_free lets go of what it holds. */
+void tr__console_embed(tr_csession_t *s, tr_system_t *sys);
+void tr__console_embed_free(tr_ctx_t *ctx, tr_csession_t *s);
+/* Does the command line only read (what the web view may run)? */
+bool tr__console_readonly(const char *line);
 
 /* commands.c */
 /* Run one command line (NUL-terminated, no newline). */
@@ -127,6 +139,9 @@ void tr__console_gather_free(tr_csession_t *s);
 json_t *tr__json_bytes(const void *data, size_t len);
 /* "0x..." text of a pid. */
 json_t *tr__json_pid(tr_pid_t pid);
+/* Where a console reaches a pid from here: "0x..." for this node's, "0x...@node" (the id
+ * that node knows it by) for another node's. */
+json_t *tr__json_addr(tr_system_t *sys, uint64_t id);
 /* One msgpack value as JSON (binaries as hex strings); NULL when data is not msgpack. */
 json_t *tr__json_from_msgpack(const void *data, size_t len);
 /* A JSON value packed as msgpack into sb. Returns 0 or TR_EINVAL. */

@@ -5,11 +5,26 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "actors/remote.h"
 #include "console/console.h"
 
 json_t *tr__json_pid(tr_pid_t pid) {
   char buf[24];
   snprintf(buf, sizeof buf, "0x%" PRIx64, pid.id);
+  return json_string(buf);
+}
+
+json_t *tr__json_addr(tr_system_t *sys, uint64_t id) {
+  tr_pid_t pid = {id};
+  if (!tr__pid_remote(pid))
+    return tr__json_pid(pid);
+  char node[TR_NODE_NAME_MAX + 1], buf[24 + TR_NODE_NAME_MAX];
+  tr_pid_node_name(sys, pid, node);
+  uint64_t local =
+      tr__pid_make(0, (uint32_t)(id >> TR_PID_SLOT_BITS) & ((1u << TR_PID_GEN_BITS) - 1),
+                   tr__pid_slot(pid))
+          .id;
+  snprintf(buf, sizeof buf, "0x%" PRIx64 "@%s", local, node[0] ? node : "?");
   return json_string(buf);
 }
 

@@ -384,8 +384,8 @@ void tr__console_gather(tr_ctx_t *ctx, tr_csession_t *s, const char *line, const
 }
 
 bool tr__console_awaits(const tr_csession_t *s, uint64_t ref) {
-  if (s->wait == TR_CWAIT_NONE)
-    return false;
+  if (s->wait == TR_CWAIT_NONE || ref == 0)
+    return false; /* 0: a receive timeout, or a gathered node that answered */
   if (s->wait != TR_CWAIT_ALL)
     return ref == s->wait_ref;
   for (uint32_t i = 0; i < s->gather_n; i++)

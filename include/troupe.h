@@ -14,6 +14,7 @@
 #include "troupe/cluster.h"
 #include "troupe/supervisor.h"
 #include "troupe/console.h"
+#include "troupe/metrics.h"
 #include "troupe/log.h"
 
 #endif

@@ -26,6 +26,7 @@ declare -A USES=(
   [cluster]="base mailbox scheduler actors io timers net"
   [supervisor]="base mailbox scheduler actors io timers"
   [console]="base mailbox scheduler actors io timers net cluster"
+  [metrics]="base mailbox scheduler actors io timers net cluster console"
   [runtime]="base mailbox scheduler actors io timers net"
 )
 

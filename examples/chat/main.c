@@ -28,6 +28,7 @@ typedef struct {
   uint64_t idle_ms;
   unsigned workers;
   const char *console; /* --console ADDR:PORT, or NULL */
+  const char *metrics; /* --metrics ADDR:PORT, or NULL */
   ex_cluster_t cluster;
 } options_t;
 
@@ -49,15 +50,18 @@ static const tr_supervisor_spec_t tree = {.strategy = TR_ONE_FOR_ONE,
 static void usage(FILE *to) {
   fprintf(to, "usage: troupe-chat --port N [--bind ADDR] [--idle-ms MS] [--workers N]"
               " [--console ADDR:PORT]\n"
-              "       [--node NAME --cluster HOST:PORT --seeds H:P,... --cookie-file PATH]\n"
+              "       [--metrics ADDR:PORT] [--node NAME --cluster HOST:PORT --seeds H:P,... "
+              "--cookie-file PATH]\n"
               "  --port N             TCP port to listen on (0: any free port, printed at start)\n"
               "  --bind ADDR          IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
               "  --idle-ms MS         silence before a client is pinged, and then dropped\n"
               "                       (at least 10; default 60000)\n"
               "  --workers N          scheduler threads, 1 to 1024 (default: one per CPU)\n"
               "  --console ADDR:PORT  serve the debug console there (e.g. 127.0.0.1:7070;\n"
-              "                       PORT alone: on 127.0.0.1)\n" EX_CLUSTER_USAGE
-              "  --help               print this and exit\n");
+              "                       PORT alone: on 127.0.0.1)\n"
+              "  --metrics ADDR:PORT  serve Prometheus metrics (/metrics) and the live web view\n"
+              "                       (/) there (e.g. 127.0.0.1:7080; PORT alone: on "
+              "127.0.0.1)\n" EX_CLUSTER_USAGE "  --help               print this and exit\n");
 }
 
 /* Returns 0 to run, 1 for --help, 2 for bad input (already reported). */
@@ -67,6 +71,7 @@ static int parse(int argc, char **argv, options_t *o) {
                                         {"idle-ms", required_argument, NULL, 'i'},
                                         {"workers", required_argument, NULL, 'w'},
                                         {"console", required_argument, NULL, 'c'},
+                                        {"metrics", required_argument, NULL, 'm'},
                                         {"help", no_argument, NULL, 'h'},
                                         EX_CLUSTER_OPTIONS,
                                         {NULL, 0, NULL, 0}};
@@ -97,6 +102,8 @@ static int parse(int argc, char **argv, options_t *o) {
       o->workers = (unsigned)v;
     else if (c == 'c')
       o->console = optarg;
+    else if (c == 'm')
+      o->metrics = optarg;
     else if (c == '?')
       bad = "unknown option or missing value";
     if (bad) {
@@ -165,7 +172,7 @@ int main(int argc, char **argv) {
   }
   uint16_t port = 0;
   const char *what = "atoms";
-  tr_listener_t console;
+  tr_listener_t console, metrics;
   /* The cluster before the rooms manager, which joins the cluster's managers as it starts;
    * the listener last, so no client comes before both. */
   if ((rc = chat_atoms_init(sys)) == 0)
@@ -174,11 +181,14 @@ int main(int argc, char **argv) {
     what = "listen", rc = start_listener(sys, &o, &port);
   if (rc == 0 && o.console)
     what = "console", rc = tr_console_start_at(sys, o.console, &console);
+  if (rc == 0 && o.metrics)
+    what = "metrics", rc = tr_metrics_start_at(sys, o.metrics, &metrics);
   if (rc) {
     fprintf(stderr, "troupe-chat: %s: %s\n", what, tr_strerror(rc));
     tr_system_free(sys);
     return 1;
   }
-  ex_serve("troupe-chat", sys, o.bind, port, o.console ? &console : NULL, &stop);
+  ex_serve("troupe-chat", sys, o.bind, port, o.console ? &console : NULL,
+           o.metrics ? &metrics : NULL, &stop);
   return 0;
 }

@@ -82,12 +82,14 @@ void ex_block_stop_signals(sigset_t *stop) {
 }
 
 void ex_serve(const char *name, tr_system_t *sys, const char *bind, uint16_t port,
-              const tr_listener_t *console, sigset_t *stop) {
+              const tr_listener_t *console, const tr_listener_t *metrics, sigset_t *stop) {
   bool v6 = strchr(bind, ':') != NULL;
-  /* stdout keeps its one line; the console's address goes to stderr, first, so whoever
-   * waits for the stdout line finds it there already. */
+  /* stdout keeps its one line; the other ports go to stderr, first, so whoever waits for
+   * the stdout line finds them there already. */
   if (console)
     fprintf(stderr, "%s: console on port %u\n", name, (unsigned)tr_listener_port(sys, *console));
+  if (metrics)
+    fprintf(stderr, "%s: metrics on port %u\n", name, (unsigned)tr_listener_port(sys, *metrics));
   printf("%s listening on %s%s%s:%u\n", name, v6 ? "[" : "", bind, v6 ? "]" : "", (unsigned)port);
   fflush(stdout);
   int sig = 0;

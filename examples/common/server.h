@@ -54,9 +54,10 @@ int ex_cluster_start(const char *server, tr_system_t *sys, const ex_cluster_t *c
  * the server). */
 void ex_block_stop_signals(sigset_t *stop);
 
-/* Print "<name> listening on ADDR:PORT" as the one stdout line (and the console's port, if
- * one runs, on stderr), wait for SIGINT/SIGTERM, then stop and free the system. */
+/* Print "<name> listening on ADDR:PORT" as the one stdout line (and the console's and the
+ * metrics server's ports, if they run, on stderr), wait for SIGINT/SIGTERM, then stop and
+ * free the system. */
 void ex_serve(const char *name, tr_system_t *sys, const char *bind, uint16_t port,
-              const tr_listener_t *console, sigset_t *stop);
+              const tr_listener_t *console, const tr_listener_t *metrics, sigset_t *stop);
 
 #endif

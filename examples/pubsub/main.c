@@ -26,6 +26,7 @@ typedef struct {
   uint64_t out_limit;
   unsigned workers;
   const char *console; /* --console ADDR:PORT, or NULL */
+  const char *metrics; /* --metrics ADDR:PORT, or NULL */
   ex_cluster_t cluster;
   const char *requirepass; /* --requirepass PASSWORD, or NULL */
 } options_t;
@@ -34,7 +35,8 @@ typedef struct {
 static void usage(FILE *to) {
   fprintf(to, "usage: troupe-pubsub --port N [--bind ADDR] [--out-limit BYTES]"
               " [--requirepass PASSWORD] [--workers N] [--console ADDR:PORT]\n"
-              "       [--node NAME --cluster HOST:PORT --seeds H:P,... --cookie-file PATH]\n"
+              "       [--metrics ADDR:PORT] [--node NAME --cluster HOST:PORT --seeds H:P,... "
+              "--cookie-file PATH]\n"
               "  --port N             TCP port to listen on (0: any free port, printed at start)\n"
               "  --bind ADDR          IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
               "  --out-limit BYTES    output queued for a client before it is dropped\n"
@@ -43,8 +45,10 @@ static void usage(FILE *to) {
               "                       clients must AUTH with it first, as Redis's requirepass\n"
               "  --workers N          scheduler threads, 1 to 1024 (default: one per CPU)\n"
               "  --console ADDR:PORT  serve the debug console there (e.g. 127.0.0.1:7071;\n"
-              "                       PORT alone: on 127.0.0.1)\n" EX_CLUSTER_USAGE
-              "  --help               print this and exit\n");
+              "                       PORT alone: on 127.0.0.1)\n"
+              "  --metrics ADDR:PORT  serve Prometheus metrics (/metrics) and the live web view\n"
+              "                       (/) there (e.g. 127.0.0.1:7081; PORT alone: on "
+              "127.0.0.1)\n" EX_CLUSTER_USAGE "  --help               print this and exit\n");
 }
 
 /* Returns 0 to run, 1 for --help, 2 for bad input (already reported). */
@@ -54,6 +58,7 @@ static int parse(int argc, char **argv, options_t *o) {
                                         {"out-limit", required_argument, NULL, 'o'},
                                         {"workers", required_argument, NULL, 'w'},
                                         {"console", required_argument, NULL, 'c'},
+                                        {"metrics", required_argument, NULL, 'm'},
                                         {"requirepass", required_argument, NULL, 'r'},
                                         {"help", no_argument, NULL, 'h'},
                                         EX_CLUSTER_OPTIONS,
@@ -85,6 +90,8 @@ static int parse(int argc, char **argv, options_t *o) {
       o->workers = (unsigned)v;
     else if (c == 'c')
       o->console = optarg;
+    else if (c == 'm')
+      o->metrics = optarg;
     else if (c == 'r' && !*optarg)
       bad = "--requirepass wants a password that is not empty";
     else if (c == 'r')
@@ -143,18 +150,21 @@ int main(int argc, char **argv) {
   }
   uint16_t port = 0;
   const char *what = "state";
-  tr_listener_t console;
+  tr_listener_t console, metrics;
   if ((rc = ps_server_init(sys, o.port, o.requirepass)) == 0)
     what = "listen", rc = start_listener(sys, &o, &port);
   if (rc == 0)
     what = "cluster", rc = ex_cluster_start("troupe-pubsub", sys, &o.cluster);
   if (rc == 0 && o.console)
     what = "console", rc = tr_console_start_at(sys, o.console, &console);
+  if (rc == 0 && o.metrics)
+    what = "metrics", rc = tr_metrics_start_at(sys, o.metrics, &metrics);
   if (rc) {
     fprintf(stderr, "troupe-pubsub: %s: %s\n", what, tr_strerror(rc));
     tr_system_free(sys);
     return 1;
   }
-  ex_serve("troupe-pubsub", sys, o.bind, port, o.console ? &console : NULL, &stop);
+  ex_serve("troupe-pubsub", sys, o.bind, port, o.console ? &console : NULL,
+           o.metrics ? &metrics : NULL, &stop);
   return 0;
 }
