@@ -28,7 +28,7 @@ static const char *const help_lines[] = {
     "  groups                            process groups",
     "  conns                             open TCP connections",
     "  nodes                             this node and its links to the cluster's others",
-    "  send ACTOR TAG JSON               send a message (JSON becomes msgpack)",
+    "  send ACTOR TAG JSON               send a message (JSON becomes msgpack; TAG known here)",
     "  kill ACTOR [normal|shutdown|killed|TEXT]   send an exit signal (default killed)",
     "  trace ACTOR on|off                live events, as lines \"trace ...\" between replies",
     "  stuck [MS]                        actors running or waiting longer than MS (1000),",
@@ -367,9 +367,16 @@ static void cmd_send(tr_ctx_t *ctx, tr_csession_t *s, char *args) {
   msgpack_sbuffer_init(&sb);
   int rc = tr__json_to_msgpack(j, &sb);
   json_decref(j);
-  tr_atom_t atom = rc == 0 ? tr_atom(s->sys, tag) : 0;
+  /* Looked up, never interned: what a client types must not grow the atom table (which
+   * never shrinks). A tag no code of this node has made is one no actor here handles. */
+  tr_atom_t atom = rc == 0 ? tr_atom_find(s->sys, tag, strlen(tag)) : 0;
+  if (rc == 0 && !atom) {
+    msgpack_sbuffer_destroy(&sb);
+    tr__console_error(ctx, s, "unknown tag %s (no actor of this node uses it)", tag);
+    return;
+  }
   if (rc == 0)
-    rc = atom ? tr_send(ctx, info.pid, atom, sb.data, sb.size) : TR_EINVAL;
+    rc = tr_send(ctx, info.pid, atom, sb.data, sb.size);
   msgpack_sbuffer_destroy(&sb);
   if (rc != 0) {
     tr__console_error(ctx, s, "cannot send: %s", tr_strerror(rc));

@@ -2,8 +2,9 @@
  * state and messages, for an operator at a terminal (nc, telnet, or tools/troupe-console).
  *
  * It is off unless the program starts it, and it is a trusted interface: whoever reaches
- * its port may read any actor's state, send any message (interning the tags it names) and
- * kill any actor. Bind it to 127.0.0.1 (the default) or another private address only.
+ * its port may read any actor's state, send any message (with a tag this node knows: an
+ * unknown tag is an error, so a client never grows the atom table) and kill any actor.
+ * Bind it to 127.0.0.1 (the default) or another private address only.
  *
  * The protocol. Each request is one line (at most TR_CONSOLE_LINE_MAX bytes, "\n" or
  * "\r\n"); `help` lists the commands. In text mode (the default) each reply is some lines

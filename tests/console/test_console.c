@@ -251,6 +251,14 @@ static void bad_input_gives_error_lines_and_the_node_stays_up(void **state) {
   contains(cmd(f, big), "error: line too long");
   free(big);
   contains(cmd(f, "send counter inc {bad"), "error: bad JSON");
+  /* 1,000 made-up tags: each refused, none interned (the atom table never shrinks). */
+  tr_atom_t before = tr_atom(f->sys, "console-test-probe-1");
+  for (int i = 0; i < 1000; i++) {
+    char line[64];
+    snprintf(line, sizeof line, "send counter made-up-%d 1", i);
+    contains(cmd(f, line), "error: unknown tag made-up-");
+  }
+  assert_int_equal(tr_atom(f->sys, "console-test-probe-2"), before + 1);
   contains(cmd(f, "info nosuch"), "error: unknown actor");
   contains(cmd(f, "state 0x7777777777"), "error: unknown actor");
   contains(cmd(f, "info counter@elsewhere"), "error: unknown node");
