@@ -121,9 +121,9 @@ TR_API int tr_listener_close(tr_ctx_t *ctx, tr_listener_t l);
 
 /* One open listener's counters (tr_listener_stats), since it started listening. */
 typedef struct {
-  tr_listener_t listener;
+  tr_listener_t listener; /* which one (for tr_listener_port, tr_listener_close) */
   char addr[TR_ADDR_MAX]; /* the address it is bound to, as given */
-  uint16_t port;          /* and its port */
+  uint16_t port;          /* the port it is bound to */
   const char *behaviour;  /* the name of what it spawns per connection ("" for none) */
   uint64_t open;          /* connections open now */
   uint64_t accepted;      /* connections accepted */
@@ -172,7 +172,6 @@ TR_API int tr_conn_close(tr_ctx_t *ctx, tr_conn_t c);
 TR_API int tr_conn_pause(tr_ctx_t *ctx, tr_conn_t c);
 /* Deliver input again (subject to the mailbox backpressure above). */
 TR_API int tr_conn_resume(tr_ctx_t *ctx, tr_conn_t c);
-
 
 /* Decode TR_ATOM_TCP_OPEN: the connection, the peer's and our address as text. */
 TR_API int tr_msg_tcp_open(const tr_msg_t *m, tr_conn_t *c, char peer[TR_ADDR_MAX],
