@@ -13,6 +13,7 @@ void tr__http_init(tr_http_t *h) { memset(h, 0, sizeof *h); }
 void tr__http_next(tr_http_t *h) {
   h->len = 0;
   h->complete = false;
+  h->line_seen = false;
   h->keep_alive = false;
   h->method = TR_HTTP_OTHER;
   h->url[0] = '\0';
@@ -178,6 +179,13 @@ size_t tr__http_feed(tr_http_t *h, const char *data, size_t len) {
     if (empty) { /* skipped */
       h->len = 0;
       continue;
+    }
+    if (!h->line_seen) { /* a malformed request line is refused now, not after a head */
+      int minor;
+      size_t n = h->len - 1 - (h->len >= 2 && h->head[h->len - 2] == '\r');
+      h->line_seen = true;
+      if ((h->error = request_line(h, h->head, n, &minor)) != 0)
+        return i + 1;
     }
     if (blank) {
       h->error = parse(h);

@@ -2,11 +2,12 @@
  * server (server.c), which serves GET and HEAD only and takes no request body.
  *
  * A request's head (request line and header fields) is gathered until its empty line, at
- * most TR_HTTP_HEAD_MAX bytes, scanning each byte once, then parsed whole and strictly: a
- * token for the method, an origin-form target of visible ASCII, HTTP/1.0 or HTTP/1.1, field
- * lines of a token, ":" and a value without control characters; no line folding; Host
- * required in HTTP/1.1; a body (Content-Length above 0, or Transfer-Encoding) refused. Lines
- * may end with CRLF or a bare LF (RFC 9112 2.2 allows a recipient to take LF). */
+ * most TR_HTTP_HEAD_MAX bytes, scanning each byte once (its request line checked as soon as
+ * it is whole, so that garbage is refused at its first line end), then parsed whole and
+ * strictly: a token for the method, an origin-form target of visible ASCII, HTTP/1.0 or
+ * HTTP/1.1, field lines of a token, ":" and a value without control characters; no line
+ * folding; Host required in HTTP/1.1; a body (Content-Length above 0, or Transfer-Encoding)
+ * refused. Lines may end with CRLF or a bare LF (RFC 9112 2.2 allows a recipient to take LF). */
 #ifndef TR_METRICS_HTTP_H
 #define TR_METRICS_HTTP_H
 
@@ -24,6 +25,7 @@ typedef struct {
   size_t len;      /* bytes of the head gathered */
   int error;       /* the status to answer and then close (400, 413, 414, 431, 505); 0: none */
   bool complete;   /* a whole request is parsed (tr__http_next goes on to the next) */
+  bool line_seen;  /* the request line is whole and was checked */
   bool keep_alive; /* the client may send another request on this connection */
   tr_http_method_t method;
   char url[TR_HTTP_URL_MAX + 1];

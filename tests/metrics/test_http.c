@@ -119,6 +119,9 @@ static void bad_heads_get_their_status(void **state) {
   assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
                    413);
   assert_int_equal(status_of("\x01\x02\x03\r\n\r\n"), 400);
+  /* Garbage is refused at its first line's end, not after a whole head (or 10 s). */
+  assert_int_equal(status_of("\x01\x02\x03\r\n"), 400);
+  assert_int_equal(status_of("GET / HTTP/1.1 \n"), 400);
   char *big = malloc(TR_HTTP_HEAD_MAX + 64);
   assert_non_null(big);
   /* A target one byte too long, then a head one byte too long. */
