@@ -13,6 +13,9 @@ packages+=(dpkg-dev file)
 # them, one without gets Debian's.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
+# promtool checks /metrics (tests/metrics/metrics_prom.py); the web view's test drives Chromium
+# (tests/clients/web_view.js).
+packages+=(prometheus chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -28,9 +31,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts the redis-server and ngircd it installs; the tests start their own.
+  # Debian starts the redis-server, ngircd and prometheus it installs; the tests start their
+  # own servers (and need only promtool of prometheus).
   $sudo service redis-server stop >/dev/null 2>&1 || true
   $sudo service ngircd stop >/dev/null 2>&1 || true
+  $sudo service prometheus stop >/dev/null 2>&1 || true
 fi
 
 # The npm packages of the client-library tests, as package-lock.json pins them; installed

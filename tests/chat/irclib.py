@@ -10,7 +10,9 @@ import re
 import select
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 
 WAIT_S = 20.0
@@ -27,17 +29,33 @@ def free_port():
 
 
 class Server:
-    """troupe-chat on a free port (--port 0; its one line names the port)."""
+    """troupe-chat on a free port (--port 0; its one line names the port). With
+    metrics=True it also serves --metrics on a free port, read from its stderr into
+    metrics_port (the rest of its stderr is passed on)."""
 
-    def __init__(self, binary, *args):
+    def __init__(self, binary, *args, metrics=False):
+        if metrics:
+            args = (*args, "--metrics", "127.0.0.1:0")
         self.proc = subprocess.Popen([binary, "--port", "0", *args], stdout=subprocess.PIPE,
-                                     stderr=None, text=True)
+                                     stderr=subprocess.PIPE if metrics else None, text=True)
         line = self.proc.stdout.readline()
         m = re.search(r":(\d+)\s*$", line)
         if not m:
             self.proc.kill()
             raise Failure(f"troupe-chat did not start: {line!r}")
         self.port = int(m.group(1))
+        self.metrics_port = None
+        while metrics and self.metrics_port is None:  # printed before the line above
+            err = self.proc.stderr.readline()
+            if not err:
+                self.proc.kill()
+                raise Failure("troupe-chat did not say its metrics port")
+            sys.stderr.write(err)
+            m = re.search(r"metrics on port (\d+)$", err.strip())
+            self.metrics_port = int(m.group(1)) if m else None
+        if metrics:
+            threading.Thread(target=lambda: sys.stderr.writelines(self.proc.stderr),
+                             daemon=True).start()
 
     def stop(self):
         """SIGTERM; returns the exit status (0 expected)."""
