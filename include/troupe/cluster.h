@@ -24,9 +24,9 @@
  * whatever was queued for it is dropped and counted, its members leave every group, and
  * then every monitor of its actors delivers DOWN with reason noconnection and every link an
  * exit signal with reason noconnection (so an actor told of the loss that looks in a group
- * for a replacement finds only live nodes' members); the link is dialled again with exponential backoff. A send
- * that happens after the link is back may arrive although earlier ones were lost; a
- * stronger delivery is the application's (acknowledge and resend).
+ * for a replacement finds only live nodes' members); the link is dialled again with
+ * exponential backoff. A send that happens after the link is back may arrive although
+ * earlier ones were lost; a stronger delivery is the application's (acknowledge and resend).
  *
  * Security. Peers authenticate each other with a challenge-response (HMAC-SHA256 keyed by a
  * hash of the cookie, over both sides' nonces, names, incarnations and versions), so the
