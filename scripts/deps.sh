@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config libuv1-dev libmsgpack-dev libcmocka-dev libjansson-dev
   libedit-dev libsodium-dev redis-tools redis-server clang-format netcat-openbsd python3 ngircd irssi tmux
-  doxygen)
+  doxygen clang)
 # cpack's .deb dependencies (scripts/check-install.sh): dpkg-shlibdeps, and file(1), with which
 # cpack finds the ELF files.
 packages+=(dpkg-dev file)
