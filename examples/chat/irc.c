@@ -113,7 +113,9 @@ void irc_clean_user(char *dst, const char *src, size_t cap) {
 size_t irc_format(char *buf, size_t cap, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(buf, cap - 2, fmt, ap);
+  /* The whole of cap, so that the byte after a cut is still there for the check below (a
+   * cut at cap - 3 would otherwise look at vsnprintf's NUL); "\r\n" overwrites it. */
+  int n = vsnprintf(buf, cap, fmt, ap);
   va_end(ap);
   size_t len = n < 0 ? 0 : (size_t)n;
   if (len > IRC_LINE_MAX)
