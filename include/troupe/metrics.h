@@ -5,7 +5,8 @@
  *   GET /metrics        the Prometheus text format (0.0.4): actors, messages, dead letters,
  *                       mailboxes (the deepest ones by name), muted actors, the scheduler per
  *                       worker, timers, each listener's connections and bytes, slow clients
- *                       dropped, and each cluster link; every series labelled with the node.
+ *                       dropped, and each cluster link; every series labelled with the node
+ *                       (node="" for a system that is not a node).
  *   GET /               the web view: one page (no file or network besides this server) that
  *                       shows the cluster's nodes and links and every node's actors, grouped
  *                       by behaviour, with their mailboxes and message rates updating live,
@@ -20,9 +21,9 @@
  * HEAD works wherever GET does; any other method gets 405, any other path 404, a malformed
  * request 400 (and HTTP/1.1 wants a Host field). A request is at most 2 KiB of target (414)
  * and 8 KiB of head (431), has no body (413), and must be whole within 10 s (408); a
- * connection idle for 30 s between requests is closed. Each error answer closes the
- * connection. Connections are kept
- * alive (HTTP/1.1) and pipelined requests are answered in order.
+ * connection idle for 30 s between requests is closed. The answer to a request that cannot
+ * be read (400, 408, 413, 414, 431, 505) closes the connection; 403, 404 and 405 keep it.
+ * Connections are kept alive (HTTP/1.1) and pipelined requests are answered in order.
  *
  * Like the console, it is a trusted interface: whoever reaches it sees every actor's state
  * (though it changes nothing). Bind it to 127.0.0.1 (the default) or a private address. On a
