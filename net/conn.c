@@ -71,6 +71,7 @@ void tr__net_unref(tr_tcp_conn_t *c) {
 static void on_tcp_closed(uv_handle_t *h) {
   tr_tcp_conn_t *c = h->data;
   free(h);
+  tr__net_accept_kick(c->net); /* its descriptor is free: a starved listener may accept */
   tr__net_unref(c);
 }
 

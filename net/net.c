@@ -18,8 +18,10 @@ static int start(tr_io_t *io, void *state) {
   tr_net_t *net = state;
   uv_timer_init(&io->loop, &net->sweep);
   uv_timer_init(&io->loop, &net->resume);
+  uv_timer_init(&io->loop, &net->accept_retry);
   net->sweep.data = net;
   net->resume.data = net;
+  net->accept_retry.data = net;
   return 0;
 }
 

@@ -53,6 +53,11 @@
  * for), or Redis's default of 511 where that cannot be read. 128, the old default, lost most
  * of a burst of 2,000 connections in one test. */
 #define TR_NET_BACKLOG 511
+/* Out of file descriptors, a listener tries to accept again this often (and whenever one of
+ * the layer's connections closes). */
+#define TR_NET_ACCEPT_RETRY_MS 100u
+/* Connections accepted in one go before the loop sees to other sockets. */
+#define TR_NET_ACCEPT_BATCH 256u
 
 enum { TR_CONN_DIALING = 0, TR_CONN_OPEN, TR_CONN_CLOSING };
 
@@ -129,7 +134,10 @@ typedef struct tr_tcp_listener {
   tr_net_t *net;
   uint64_t id;
   tr_pid_t owner; /* TR_PID_NONE: the system's */
-  uv_tcp_t tcp;
+  int fd;         /* the listening socket (listen.c accepts from it itself) */
+  uv_poll_t poll; /* watches fd while accepting; closing it closes fd */
+  bool starved;   /* accept() lacked a descriptor: fd is not watched, the retry timer tries */
+  bool short_of;  /* since then, the backlog has not been emptied (logged once per shortage) */
   const tr_behaviour_t *beh;
   void *init;
   size_t init_len;
@@ -152,7 +160,9 @@ struct tr_net {
   tr_tcp_conn_t *all;    /* every connection not yet freed */
   tr_tcp_conn_t *paused;
   uv_timer_t sweep, resume;
-  bool stopping; /* the part is being discarded: deliver nothing, read no actor */
+  uv_timer_t accept_retry; /* runs while some listener is starved */
+  uint32_t starved;        /* listeners starved */
+  bool stopping;           /* the part is being discarded: deliver nothing, read no actor */
   unsigned char rbuf[TR_NET_READ_CHUNK]; /* every read lands here (one read at a time) */
 };
 
@@ -259,6 +269,10 @@ void tr__net_flush_pending(tr_tcp_conn_t *c, bool discard);
 /* ---- listen.c ---- */
 
 void tr__net_listener_close(tr_tcp_listener_t *l);
+/* Starved listeners try to accept again (from the retry timer). */
+void tr__net_on_accept_retry(uv_timer_t *t);
+/* A descriptor may have freed (a socket closed): starved listeners try at once. */
+void tr__net_accept_kick(tr_net_t *net);
 
 /* ---- sweep.c ---- */
 

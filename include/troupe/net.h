@@ -108,7 +108,10 @@ typedef struct {
 /* Listen for TCP connections. The listener belongs to the calling actor (it closes when the
  * actor exits) or, from an outside thread, to the system (it closes at stop). Each accepted
  * connection gets a new actor running opts->behaviour, which owns it. Blocks the caller
- * briefly, until the I/O thread has bound the socket, so errors come back here.
+ * briefly, until the I/O thread has bound the socket, so errors come back here. Out of file
+ * descriptors, the listener stops accepting (clients wait in the kernel's backlog) and tries
+ * again when a connection closes and every 100 ms; it logs when that begins and when no
+ * client waits any more, not per attempt.
  * Errors: TR_EINVAL (bad address or options), TR_EADDRINUSE, TR_ESYS (another socket error,
  * logged with its cause), TR_ENOMEM, TR_ESTOPPED. */
 TR_API int tr_listen(tr_ctx_t *ctx, const tr_listen_opts_t *opts, tr_listener_t *out);
@@ -127,7 +130,7 @@ typedef struct {
   const char *behaviour;  /* the name of what it spawns per connection ("" for none) */
   uint64_t open;          /* connections open now */
   uint64_t accepted;      /* connections accepted */
-  uint64_t refused;       /* accepts that failed: no file descriptor, no memory, no actor */
+  uint64_t refused;       /* accepts that failed (no memory, no actor), and shortages of fds */
   uint64_t bytes_in;      /* read from its connections */
   uint64_t bytes_out;     /* written to them (queued for the kernel) */
   uint64_t dropped_slow;  /* connections dropped for not reading their output (out_limit) */
