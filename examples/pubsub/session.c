@@ -6,7 +6,8 @@
 
 #include "session.h"
 
-/* Output buffer kept between turns: a turn that wrote more gives the rest back. */
+/* Output and push-formatting buffer kept between turns: a turn that needed more gives it back,
+ * so one big PUBLISH (a push as big as its message) costs its memory for one turn only. */
 #define OUT_KEEP ((size_t)64 << 10)
 /* Pushes up to this much are gathered with the turn's output (one write for many small
  * messages); a bigger message is written on its own, straight from the message. */
@@ -70,6 +71,8 @@ int ps_session_flush(tr_ctx_t *ctx, void *state) {
   s->out.len = 0;
   if (s->out.cap > OUT_KEEP)
     tr_resp_buf_free(&s->out); /* keeps proto */
+  if (s->scratch.cap > OUT_KEEP)
+    tr_resp_buf_free(&s->scratch);
   return 0;
 }
 
