@@ -66,11 +66,24 @@ static tr_pid_t first_member(tr_ctx_t *ctx, tr_atom_t scope, const char *name) {
   return pid;
 }
 
+/* A room of this node is registered while it has members (room.c), so an emptied room is
+ * gone for the next command of the session that emptied it, as in ngIRCd; its group
+ * membership stays, for the managers' routing, so here the group answers only for rooms of
+ * other nodes. */
 tr_pid_t chat_find_room(tr_ctx_t *ctx, const char *key) {
   char name[TR_NAME_MAX + 1];
   chat_room_name(name, key);
   tr_pid_t pid = tr_whereis(tr_ctx_system(ctx), name);
-  return tr_pid_is_none(pid) ? first_member(ctx, chat_atoms.scope_room, key) : pid;
+  if (!tr_pid_is_none(pid))
+    return pid;
+  tr_pid_t v[8];
+  size_t n = 0;
+  if (tr_group_members(ctx, chat_atoms.scope_room, key, strlen(key), v, 8, &n) != 0)
+    return TR_PID_NONE;
+  for (size_t i = 0; i < n && i < 8; i++)
+    if (tr_pid_is_remote(v[i]))
+      return v[i];
+  return TR_PID_NONE;
 }
 
 tr_pid_t chat_find_nick(tr_ctx_t *ctx, const char *low) {

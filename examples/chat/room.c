@@ -18,9 +18,11 @@
  * operators only) and +n (no messages from outside; a session only says things in rooms it
  * is in, so this one always holds) are set on a new room, as most IRC servers do.
  *
- * Retiring: when the last member leaves, the room tells the manager how many joins it has
- * seen; the manager, which counts the joins it forwarded, closes the room only when the two
- * agree, so a join on its way is never lost to a room that is going away. */
+ * Retiring: when the last member leaves, the room drops its registered name (so the channel
+ * is gone for the next command of whoever left, as on one IRC server) and tells the manager
+ * how many joins it has seen; the manager, which counts the joins it forwarded, closes the
+ * room only when the two agree, so a join on its way is never lost to a room that is going
+ * away (a room it revives takes its name again). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +161,19 @@ static void report(tr_ctx_t *ctx, room_t *r) {
     tr_sendf(ctx, rooms, chat_atoms.idle, "[su]", r->key, r->joins);
 }
 
+/* A room is registered under its name while it has members: a command about its channel
+ * from a session that is not in it finds no channel once the room is empty (chat.c). */
+static void show(tr_ctx_t *ctx, room_t *r, bool on) {
+  char name[TR_NAME_MAX + 1];
+  tr_system_t *sys = tr_ctx_system(ctx);
+  chat_room_name(name, r->key);
+  bool mine = tr_pid_eq(tr_whereis(sys, name), tr_self(ctx));
+  if (on && !mine)
+    tr_register(sys, name, tr_self(ctx)); /* fails only when the name went to another room */
+  else if (!on && mine)
+    tr_unregister(sys, name);
+}
+
 /* Take a member out. When the last operator goes and others stay, the one who has been in
  * longest becomes operator (announced by the server as MODE +o): with no services to hand
  * out operator status, a +t channel would otherwise keep its topic for ever. */
@@ -167,6 +182,8 @@ static void remove_member(tr_ctx_t *ctx, room_t *r, member_t *mb) {
   size_t i = (size_t)(mb - r->members);
   memmove(&r->members[i], &r->members[i + 1], (r->n - i - 1) * sizeof *mb);
   r->n--;
+  if (r->n == 0)
+    show(ctx, r, false);
   bool ops = false;
   for (size_t k = 0; k < r->n && !ops; k++)
     ops = r->members[k].op;
@@ -224,6 +241,8 @@ static int on_join(tr_ctx_t *ctx, room_t *r, const tr_msg_t *m) {
       r->members = grown;
       r->cap = cap;
     }
+    if (r->n == 0)
+      show(ctx, r, true); /* an emptied room that a join on its way revives */
     mb = &r->members[r->n++];
     memset(mb, 0, sizeof *mb);
     mb->pid = tr_msg_from(m);

@@ -197,7 +197,7 @@ static void on_idle(tr_ctx_t *ctx, rooms_t *t, const tr_msg_t *m) {
   const char *k;
   size_t kl;
   uint64_t seen;
-  char key[IRC_CHAN_MAX + 1], reg[TR_NAME_MAX + 1];
+  char key[IRC_CHAN_MAX + 1];
   if (tr_msg_unpack(m, "[su]", &k, &kl, &seen) != 0)
     return;
   chat_copy(key, sizeof key, k, kl);
@@ -205,8 +205,7 @@ static void on_idle(tr_ctx_t *ctx, rooms_t *t, const tr_msg_t *m) {
   if (!*slot || !tr_pid_eq((*slot)->pid, tr_msg_from(m)) || (*slot)->forwarded != seen)
     return;
   tr_pid_t pid = (*slot)->pid;
-  chat_room_name(reg, key);
-  tr_unregister(tr_ctx_system(ctx), reg); /* the next JOIN makes a new room under the name */
+  /* Its name went when it emptied (room.c): the next JOIN makes a new room under it. */
   forget(t, slot);
   tr_send(ctx, pid, chat_atoms.close, NULL, 0);
 }
