@@ -131,6 +131,8 @@ struct tr_cconn {
   bool refused;    /* a refusal was sent: read nothing more, close soon */
   bool in_preauth; /* counted in cl->preauth */
   bool timer_open;
+  bool connecting;      /* dialled, and the TCP connect has not completed yet */
+  uint64_t started_ms;  /* when it was made: a failed dial's backoff counts from here */
   int handles_open;     /* uv handles still to close before it is freed */
   tr_peer_t *peer;      /* known once the handshake names it */
   struct tr_seed *seed; /* the seed this dial was for, or NULL */
@@ -325,6 +327,8 @@ void tr__hs_penalise(tr_cluster_t *cl, const struct sockaddr *sa);
 void tr__hs_forgive(tr_cluster_t *cl, const struct sockaddr *sa); /* it authenticated */
 
 /* conn.c */
+/* A dialled one gets TR_PREAUTH_MS to connect (the kernel's SYN retries would take minutes
+ * against a silent address), then as long again for the handshake. */
 tr_cconn_t *tr__conn_new(tr_cluster_t *cl, bool dialled);
 /* Start reading (and the handshake deadline). */
 int tr__conn_open(tr_cconn_t *c);

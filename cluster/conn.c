@@ -19,16 +19,21 @@ static void on_handle_closed(uv_handle_t *h) {
   free(c);
 }
 
+static void on_hs_timeout(uv_timer_t *t);
+
 tr_cconn_t *tr__conn_new(tr_cluster_t *cl, bool dialled) {
   tr_cconn_t *c = calloc(1, sizeof *c);
   if (!c)
     return NULL;
   c->cl = cl;
-  c->dialled = dialled;
+  c->dialled = c->connecting = dialled;
+  c->started_ms = tr__cl_now_ms(cl);
   c->state = dialled ? TR_HS_HELLO_SENT : TR_HS_WAIT_HELLO;
   uv_tcp_init(&cl->io->loop, &c->tcp);
   uv_timer_init(&cl->io->loop, &c->hs_timer);
   c->tcp.data = c->hs_timer.data = c;
+  if (dialled)
+    uv_timer_start(&c->hs_timer, on_hs_timeout, TR_PREAUTH_MS, 0);
   c->handles_open = 2;
   c->next = cl->conns;
   cl->conns = c;
@@ -47,7 +52,9 @@ static void unlist(tr_cconn_t *c) {
 
 static void on_hs_timeout(uv_timer_t *t) {
   tr_cconn_t *c = t->data;
-  if (!c->refused)
+  if (c->connecting) /* a silent address (a partition, a host that is off): dialled again */
+    tr_log(TR_LOG_DEBUG, "cluster: no answer from %s in %u ms", c->ip, TR_PREAUTH_MS);
+  else if (!c->refused)
     tr_log(TR_LOG_WARN, "cluster: handshake with %s timed out", c->ip);
   tr__conn_close(c, TR_DOWN_TIMEOUT);
 }
@@ -198,10 +205,20 @@ static void preauth_done(tr_cconn_t *c) {
   }
 }
 
+/* When to dial again after a dial that failed. The backoff counts from the dial's start, so
+ * a dial that waited out its deadline against a silent address (a partition) is followed
+ * at once by the next: SYNs keep going out about every second or two, and a healed link is
+ * back within about that, not after the kernel's SYN retries have backed off to tens of
+ * seconds or another backoff on top of the deadline. A refused dial (the peer's port is
+ * closed: it restarts) fails at once, so it waits the whole backoff as before. */
+static uint64_t redial_at(tr_cconn_t *c, uint32_t attempts) {
+  uint64_t now = tr__cl_now_ms(c->cl), at = c->started_ms + tr__backoff_ms(c->cl, attempts);
+  return at > now ? at : now;
+}
+
 void tr__conn_close(tr_cconn_t *c, tr_down_reason_t why) {
   if (c->state == TR_HS_CLOSING)
     return;
-  tr_cluster_t *cl = c->cl;
   tr_peer_t *p = c->peer;
   bool was_link = p && p->conn == c;
   c->state = TR_HS_CLOSING;
@@ -211,12 +228,12 @@ void tr__conn_close(tr_cconn_t *c, tr_down_reason_t why) {
     tr__link_down(p, why);
   } else if (c->dialled && p && p->dialling) {
     p->dialling = false; /* a dial that did not make it: try again later */
-    p->next_dial_ms = tr__cl_now_ms(cl) + tr__backoff_ms(cl, p->attempts++);
+    p->next_dial_ms = redial_at(c, p->attempts++);
   }
   if (c->seed && c->dialled) {
     c->seed->dialling = false;
     if (!c->seed->peer || !c->seed->peer->conn)
-      c->seed->next_dial_ms = tr__cl_now_ms(cl) + tr__backoff_ms(cl, c->seed->attempts++);
+      c->seed->next_dial_ms = redial_at(c, c->seed->attempts++);
   }
   uv_read_stop((uv_stream_t *)&c->tcp);
   uv_close((uv_handle_t *)&c->hs_timer, on_handle_closed);
@@ -288,6 +305,15 @@ void tr__link_up(tr_cconn_t *c, tr_peer_t *p, uint64_t inc) {
     c->seed->attempts = 0;
     c->seed->dialling = false;
     p->via_seed = true;
+  }
+  /* Our other dials to p still under way go (a seed's is p's when the seed reached p last):
+   * one that connected later would replace this link, a needless disconnect that loses what
+   * is in flight. (A dial whose handshake the peer has seen lost the tie-break already.) */
+  for (tr_cconn_t *o = cl->conns, *next; o; o = next) {
+    next = o->next; /* closing unlists it */
+    if (o != c && o->dialled && o->state < TR_HS_UP &&
+        (o->peer == p || (!o->peer && o->seed && o->seed->peer == p)))
+      tr__conn_close(o, TR_DOWN_NONE);
   }
   tr_log(TR_LOG_INFO, "cluster: %s is up (%s, %s)", p->name, c->ip,
          c->dialled ? "dialled" : "accepted");

@@ -27,6 +27,7 @@ static void on_connect(uv_connect_t *req, int status) {
   free(d);
   if (c->state == TR_HS_CLOSING)
     return;
+  c->connecting = false;
   tr__io_enter(c->cl->io);
   if (status < 0 || tr__conn_open(c) != 0)
     tr__conn_close(c, TR_DOWN_ERROR);
@@ -45,6 +46,9 @@ static void dial_addr(tr_cluster_t *cl, const struct sockaddr *sa, tr_peer_t *p,
   }
   c->peer = p;
   c->seed = s;
+  char text[TR_ADDR_MAX];
+  tr__net_addr_text(sa, text);
+  snprintf(c->ip, sizeof c->ip, "%s", text);
   if (p)
     p->dialling = true;
   if (s)

@@ -197,6 +197,15 @@ tr_tie_t tr__tie_break(bool we_greater, bool new_ours, tr_tie_link_t link, bool 
   return new_ours == we_greater ? TR_TIE_KEEP_CLOSE_CROSSING : TR_TIE_REFUSE;
 }
 
+/* Is o a handshake the other way between the same two nodes as c, not up yet? A dial of ours
+ * still connecting is not one: the peer cannot have seen it, and it may never connect (its
+ * SYNs lost in a partition that just healed), so it must not win over a connection that has
+ * authenticated (tr__link_up drops it). */
+static bool crossing_of(const tr_cconn_t *o, const tr_cconn_t *c, const tr_peer_t *p) {
+  return o != c && o->peer == p && o->state < TR_HS_UP && o->dialled != c->dialled &&
+         !o->connecting;
+}
+
 /* Apply the tie-break to `c`, which has just authenticated: true to make it the link. */
 static bool keep_new(tr_cconn_t *c, tr_peer_t *p) {
   tr_cluster_t *cl = c->cl;
@@ -206,13 +215,13 @@ static bool keep_new(tr_cconn_t *c, tr_peer_t *p) {
   /* A handshake the other way between the same two nodes, not up yet. */
   tr_cconn_t *crossing = NULL;
   for (tr_cconn_t *o = cl->conns; o && !p->conn; o = o->next)
-    if (o != c && o->peer == p && o->state < TR_HS_UP && o->dialled != c->dialled)
+    if (crossing_of(o, c, p))
       crossing = o;
   tr_tie_t t = tr__tie_break(strcmp(cl->name, p->name) > 0, c->dialled, link, p->inc == c->peer_inc,
                              crossing != NULL);
   for (tr_cconn_t *o = cl->conns, *next; t == TR_TIE_KEEP_CLOSE_CROSSING && o; o = next) {
     next = o->next; /* closing unlists it */
-    if (o != c && o->peer == p && o->state < TR_HS_UP && o->dialled != c->dialled)
+    if (crossing_of(o, c, p))
       tr__conn_close(o, TR_DOWN_NONE); /* it loses: the peer drops its end too */
   }
   return t != TR_TIE_REFUSE;
