@@ -237,7 +237,13 @@ void tr__conn_close(tr_cconn_t *c, tr_down_reason_t why) {
   }
   uv_read_stop((uv_stream_t *)&c->tcp);
   uv_close((uv_handle_t *)&c->hs_timer, on_handle_closed);
-  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  /* A connection given up on (the peer silent, or not reading) is reset, not closed: a FIN
+   * waits behind the bytes the peer has not acknowledged, so a peer that still hears us (a
+   * cut in one direction only) would learn of it only from its own timer, seconds later.
+   * The RST goes out at once. */
+  bool reset = (why == TR_DOWN_TIMEOUT || why == TR_DOWN_STALLED) && !c->connecting;
+  if (!reset || uv_tcp_close_reset(&c->tcp, on_handle_closed) != 0)
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
 void tr__conn_close_later(tr_cconn_t *c, uint32_t delay_ms) {
