@@ -13,6 +13,8 @@ packages+=(dpkg-dev file)
 # them, one without gets Debian's.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
+# The cluster's fault tests (tests/cluster/chaos.sh): network namespaces and iptables.
+packages+=(iproute2 iptables)
 # promtool checks /metrics (tests/metrics/metrics_prom.py); the web view's test drives Chromium
 # (tests/clients/web_view.js).
 packages+=(prometheus chromium)
