@@ -91,6 +91,13 @@ def raise_nofile(n):
           f"cannot raise this test's open files limit to {n}")
 
 
+def readable(sock, seconds):
+    """Wait up to `seconds` for sock to be readable (poll: descriptors over 1024 are fine)."""
+    p = select.poll()
+    p.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(p.poll(max(0, seconds) * 1000))
+
+
 def mb(kb):
     return f"{kb / 1024:.1f} MB"
 
@@ -118,8 +125,7 @@ class Server:
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.err,
                                      preexec_fn=limit, text=True)
         line = ""
-        r, _, _ = select.select([self.proc.stdout], [], [], wait_s(20))
-        if r:
+        if readable(self.proc.stdout, wait_s(20)):
             line = self.proc.stdout.readline()
         m = re.search(r"listening on .*:(\d+)\s*$", line)
         if not m:
@@ -216,8 +222,7 @@ class Irc:
         left = deadline - time.monotonic()
         if left <= 0 or self.eof:
             return False
-        r, _, _ = select.select([self.sock], [], [], left)
-        if not r:
+        if not readable(self.sock, left):
             return False
         try:
             data = self.sock.recv(65536)
@@ -318,8 +323,7 @@ class Resp:
 
     def _fill(self, deadline):
         left = deadline - time.monotonic()
-        r, _, _ = select.select([self.sock], [], [], max(0, left))
-        if not r:
+        if not readable(self.sock, left):
             raise Failure(f"no reply within the wait; have {self.buf[:200]!r}")
         try:
             d = self.sock.recv(1 << 20)
@@ -395,8 +399,7 @@ def console_call(port, line, sock=None):
     deadline = time.monotonic() + wait_s(20)
     while not (buf.endswith(b"\n.\n") or buf == b".\n"):
         left = deadline - time.monotonic()
-        r, _, _ = select.select([s], [], [], max(0, left))
-        check(r, f"console: no reply to {line!r}; have {buf[-200:]!r}")
+        check(readable(s, left), f"console: no reply to {line!r}; have {buf[-200:]!r}")
         d = s.recv(65536)
         check(d, f"console closed before replying to {line!r}")
         buf += d
@@ -413,8 +416,7 @@ def http_get(port, path="/metrics"):
     deadline = time.monotonic() + wait_s(20)
     while True:
         left = deadline - time.monotonic()
-        r, _, _ = select.select([s], [], [], max(0, left))
-        check(r, f"metrics: no whole answer to GET {path}")
+        check(readable(s, left), f"metrics: no whole answer to GET {path}")
         d = s.recv(65536)
         if not d:
             break
@@ -446,8 +448,7 @@ def drain(sock, seconds):
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        r, _, _ = select.select([sock], [], [], left)
-        if not r:
+        if not readable(sock, left):
             break
         try:
             d = sock.recv(1 << 20)
