@@ -9,7 +9,8 @@
 # outside the repository (FUZZ_WORK_DIR/TARGET, default /tmp/troupe-fuzz/TARGET), which
 # keeps what it finds for the next run; its dictionary is tests/fuzz/dict/*.dict when there
 # is one. Leaks are detected (-detect_leaks=1), an input that runs longer than FUZZ_TIMEOUT
-# seconds (5) is a timeout, and the process may use FUZZ_RSS_MB (2048) of memory.
+# seconds (5) is a timeout, and the process may use FUZZ_RSS_MB (2048) of memory. FUZZ_RUNS,
+# when set, ends a target after that many executions if SECONDS have not passed yet.
 #
 # Prints for each target its executions and executions per second. Exits non-zero if any
 # target found a crash, a leak, a timeout or an out-of-memory; the input that did it is
@@ -83,6 +84,7 @@ for t in "${run[@]}"; do
   mkdir -p "$scratch" "$artifacts"
   args=(-max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb="$rss" -detect_leaks=1
     -max_len="$(max_len "$t")" -print_final_stats=1 -artifact_prefix="$artifacts")
+  [ -n "${FUZZ_RUNS:-}" ] && args+=(-runs="$FUZZ_RUNS")
   dict="$(dict_of "$t")"
   [ -n "$dict" ] && args+=(-dict="$dict")
   # New inputs go to the first corpus folder: the scratch one, never the repository's.

@@ -92,16 +92,21 @@ static void bob_connect(void) {
   send_all(bob, hello, sizeof hello - 1);
 }
 
-/* Take what bob was sent (so its output never backs up), answer PINGs, and connect again if
- * the server dropped it. */
+/* Take what bob was sent (so its output never backs up), answer PINGs, join the channels
+ * again now and then (a fuzzed client may have kicked it), and connect again if the server
+ * dropped it. */
 static void bob_tend(void) {
+  static unsigned turns;
+  static const char rejoin[] = "JOIN #lobby,#test\r\n", pong[] = "PONG :" IRC_SERVER "\r\n";
+  if (++turns % 256 == 0)
+    send_all(bob, rejoin, sizeof rejoin - 1);
   char buf[65536];
   for (;;) {
     ssize_t n = recv(bob, buf, sizeof buf - 1, MSG_DONTWAIT);
     if (n > 0) {
       buf[n] = '\0';
       if (strstr(buf, "PING "))
-        send_all(bob, "PONG :" IRC_SERVER "\r\n", 8 + sizeof IRC_SERVER);
+        send_all(bob, pong, sizeof pong - 1);
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))

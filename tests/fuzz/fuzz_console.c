@@ -158,6 +158,9 @@ static int driver_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   d->s.sys = tr_ctx_system(ctx);
   d->s.json = !(opt & 1);
   d->s.agent = !(opt & 2);
+  /* The session the agent runs a command for: the harness's client, which takes the trace
+   * events (and drops them) as another node's session would. */
+  d->s.asker = d->s.agent ? d->client : TR_PID_NONE;
   d->s.last_ns = d->s.sys->start_ns;
   d->checked = d->s.agent;
   return tr_send(ctx, tr_self(ctx), atom_run, NULL, 0);

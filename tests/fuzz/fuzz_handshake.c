@@ -34,8 +34,7 @@ static struct sockaddr_in laddr;
 typedef struct {
   const fuzz_input_t *in;
   bool dialled;
-  int fd;    /* the node's end */
-  int state; /* of the connection after the last read */
+  int fd; /* the node's end */
 } run_t;
 
 /* One read of p[0..n) as libuv makes it: the connection's alloc callback, then its read
@@ -78,8 +77,9 @@ static int run(tr_io_t *io, void *arg) {
   if (deliver(c, in->body, in->cut, false) &&
       deliver(c, in->body + in->cut, in->len - in->cut, false))
     deliver(c, NULL, 0, true);
-  r->state = c->state;
   FUZZ_CHECK(c->state != TR_HS_UP, "a stranger's connection came up");
+  FUZZ_CHECK(c->state == TR_HS_CLOSING || c->refused,
+             "the peer is gone and its connection is still open (state %d)", c->state);
   if (c->state != TR_HS_CLOSING)
     tr__conn_close(c, TR_DOWN_NONE); /* a refusal waits to close; the peer is gone */
   return 0;
@@ -147,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(fd >= 0, "accept: %s", strerror(errno));
   abortive(peer);
   abortive(fd);
-  run_t r = {&in, (in.opt[0] & 1) != 0, fd, 0};
+  run_t r = {&in, (in.opt[0] & 1) != 0, fd};
   FUZZ_CHECK(tr__io_call(sys->io, tr_system_ctx(sys), run, &r) == 0, "tr__io_call");
   FUZZ_CHECK(tr__io_call(sys->io, tr_system_ctx(sys), settle, NULL) == 0, "tr__io_call");
   close(peer);
