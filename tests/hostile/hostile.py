@@ -17,6 +17,7 @@ are printed for the reader (the log of ctest --output-on-failure or -V), never c
 against tight limits. Every wait is bounded, only to keep a broken build from hanging."""
 
 import argparse
+import ctypes
 import os
 import random
 import re
@@ -26,10 +27,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 
 ARGS = None
+SERVERS = []  # every server started, killed at the end of run() whatever happened
+LOG_KEEP = 4 << 20  # bytes of a server's stderr kept (a server that logs per attempt floods)
 SAN = ""
 SCALE = 1.0
 SLOW = 1.0
@@ -69,12 +72,18 @@ def wait_s(seconds):
 
 
 def run(main):
-    """Run a test's main(); exit 0 when it passed, 1 with the reason when not."""
+    """Run a test's main(); exit 0 when it passed, 1 with the reason when not. A server
+    still running then (the test failed before stopping it) is killed."""
     try:
         main()
     except Failure as e:
         print(f"FAIL: {e}")
         sys.exit(1)
+    finally:
+        for srv in SERVERS:
+            if srv.alive():
+                srv.proc.kill()
+                srv.proc.wait()
     print("PASS")
 
 
@@ -104,10 +113,17 @@ def mb(kb):
 
 # ---- servers ----
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
 class Server:
     """troupe-chat or troupe-pubsub on a free port (--port 0), optionally with its console and
     metrics server (also on free ports) and a lower RLIMIT_NOFILE (set between fork and exec,
-    as prlimit would). Its stderr goes to a file, so a test can count what it logged."""
+    as prlimit would). A thread keeps the first LOG_KEEP bytes of its stderr, so a test can
+    count what it logged (a server that logs in a loop cannot fill the disk), and it gets
+    SIGKILL if this process dies (PR_SET_PDEATHSIG), so a test that fails or times out
+    leaves nothing running."""
 
     def __init__(self, binary, *args, console=False, metrics=False, nofile=None):
         self.name = os.path.basename(binary)
@@ -116,14 +132,20 @@ class Server:
             argv += ["--console", "127.0.0.1:0"]
         if metrics:
             argv += ["--metrics", "127.0.0.1:0"]
-        self.err = tempfile.TemporaryFile(mode="w+b")
 
-        def limit():
+        def child():
+            _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if nofile:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.err,
-                                     preexec_fn=limit, text=True)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     preexec_fn=child, text=True)
+        SERVERS.append(self)
+        self._err = bytearray()
+        self._err_lock = threading.Lock()
+        self.log_dropped = 0
+        self._err_thread = threading.Thread(target=self._keep_log, daemon=True)
+        self._err_thread.start()
         line = ""
         if readable(self.proc.stdout, wait_s(20)):
             line = self.proc.stdout.readline()
@@ -143,10 +165,25 @@ class Server:
         m = re.search(rf": {what} on port (\d+)", self.log())
         return int(m.group(1)) if m else None
 
+    def _keep_log(self):
+        fd = self.proc.stderr.fileno()
+        while True:
+            try:
+                d = os.read(fd, 65536)
+            except OSError:
+                return
+            if not d:
+                return
+            with self._err_lock:
+                room = LOG_KEEP - len(self._err)
+                self._err += d[:max(0, room)]
+                self.log_dropped += max(0, len(d) - max(0, room))
+
     def log(self):
-        """Everything the server wrote to stderr so far."""
-        self.err.seek(0)
-        return self.err.read().decode("utf-8", "replace")
+        """What the server wrote to stderr so far (its first LOG_KEEP bytes)."""
+        time.sleep(0.05)  # what it wrote just now: let the reader thread have it
+        with self._err_lock:
+            return self._err.decode("utf-8", "replace")
 
     def log_count(self, pattern):
         return len(re.findall(pattern, self.log()))
