@@ -3,6 +3,7 @@
  * cluster.h. */
 #include <sodium.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cluster/cluster.h"
 #include "net/net.h"
@@ -31,7 +32,7 @@ static void discard(tr_io_t *io, void *state) {
   tr_cluster_t *cl = state;
   cl->stopping = true;
   if (cl->listener_open)
-    uv_close((uv_handle_t *)&cl->listener, noop_close);
+    tr__acceptor_close(&cl->listener);
   if (cl->tick_open)
     uv_close((uv_handle_t *)&cl->tick, noop_close);
   while (cl->conns) {
@@ -153,17 +154,20 @@ tr_peer_t *tr__peer_get(tr_cluster_t *cl, const char *name, size_t len, bool cre
 
 /* ---- accepting ---- */
 
-static void on_accept(uv_stream_t *server, int status) {
-  tr_cluster_t *cl = server->data;
-  if (status < 0) {
-    tr__io_err(status, "cluster: accept");
-    return;
-  }
-  tr__io_enter(cl->io);
+/* A new socket from the acceptor (net/accept.c), which brackets this as the I/O thread's
+ * callbacks are (tr__io_enter). */
+static void on_accept(tr_acceptor_t *a, int fd) {
+  tr_cluster_t *cl = a->data;
   tr_cconn_t *c = tr__conn_new(cl, false);
+  int rc = 0;
   if (!c) {
     tr_log(TR_LOG_ERROR, "cluster: out of memory accepting a connection");
-  } else if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || tr__conn_open(c) != 0) {
+    close(fd);
+  } else if ((rc = uv_tcp_open(&c->tcp, fd)) != 0) {
+    tr__io_err(rc, "cluster: accept");
+    close(fd);
+    tr__conn_close(c, TR_DOWN_NONE);
+  } else if (tr__conn_open(c) != 0) {
     tr__conn_close(c, TR_DOWN_NONE);
   } else if (cl->preauth > TR_PREAUTH_CONNS) {
     tr_log(TR_LOG_WARN, "cluster: %u connections are authenticating; refusing %s", TR_PREAUTH_CONNS,
@@ -173,7 +177,6 @@ static void on_accept(uv_stream_t *server, int status) {
     tr_log(TR_LOG_DEBUG, "cluster: %s failed recently; refusing it for now", c->ip);
     tr__conn_close(c, TR_DOWN_NONE);
   }
-  tr__io_leave(cl->io);
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -193,28 +196,22 @@ static int run_start(tr_io_t *io, void *arg) {
   tr_cluster_t *cl = st->cl;
   struct sockaddr_storage ss;
   tr__net_parse_addr(cl->listen_host, cl->listen_port, &ss);
-  uv_tcp_init(&io->loop, &cl->listener);
+  cl->listener.take = on_accept;
+  cl->listener.closed = NULL; /* the acceptor lives in cl, which outlives the loop */
+  cl->listener.what = "cluster";
+  cl->listener.refused = NULL;
   cl->listener.data = cl;
-  cl->listener_open = true;
-  int rc = uv_tcp_bind(&cl->listener, (const struct sockaddr *)&ss, 0);
-  if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&cl->listener, 511, on_accept);
-  if (rc != 0) {
+  int rc = tr__acceptor_open(&cl->listener, tr__net_of(&io->ctx), (const struct sockaddr *)&ss,
+                             TR_NET_BACKLOG);
+  if (rc < 0) {
     int err = rc == UV_EADDRINUSE ? TR_EADDRINUSE : tr__io_err(rc, "cluster: listen");
     tr_log(TR_LOG_ERROR, "cluster: cannot listen on %s:%u: %s", cl->listen_host,
            (unsigned)cl->listen_port, uv_strerror(rc));
-    uv_close((uv_handle_t *)&cl->listener, noop_close);
-    cl->listener_open = false;
     return err;
   }
-  int len = sizeof ss;
-  uv_tcp_getsockname(&cl->listener, (struct sockaddr *)&ss, &len);
-  char text[TR_ADDR_MAX];
-  tr__net_addr_text((const struct sockaddr *)&ss, text);
-  snprintf(cl->listen_text, sizeof cl->listen_text, "%s", text);
-  uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
-  atomic_store_explicit(&cl->port, port, memory_order_relaxed);
+  cl->listener_open = true;
+  snprintf(cl->listen_text, sizeof cl->listen_text, "%s", cl->listener.name);
+  atomic_store_explicit(&cl->port, (uint16_t)rc, memory_order_relaxed);
   uv_timer_init(&io->loop, &cl->tick);
   cl->tick.data = cl;
   cl->tick_open = true;

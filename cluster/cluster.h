@@ -31,6 +31,7 @@
 #include "actors/remote.h"
 #include "base/u64map.h"
 #include "io/io.h"
+#include "net/net.h"
 #include "troupe/cluster.h"
 
 /* Node-table entries (the pid's node field has 12 bits; 0 is this node). */
@@ -233,7 +234,7 @@ struct tr_cluster {
   tr_peer_t *peers;
   uint32_t npeers;
   /* The I/O thread's. */
-  uv_tcp_t listener;
+  tr_acceptor_t listener; /* net/accept.c's, so that a lack of descriptors cannot spin */
   bool listener_open;
   uv_timer_t tick;
   bool tick_open;

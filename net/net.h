@@ -130,14 +130,30 @@ typedef struct tr_tcp_conn {
   tr_lstats_t *lst;             /* (a reference) its listener's counters; NULL: dialled */
 } tr_tcp_conn_t;
 
+/* A listening socket that accept.c accepts from (not libuv's uv_listen: see there), for the
+ * net layer's listeners and the cluster's. The owner sets take, closed, what, refused and
+ * data; tr__acceptor_open does the rest. I/O thread only. */
+typedef struct tr_acceptor tr_acceptor_t;
+struct tr_acceptor {
+  tr_net_t *net;
+  int fd;                                /* the listening socket */
+  uv_poll_t poll;                        /* watches fd while accepting */
+  void (*take)(tr_acceptor_t *, int fd); /* an accepted socket: take it or close it */
+  void (*closed)(tr_acceptor_t *);       /* after tr__acceptor_close (may be NULL) */
+  const char *what;                      /* its log lines' prefix: "tcp", "cluster" */
+  uint64_t *refused;                     /* counts shortages of descriptors (may be NULL) */
+  void *data;                            /* the owner's */
+  char name[TR_ADDR_MAX];                /* "addr:port", for the log */
+  bool starved;  /* accept() lacked a descriptor: fd is not watched, the retry timer tries */
+  bool short_of; /* since then, the backlog has not been emptied (logged once per shortage) */
+  tr_acceptor_t *snext, *sprev; /* in net's starved list */
+};
+
 typedef struct tr_tcp_listener {
   tr_net_t *net;
   uint64_t id;
   tr_pid_t owner; /* TR_PID_NONE: the system's */
-  int fd;         /* the listening socket (listen.c accepts from it itself) */
-  uv_poll_t poll; /* watches fd while accepting; closing it closes fd */
-  bool starved;   /* accept() lacked a descriptor: fd is not watched, the retry timer tries */
-  bool short_of;  /* since then, the backlog has not been emptied (logged once per shortage) */
+  tr_acceptor_t acc;
   const tr_behaviour_t *beh;
   void *init;
   size_t init_len;
@@ -160,8 +176,8 @@ struct tr_net {
   tr_tcp_conn_t *all;    /* every connection not yet freed */
   tr_tcp_conn_t *paused;
   uv_timer_t sweep, resume;
-  uv_timer_t accept_retry; /* runs while some listener is starved */
-  uint32_t starved;        /* listeners starved */
+  uv_timer_t accept_retry; /* runs while some acceptor is starved */
+  tr_acceptor_t *starved;  /* acceptors waiting for a descriptor */
   bool stopping;           /* the part is being discarded: deliver nothing, read no actor */
   unsigned char rbuf[TR_NET_READ_CHUNK]; /* every read lands here (one read at a time) */
 };
@@ -269,9 +285,17 @@ void tr__net_flush_pending(tr_tcp_conn_t *c, bool discard);
 /* ---- listen.c ---- */
 
 void tr__net_listener_close(tr_tcp_listener_t *l);
-/* Starved listeners try to accept again (from the retry timer). */
+
+/* ---- accept.c ---- */
+
+/* Bind a listening socket to addr and start accepting (a->take gets each new socket).
+ * Returns the bound port, or a libuv error code (then nothing is left open). */
+int tr__acceptor_open(tr_acceptor_t *a, tr_net_t *net, const struct sockaddr *addr, int backlog);
+/* Stop accepting; the socket closes, then a->closed runs. */
+void tr__acceptor_close(tr_acceptor_t *a);
+/* Starved acceptors try to accept again (the retry timer). */
 void tr__net_on_accept_retry(uv_timer_t *t);
-/* A descriptor may have freed (a socket closed): starved listeners try at once. */
+/* A descriptor may have freed (a socket closed): starved acceptors try at once. */
 void tr__net_accept_kick(tr_net_t *net);
 
 /* ---- sweep.c ---- */

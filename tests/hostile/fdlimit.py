@@ -14,11 +14,15 @@ the race that hung the server before: libuv's accept loop keeps a spare descript
 case and loses it to the other thread's open, and then calls back with EMFILE in a loop that
 only a freed descriptor ends, at 100% CPU and one log line per attempt (17 million lines in
 8 s). Now every INFO is answered, the server is idle once the load stops, and the shortage
-is logged once.
+is logged once. Then the same again with troupe-pubsub as a cluster node and the churn on
+its cluster port, whose listener had the same loop (10 million lines in 6 s).
 
 Both exit 0 on SIGTERM at the end."""
 
+import os
+import re
 import socket
+import tempfile
 import threading
 import time
 
@@ -26,6 +30,7 @@ import hostile as h
 
 LIMIT = 64
 SHORTAGE = r"tcp: cannot accept on .*Too many open files"
+CLUSTER_SHORTAGE = r"cluster: cannot accept on .*Too many open files"
 OVER = r"tcp: accepting on .* again"
 
 
@@ -103,8 +108,22 @@ def answers_ping(sock, seconds):
         return False
 
 
-def pubsub():
-    srv = h.Server(h.ARGS.pubsub, nofile=LIMIT)
+def pubsub(cluster=False):
+    args, cookie = [], None
+    if cluster:
+        fd, cookie = tempfile.mkstemp(prefix="troupe-cookie-")
+        os.write(fd, b"hostile-fdlimit-cookie-0123456789")
+        os.close(fd)
+        args = ["--node", "n1", "--cluster", "127.0.0.1:0", "--cookie-file", cookie]
+    srv = h.Server(h.ARGS.pubsub, *args, nofile=LIMIT)
+    churn_port, what = srv.port, "troupe-pubsub"
+    if cluster:
+        deadline = time.monotonic() + h.wait_s(10)
+        while not re.search(r"cluster node n1 on port (\d+)", srv.log()):
+            h.check(time.monotonic() < deadline, "the cluster port was not announced")
+            time.sleep(0.05)
+        churn_port = int(re.search(r"cluster node n1 on port (\d+)", srv.log()).group(1))
+        what = "troupe-pubsub (churn on its cluster port)"
     info = [h.Resp(srv.port) for _ in range(2)]
     conns = []
     for i in range(4 * LIMIT):
@@ -121,7 +140,7 @@ def pubsub():
     def churn():
         while not stop.is_set():
             try:
-                socket.create_connection(("127.0.0.1", srv.port), timeout=0.5).close()
+                socket.create_connection(("127.0.0.1", churn_port), timeout=0.5).close()
                 tries[0] += 1
             except OSError:
                 pass
@@ -139,16 +158,20 @@ def pubsub():
     finally:
         stop.set()
         t.join()
-    print(f"troupe-pubsub: {infos} INFO answered while {tries[0]} connections were tried "
-          f"at the limit")
+    print(f"{what}: {infos} INFO answered while {tries[0]} connections were tried at the "
+          f"limit")
     cpu0 = srv.cpu_s()
     time.sleep(2)
     cpu = srv.cpu_s() - cpu0
-    print(f"troupe-pubsub: CPU over 2 s after the load, at the limit: {cpu:.2f} s")
+    print(f"{what}: CPU over 2 s after the load, at the limit: {cpu:.2f} s")
     h.check(cpu < 1.0, f"the server used {cpu:.2f} s of CPU in 2 s at the limit (spinning)")
     h.check(srv.log_count(SHORTAGE) == 1,
             f"the shortage logged {srv.log_count(SHORTAGE)} times, not once: "
             f"{srv.log()[-600:]!r}")
+    if cluster:
+        h.check(srv.log_count(CLUSTER_SHORTAGE) == 1,
+                f"the cluster port's shortage logged {srv.log_count(CLUSTER_SHORTAGE)} times, "
+                f"not once: {srv.log()[-600:]!r}")
     h.check(info[0].call("PING") == b"+PONG\r\n", "a client in was not served at the limit")
     for s in conns:
         s.close()
@@ -162,12 +185,15 @@ def pubsub():
     for c in info:
         c.close()
     srv.stop()
+    if cookie:
+        os.unlink(cookie)
 
 
 def main():
     h.setup(__doc__)
     chat()
     pubsub()
+    pubsub(cluster=True)
 
 
 h.run(main)
