@@ -4,7 +4,8 @@
  *   addr.c    addresses as text: parsing and printing
  *   conn.c    a connection's life: creating, delivering to the owner, closing, freeing
  *   stream.c  a connection's data: reading with backpressure, writing with the output limit
- *   listen.c  listeners and accepting;  dial.c  outgoing connections
+ *   listen.c  listeners;  accept.c  accepting (also the cluster's), out of descriptors too
+ *   dial.c    outgoing connections
  *   sweep.c   closing what an exited owner left open;  conns.c  the console's view
  *   msgs.c    decoding the messages an owner receives
  *
