@@ -342,10 +342,11 @@ class Node:
 
 
 class Pair:
-    __slots__ = ("last", "seen", "dups", "reorders")
+    __slots__ = ("last", "seen", "dups", "reorders", "bad")
 
     def __init__(self):
         self.last, self.seen, self.dups, self.reorders = -1, set(), 0, 0
+        self.bad = []  # (number, "dup"|"reorder")
 
 
 class Client:
@@ -464,8 +465,10 @@ class Client:
             p = self.pairs[sender] = Pair()
         if n in p.seen:
             p.dups += 1
+            p.bad.append((n, "dup"))
         elif n < p.last:
             p.reorders += 1
+            p.bad.append((n, "reorder"))
         p.seen.add(n)
         p.last = max(p.last, n)
 
@@ -477,9 +480,10 @@ def directed_links(nodes):
 
 
 def summarize(run, name, chan, t_start, t_end, cut=None, healed=None, expect_all=False,
-              downs_allowed=False, extra=None):
+              downs_allowed=False, extra=None, lines=None):
     """cut: the links cut, with when; healed: (when the healing began, {link: when its last
-    rule went})."""
+    rule went}); lines: {sender: (first, end)}, the numbers of the lines that count (one
+    cycle of several on one channel), else all of the channel's."""
     """The figures of one scenario, and its verdict by the issue's bounds."""
     names = [n.name for n in run.nodes]
     evs = run.events_between(t_start, t_end)
@@ -535,17 +539,24 @@ def summarize(run, name, chan, t_start, t_end, cut=None, healed=None, expect_all
         problems.append(f"{false_downs} false node-downs: " + "; ".join(
             f"{e[1]} saw {e[3]} down ({e[4]}) at {e[0]:.2f}" for l, d in downs.items()
             if l not in cut_links for e in d))
-    sent = sum(c.sent for c in run.clients)
-    got = sum(len(p.seen) for c in run.clients for p in c.pairs.values())
-    expected = sum(c.sent for c in run.clients) * (len(run.clients) - 1)
-    dups = sum(p.dups for c in run.clients for p in c.pairs.values())
-    reorders = sum(p.reorders for c in run.clients for p in c.pairs.values())
+    if lines is None:
+        sent = sum(c.sent for c in run.clients)
+        inside = lambda s, n: True  # noqa: E731
+    else:
+        sent = sum(e - f for f, e in lines.values())
+        inside = lambda s, n: s in lines and lines[s][0] <= n < lines[s][1]  # noqa: E731
+    got = sum(1 for c in run.clients for s, p in c.pairs.items() for n in p.seen if inside(s, n))
+    expected = sent * (len(run.clients) - 1)
+    bad = {(c.nick, s): [k for n, k in p.bad if inside(s, n)] for c in run.clients
+           for s, p in c.pairs.items()}
+    dups = sum(k.count("dup") for k in bad.values())
+    reorders = sum(k.count("reorder") for k in bad.values())
     res.update(sent=sent, delivered=got, expected=expected, lost=expected - got,
                duplicates=dups, reorders=reorders)
     if dups or reorders:
-        bad = [f"{c.nick}<-{s}: {p.dups} dup {p.reorders} reorder" for c in run.clients
-               for s, p in c.pairs.items() if p.dups or p.reorders]
-        problems.append("duplicates or reorders: " + ", ".join(bad))
+        problems.append("duplicates or reorders: " + ", ".join(
+            f"{r}<-{s}: {k.count('dup')} dup {k.count('reorder')} reorder"
+            for (r, s), k in bad.items() if k))
     if expect_all and res["downs"] == 0 and got != expected:
         problems.append(f"{expected - got} of {expected} lines lost though no link went down")
     if extra:
@@ -628,9 +639,10 @@ def cutting(run, name, cycles, hold, healed_for, pairs_of, rate=5.0):
     """cycles of (cut for hold seconds, heal, wait until meshed, healed_for seconds)."""
     chan = begin(run, name, rate)
     run.pump(1.0)
-    results = []
+    done = []  # what each cycle's figures are taken from, once all of it has arrived
     for k in range(cycles):
         t0 = run.now()
+        first = {c.nick: c.seq for c in run.clients}
         pairs = pairs_of(run.nodes)
         cut = run.cut(pairs)
         t_cut = min(cut.values())
@@ -649,21 +661,19 @@ def cutting(run, name, cycles, hold, healed_for, pairs_of, rate=5.0):
         run.wait_mesh(30, f"the links after {name}")
         run.pump(healed_for)
         extra = {"cut_s": round(began - t_cut, 1), "cycle": k + 1}
-        last = k == cycles - 1
-        if last:
-            drain(run, expect_all=False)
-        r = summarize(run, name if cycles == 1 else f"{name}#{k + 1}", chan, t0 - 0.01,
-                      run.now(), cut=cut, healed=healed, extra=extra)
-        if name == "ring" and deaf:
+        lines = {c.nick: (first[c.nick], c.seq) for c in run.clients}
+        done.append((k, t0 - 0.01, run.now(), cut, healed, extra, lines,
+                     deaf if name == "ring" else []))
+    drain(run, expect_all=False)
+    results = []
+    for k, t0, t1, cut, healed, extra, lines, deaf in done:
+        r = summarize(run, name if cycles == 1 else f"{name}#{k + 1}", chan, t0, t1, cut=cut,
+                      healed=healed, extra=extra, lines=lines)
+        if deaf:
             r["problems"].append(f"clients that heard no one during the ring: {deaf}")
             r["pass"] = False
             run.say(f"  FAIL ring: clients heard no one: {deaf}")
         results.append(r)
-        # Counters are per cycle: the next one starts from here.
-        for c in run.clients:
-            if not last:
-                c.sent = 0
-                c.pairs = {}
     end(run, chan)
     return results
 
@@ -741,6 +751,7 @@ def main():
     ap.add_argument("--churn", type=float, default=0)
     ap.add_argument("--every", type=float, default=30)
     ap.add_argument("--cut", type=float, help="seconds of each cut (partition, asym, ring)")
+    ap.add_argument("--cycles", type=int, help="cuts per scenario (partition, asym, ring)")
     args = ap.parse_args()
     run = Run(args)
     full = args.full
@@ -759,6 +770,7 @@ def main():
             ring_s = asym_s = 30 if full else 6
             if args.cut:
                 cut_s = ring_s = asym_s = args.cut
+            cycles = args.cycles or cycles
             if any(want(s) for s in ("delay", "loss5", "loss20", "partition", "asym")):
                 run.start_nodes(3)
                 run.connect_clients(2)

@@ -23,7 +23,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --short | --full) args+=("$1") ;;
     --build) build="$2"; shift ;;
-    --only | --json | --logs | --churn | --every | --cut) args+=("$1" "$2"); shift ;;
+    --only | --json | --logs | --churn | --every | --cut | --cycles) args+=("$1" "$2"); shift ;;
     *) echo "usage: $0 [--short|--full] [--build DIR] [--only S1,S2] [--json FILE] [--logs DIR]" >&2
        exit 2 ;;
   esac
