@@ -9,11 +9,14 @@
 #ifndef TR_TESTS_FUZZ_FUZZ_H
 #define TR_TESTS_FUZZ_FUZZ_H
 
+#include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 /* Bytes of split point at the front of a streaming target's input. */
 #define FUZZ_SPLIT_BYTES 2u
@@ -78,6 +81,26 @@ static inline void fuzz_digest_int(fuzz_digest_t *d, long long v) {
       abort();                                                                                     \
     }                                                                                              \
   } while (0)
+
+/* connect(2) that a signal does not fail: libFuzzer's -timeout is a SIGALRM every second,
+ * which interrupts a blocking connect in the fuzzing thread; the connection goes on, so wait
+ * for it and read its result. Returns 0 or -1 with errno set. */
+static inline int fuzz_connect(int fd, const struct sockaddr *sa, socklen_t len) {
+  if (connect(fd, sa, len) == 0)
+    return 0;
+  if (errno != EINTR)
+    return -1;
+  struct pollfd pf = {.fd = fd, .events = POLLOUT};
+  while (poll(&pf, 1, -1) < 0)
+    if (errno != EINTR)
+      return -1;
+  int err = 0;
+  socklen_t elen = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+    return -1;
+  errno = err;
+  return err ? -1 : 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -66,7 +66,8 @@ static int dial(void) {
   FUZZ_CHECK(fd >= 0, "socket: %s", strerror(errno));
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  FUZZ_CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
+  FUZZ_CHECK(fuzz_connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s",
+             strerror(errno));
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;

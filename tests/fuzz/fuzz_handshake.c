@@ -141,9 +141,11 @@ static void abortive(int fd) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_input_t in = fuzz_input(data, size, 1);
   int peer = socket(AF_INET, SOCK_STREAM, 0);
-  FUZZ_CHECK(peer >= 0 && connect(peer, (struct sockaddr *)&laddr, sizeof laddr) == 0,
+  FUZZ_CHECK(peer >= 0 && fuzz_connect(peer, (struct sockaddr *)&laddr, sizeof laddr) == 0,
              "connect: %s", strerror(errno));
-  int fd = accept(lsock, NULL, NULL);
+  int fd;
+  while ((fd = accept(lsock, NULL, NULL)) < 0 && errno == EINTR)
+    continue; /* libFuzzer's SIGALRM */
   FUZZ_CHECK(fd >= 0, "accept: %s", strerror(errno));
   abortive(peer);
   abortive(fd);
