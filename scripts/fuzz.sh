@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=(codec_lines codec_frames codec_raw resp unpack msgpack_check irc chat_session console
-  cluster_wire handshake)
+  cluster_wire handshake http)
 target="${1:-all}"
 seconds="${2:-60}"
 build="${FUZZ_BUILD_DIR:-build-fuzz}"
@@ -74,6 +74,7 @@ dict_of() {
   resp) echo tests/fuzz/dict/resp.dict ;;
   irc | chat_session | codec_lines) echo tests/fuzz/dict/irc.dict ;;
   console) echo tests/fuzz/dict/console.dict ;;
+  http) echo tests/fuzz/dict/http.dict ;;
   esac
 }
 
