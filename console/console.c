@@ -291,26 +291,31 @@ static const tr_behaviour_t session_behaviour = {
     .inspect = session_inspect,
 };
 
-int tr_console_start(tr_system_t *sys, const char *addr, uint16_t port, tr_listener_t *out) {
+int tr__console_serve(tr_system_t *sys, const char *who, const tr_listen_opts_t *opts,
+                      tr_listener_t *out) {
   if (!sys || !out)
     return TR_EINVAL;
   tr_ctx_t *ctx = tr__on_worker(sys) && tr__tls_worker
                       ? &((tr_wlocal_t *)tr__tls_worker->local)->ctx
                       : tr_system_ctx(sys);
-  tr_listen_opts_t o = {.bind = addr, .port = port, .behaviour = &session_behaviour};
-  o.conn.codec.kind = TR_CODEC_RAW;
-  o.conn.out_limit = TR_CONSOLE_OUT_LIMIT;
-  o.conn.high_water = TR_CONSOLE_HIGH_WATER;
-  int rc = tr_listen(ctx, &o, out);
+  int rc = tr_listen(ctx, opts, out);
   if (rc == 0 && (rc = tr__console_clock_start(sys)) != 0)
     tr_listener_close(ctx, *out);
   /* A node's console also answers the consoles of the other nodes (from when the system is
    * a node, if it is not one yet). */
   int arc = rc == 0 ? tr__console_agent_start(sys) : 0;
   if (arc != 0)
-    tr_log(TR_LOG_WARN, "console: the other nodes cannot reach this one's actors: %s",
+    tr_log(TR_LOG_WARN, "%s: the other nodes cannot reach this one's actors: %s", who,
            tr_strerror(arc));
   return rc;
+}
+
+int tr_console_start(tr_system_t *sys, const char *addr, uint16_t port, tr_listener_t *out) {
+  tr_listen_opts_t o = {.bind = addr, .port = port, .behaviour = &session_behaviour};
+  o.conn.codec.kind = TR_CODEC_RAW;
+  o.conn.out_limit = TR_CONSOLE_OUT_LIMIT;
+  o.conn.high_water = TR_CONSOLE_HIGH_WATER;
+  return tr__console_serve(sys, "console", &o, out);
 }
 
 int tr_console_start_at(tr_system_t *sys, const char *spec, tr_listener_t *out) {

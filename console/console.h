@@ -92,6 +92,13 @@ void tr__console_error(tr_ctx_t *ctx, tr_csession_t *s, const char *fmt, ...)
 /* Write raw bytes to the session's connection. */
 void tr__console_write(tr_ctx_t *ctx, tr_csession_t *s, const char *text, size_t len);
 
+/* Listen with opts for a server that shows the system's actors (the console, the metrics
+ * server): the coarse clock that their running and waiting times need starts too, and, on a
+ * node, the agent that the other nodes' consoles ask. `who` names the server in the log.
+ * Errors: tr_listen's, TR_EINVAL. */
+int tr__console_serve(tr_system_t *sys, const char *who, const tr_listen_opts_t *opts,
+                      tr_listener_t *out);
+
 /* A console inside another actor (the metrics server's web view): JSON replies captured in
  * s->capture, commands with @node asked of other nodes as from a session; the actor routes
  * TR_ATOM_REPLY and TR_ATOM_TIMEOUT messages that tr__console_awaits to tr__console_answer.

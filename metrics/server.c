@@ -394,24 +394,13 @@ static const tr_behaviour_t session_behaviour = {.name = "metrics.http",
                                                  .inspect = hs_inspect};
 
 int tr_metrics_start(tr_system_t *sys, const char *addr, uint16_t port, tr_listener_t *out) {
-  if (!sys || !out)
+  if (!sys)
     return TR_EINVAL;
-  tr_ctx_t *ctx = tr__on_worker(sys) && tr__tls_worker
-                      ? &((tr_wlocal_t *)tr__tls_worker->local)->ctx
-                      : tr_system_ctx(sys);
   tr_atom(sys, "troupe.metrics.tick");
   tr_listen_opts_t o = {.bind = addr, .port = port, .behaviour = &session_behaviour};
   o.conn.codec.kind = TR_CODEC_RAW;
   o.conn.out_limit = OUT_LIMIT;
-  int rc = tr_listen(ctx, &o, out);
-  /* The web view's running and waiting times, and the other nodes' actors. */
-  if (rc == 0 && (rc = tr__console_clock_start(sys)) != 0)
-    tr_listener_close(ctx, *out);
-  int arc = rc == 0 ? tr__console_agent_start(sys) : 0;
-  if (arc != 0)
-    tr_log(TR_LOG_WARN, "metrics: the other nodes cannot reach this one's actors: %s",
-           tr_strerror(arc));
-  return rc;
+  return tr__console_serve(sys, "metrics", &o, out);
 }
 
 int tr_metrics_start_at(tr_system_t *sys, const char *spec, tr_listener_t *out) {
