@@ -175,6 +175,23 @@ def main():
         i = d2.wait_for(r" 303 ", start)
         if set(d2.lines[i].split(":", 2)[-1].split()) != {"dave", "dave-1"}:
             raise Failure(f"p2 sees {d2.lines[i]!r}, want both dave and dave-1")
+
+        # A node stopped in order (SIGTERM): its rooms go with it, their channels live on.
+        moved = next(f"#moved{k}" for k in range(100) if chat_home(f"#moved{k}", ["p1", "p2", "p3"]) == "p3")
+        for c in (d1, d2):
+            start = len(c.lines)
+            c.send(f"JOIN {moved}")
+            c.wait_for(rf" 366 \S+ {moved} ", start)
+        starts = [len(d1.lines), len(d2.lines)]
+        if servers[-1].stop() != 0:
+            raise Failure("p3 did not stop in order")
+        for c, nick, start in ((d1, "dave-1", starts[0]), (d2, "dave", starts[1])):
+            i = c.wait_for(rf"^:{nick}!\S+ PART {moved} :\*\.net \*\.split$", start)
+            c.wait_for(rf" 366 \S+ {moved} ", i + 1)
+        start = len(d2.lines)
+        d1.send(f"PRIVMSG {moved} :after p3")
+        d2.wait_for(rf"^:dave-1!\S+ PRIVMSG {moved} :after p3$", start)
+        print(f"ok: p3 stopped in order; {moved}, whose room was there, lives on for p1 and p2")
     finally:
         rcs = [s.stop() for s in servers]
         os.unlink(cookie)
