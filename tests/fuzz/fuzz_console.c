@@ -18,6 +18,7 @@
  * nowhere and are not checked), then the lines. */
 #include <jansson.h>
 #include <string.h>
+#include <strings.h>
 
 #include "console/console.h"
 #include "fuzz.h"
@@ -80,6 +81,9 @@ typedef struct {
   size_t len, off;
   bool checked;  /* agent mode: the replies are looked at */
   size_t before; /* capture bytes before the command that waits */
+  /* After a kill: the monitor of the actor it ends, and the timer that ends the wait. */
+  uint64_t pause_mon;
+  tr_timer_t pause_timer;
 } driver_t;
 
 /* One command's reply, capture[from..): what its mode says a reply is. */
@@ -105,18 +109,55 @@ static void check_reply(const driver_t *d, size_t from, const char *line) {
 
 static bool has_word(const char *line) { return line[strspn(line, " \t")] != '\0'; }
 
-/* Whether the line's command is kill: the next line waits a moment, as after an operator's
- * kill, for the exit to take effect. (Pipelined right behind it, "info" of the same actor
- * would ask one that exits before answering, which the console waits TR_CONSOLE_ASK_MS
- * for: correct, but it would make the run a timeout hunt.) */
-static bool is_kill(const char *line) {
-  const char *w = line + strspn(line, " \t");
-  return strncmp(w, "kill", 4) == 0 && (w[4] == '\0' || w[4] == ' ' || w[4] == '\t');
+/* The actor a kill line ends, found as the console finds it (a registered name, else a pid
+ * in hex, "0x" optional; an "@node" suffix dropped), or TR_PID_NONE: for no actor, and for
+ * the reason "normal", which an actor that does not trap exits ignores. The next line waits
+ * for that actor's exit, as an operator's would after a kill: pipelined right behind it,
+ * "info" of the same actor asks one that exits before answering, which the console waits
+ * TR_CONSOLE_ASK_MS for (correct, but it would make the run a timeout hunt). */
+static tr_pid_t kill_target(tr_system_t *system, const char *line) {
+  char buf[TR_CONSOLE_LINE_MAX + 1], *save;
+  snprintf(buf, sizeof buf, "%s", line);
+  char *cmd = strtok_r(buf, " \t", &save), *id = strtok_r(NULL, " \t", &save);
+  char *why = strtok_r(NULL, "", &save);
+  if (!cmd || strcmp(cmd, "kill") != 0 || !id)
+    return TR_PID_NONE;
+  if (why && strcmp(why + strspn(why, " "), "normal") == 0)
+    return TR_PID_NONE;
+  id[strcspn(id, "@")] = '\0';
+  tr_pid_t pid = strlen(id) <= TR_NAME_MAX ? tr_whereis(system, id) : TR_PID_NONE;
+  const char *h = strncasecmp(id, "0x", 2) == 0 ? id + 2 : id;
+  size_t n = strlen(h);
+  if (tr_pid_is_none(pid) && n && n <= 16 && strspn(h, "0123456789abcdefABCDEF") == n)
+    pid.id = strtoull(h, NULL, 16);
+  return pid;
+}
+
+/* Wait for the exit a kill line sent (its DOWN), or at most PAUSE_MS: true when waiting. */
+#define PAUSE_MS 50u
+static bool pause_after_kill(tr_ctx_t *ctx, driver_t *d, const char *line) {
+  tr_pid_t pid = kill_target(d->s.sys, line);
+  if (tr_pid_is_none(pid) || tr_pid_eq(pid, tr_self(ctx)) ||
+      tr_monitor(ctx, pid, &d->pause_mon) != 0)
+    return false;
+  if (tr_send_after(ctx, PAUSE_MS, tr_self(ctx), atom_run, NULL, 0, &d->pause_timer) != 0)
+    d->pause_timer.id = 0;
+  return true;
+}
+
+/* The pause is over (the DOWN came, or the time ran out): drop what is left of it. */
+static void pause_end(tr_ctx_t *ctx, driver_t *d) {
+  if (d->pause_mon)
+    tr_demonitor(ctx, d->pause_mon);
+  if (d->pause_timer.id)
+    tr_timer_cancel(ctx, d->pause_timer);
+  d->pause_mon = 0;
+  d->pause_timer.id = 0;
 }
 
 /* Run lines until one waits for an answer, or the input is done (then report and stop). */
 static void feed(tr_ctx_t *ctx, driver_t *d) {
-  char line[TR_CONSOLE_LINE_MAX + 1];
+  char line[TR_CONSOLE_LINE_MAX + 1], orig[TR_CONSOLE_LINE_MAX + 1];
   while (d->s.wait == TR_CWAIT_NONE && d->off < d->len) {
     const uint8_t *p = d->in + d->off, *nl = memchr(p, '\n', d->len - d->off);
     size_t n = nl ? (size_t)(nl - p) : d->len - d->off;
@@ -127,15 +168,13 @@ static void feed(tr_ctx_t *ctx, driver_t *d) {
       continue; /* console.c answers it with an error and drops it */
     memcpy(line, p, n);
     line[n] = '\0';
+    memcpy(orig, line, n + 1); /* the command cuts its line into words in place */
     d->before = d->s.capture_len;
     tr__console_command(ctx, &d->s, line);
-    if (d->checked && d->s.wait == TR_CWAIT_NONE && has_word(line))
-      check_reply(d, d->before, line);
-    if (d->s.wait == TR_CWAIT_NONE && d->off < d->len && is_kill(line)) {
-      tr_timer_t t;
-      if (tr_send_after(ctx, 2, tr_self(ctx), atom_run, NULL, 0, &t) == 0)
-        return;
-    }
+    if (d->checked && d->s.wait == TR_CWAIT_NONE && has_word(orig))
+      check_reply(d, d->before, orig);
+    if (d->s.wait == TR_CWAIT_NONE && d->off < d->len && pause_after_kill(ctx, d, orig))
+      return;
   }
   if (d->s.wait != TR_CWAIT_NONE)
     return;
@@ -169,7 +208,9 @@ static int driver_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
 static int driver_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   driver_t *d = state;
   tr_atom_t tag = tr_msg_tag(m);
+  tr_down_t down;
   if (tag == atom_run) {
+    pause_end(ctx, d); /* the time ran out (or a late timer: nothing to end) */
     feed(ctx, d);
   } else if ((tag == TR_ATOM_REPLY || tag == TR_ATOM_TIMEOUT) &&
              tr__console_awaits(&d->s, tr_msg_ref(m))) {
@@ -179,6 +220,11 @@ static int driver_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
         check_reply(d, d->before, "(the command that waited)");
       feed(ctx, d);
     }
+  } else if (tag == TR_ATOM_DOWN && d->pause_mon && tr_msg_down(m, &down) == 0 &&
+             down.ref == d->pause_mon) {
+    d->pause_mon = 0; /* fired: nothing to remove */
+    pause_end(ctx, d);
+    feed(ctx, d);
   } else if (tag == TR_ATOM_DOWN) {
     tr__console_tracer_down(ctx, &d->s, m);
   }
