@@ -204,6 +204,9 @@ struct tr_ctx {
   /* Messages the running actor has taken off its mailbox in this turn (its deq moves only at
    * the turn's end): its own depth is enq - deq - this. */
   uint32_t turn_popped;
+  /* Stamped on what the running actor sends itself (TR_MSGF_SELF): its deq at the turn's
+   * start, so the turn knows its own self-sent messages from earlier turns' (turn.c). */
+  uint32_t turn_stamp;
   /* An outside sender's wait for a full mailbox to drain, in ms (tr_client_send_wait);
    * negative: none. */
   int send_wait_ms;

@@ -155,6 +155,10 @@ int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
   *delivered = false;
   if (TR_UNLIKELY(tr__pid_remote(to)))
     return tr__remote_send(ctx, to, m, delivered);
+  if (ctx->self && to.id == ctx->self->pid.id && ctx->w && m->kind == TR_KIND_USER) {
+    m->sig |= TR_MSGF_SELF;
+    m->aux = ctx->turn_stamp;
+  }
   if (TR_LIKELY(ctx->lockfree && ctx->self) && gather(ctx, to, m)) {
     *delivered = true;
     return 0;

@@ -93,12 +93,18 @@ static int run_batch(tr_ctx_t *ctx, tr_wlocal_t *L, tr_actor_t *a, uint32_t *han
   tr_worker_t *w = ctx->w;
   /* A send into a full mailbox (overload.c) ends the batch after its handler. */
   while (*handled < TR_SCHED_BATCH && TR_LIKELY(ctx->mute_on.id == 0)) {
-    tr_mq_node_t *released;
-    tr_mq_node_t *n = tr__mq_pop(&a->mq, &released);
-    if (released)
-      tr__msg_recycle(&w->pool, (tr_msg_t *)released);
+    tr_mq_node_t *released, *n = tr__mq_peek(&a->mq);
     if (!n)
       return 1;
+    /* What the actor sent itself while it ran waits for its next turn, so that an actor
+     * that goes on by mailing itself (a loop in steps, a producer in chunks) lets the others
+     * run in between, as it meant to. */
+    tr_msg_t *peeked = (tr_msg_t *)n;
+    if (TR_UNLIKELY(peeked->sig & TR_MSGF_SELF) && peeked->aux == ctx->turn_stamp && *popped > 0)
+      return 0;
+    tr__mq_take(&a->mq, n, &released);
+    if (released)
+      tr__msg_recycle(&w->pool, (tr_msg_t *)released);
     ctx->turn_popped = ++(*popped);
     tr_msg_t *m = (tr_msg_t *)n;
     /* The next envelope was written on another core: start fetching it while this one is
@@ -151,6 +157,7 @@ void tr__actor_run(void *task, tr_worker_t *w) {
                         atomic_load_explicit(&ctx->sys->coarse_ms, memory_order_relaxed),
                         memory_order_relaxed);
   uint64_t deq = atomic_load_explicit(&a->deq, memory_order_relaxed);
+  ctx->turn_stamp = (uint32_t)deq; /* differs from the last turn's when that one popped */
   note_depth(a, deq);
 
   if (TR_UNLIKELY(atomic_load_explicit(&a->sigs, memory_order_relaxed) != NULL) &&

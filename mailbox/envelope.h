@@ -64,6 +64,8 @@ enum {
  * translated when it crosses to another node; any other payload crosses untouched (it may
  * be RESP, text, anything, whose bytes must not be taken for pids). */
 #define TR_MSGF_PIDS 1u
+/* Sent by an actor to itself while it ran: its turn ends before it (actors/turn.c). */
+#define TR_MSGF_SELF 2u
 
 #define TR_MSG_SIZE 64
 #define TR_MSG_HEADER 40

@@ -80,6 +80,18 @@ static inline tr_mq_node_t *tr__mq_pop(tr_mq_t *q, tr_mq_node_t **released) {
   return next;
 }
 
+/* Consumer only. The node tr__mq_pop would give next, left in the queue; NULL as there. */
+static inline tr_mq_node_t *tr__mq_peek(const tr_mq_t *q) {
+  return atomic_load_explicit(&q->tail->next, memory_order_acquire);
+}
+
+/* Consumer only. Pop n, which tr__mq_peek gave: as tr__mq_pop. */
+static inline void tr__mq_take(tr_mq_t *q, tr_mq_node_t *n, tr_mq_node_t **released) {
+  tr_mq_node_t *tail = q->tail;
+  q->tail = n;
+  *released = tail == &q->stub ? NULL : tail;
+}
+
 /* Consumer only. Move scheduled -> idle if the queue is empty. Returns false when it is not
  * empty (or a push is linking), in which case the caller keeps the owner scheduled. A queue
  * that is idle already (nothing pushed since) gives true. */

@@ -60,7 +60,9 @@ typedef struct tr_behaviour {
    * error(code) and terminate is not called. */
   int (*init)(tr_ctx_t *ctx, void *state, const tr_msg_t *init);
   /* One message. Returning 0 continues; non-zero ends the actor with reason error(code).
-   * Required. */
+   * Required. A message the actor sends itself is handled in a later turn, never in the
+   * turn that sent it: an actor that goes on by mailing itself (a loop in steps, a producer
+   * sending in chunks) lets the other actors of its worker run between its steps. */
   int (*receive)(tr_ctx_t *ctx, void *state, const tr_msg_t *msg);
   /* Last callback, with the reason; may send messages but not receive any more. May be
    * NULL. */

@@ -1,6 +1,6 @@
 /* A turn's end (actors/turn.c): the behaviour's flush runs once after the messages of each
  * turn that handled any, never for a turn that handled none, and a failing flush ends the
- * actor as a failing receive does. */
+ * actor as a failing receive does; a message an actor sends itself waits for its next turn. */
 #include "support/support.h"
 
 #define MESSAGES 20000u
@@ -120,12 +120,71 @@ static void a_failing_flush_ends_the_actor_with_its_error(void **state) {
   tr_msg_free(m);
 }
 
+/* An actor that goes on by mailing itself the next step, and counts its turns (flushes). */
+#define STEPS 40u
+
+typedef struct {
+  fix_t *f;
+  tr_pid_t to;
+  uint64_t steps, flushes;
+} stepper_t;
+
+static int stepper_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
+  (void)ctx;
+  stepper_t *s = state;
+  s->f = sup_init_ptr(init);
+  s->to = (tr_pid_t){sup_arg_u(init, 1, 0)};
+  return 0;
+}
+
+static int stepper_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  stepper_t *s = state;
+  if (tr_msg_tag(m) == s->f->report)
+    return tr_replyf(ctx, m, 0, "[uu]", s->steps, s->flushes);
+  if (++s->steps < STEPS)
+    return tr_send(ctx, tr_self(ctx), s->f->work, NULL, 0);
+  return tr_send(ctx, s->to, s->f->ended, NULL, 0);
+}
+
+static int stepper_flush(tr_ctx_t *ctx, void *state) {
+  (void)ctx;
+  ((stepper_t *)state)->flushes++;
+  return 0;
+}
+
+static const tr_behaviour_t stepper_b = {.name = "stepper",
+                                         .state_size = sizeof(stepper_t),
+                                         .init = stepper_init,
+                                         .receive = stepper_receive,
+                                         .flush = stepper_flush};
+
+/* Guards against a turn that handles what its actor sent itself in it: then a batch holds
+ * all the steps of an actor that loops by mailing itself, and one turn runs them all while
+ * every other actor of that worker waits. Each step must be a turn of its own. */
+static void a_message_an_actor_sends_itself_waits_for_its_next_turn(void **state) {
+  fix_t *f = *state;
+  tr_ctx_t *ctx = tr_client_ctx(f->c);
+  tr_pid_t p;
+  assert_int_equal(tr_spawnf(ctx, &stepper_b, &p, "[uu]", sup_ptr(f), tr_client_pid(f->c).id), 0);
+  assert_int_equal(tr_send(ctx, p, f->work, NULL, 0), 0);
+  tr_msg_t *m = sup_receive(f->c);
+  assert_int_equal(tr_msg_tag(m), f->ended);
+  tr_msg_free(m);
+  tr_msg_t *r = sup_request(f->c, p, f->report);
+  uint64_t steps = sup_arg_u(r, 0, 0), flushes = sup_arg_u(r, 1, 0);
+  tr_msg_free(r);
+  assert_int_equal(steps, STEPS);
+  assert_int_equal(flushes, STEPS); /* one turn per step */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(flush_runs_once_after_each_turn_that_handled_messages, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(a_failing_flush_ends_the_actor_with_its_error, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(a_message_an_actor_sends_itself_waits_for_its_next_turn,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
