@@ -5,7 +5,10 @@
  * it at spawn. An actor that has sent all of its messages and received its count reports
  * (count, sum) to a collector actor, which reports the totals to the driver's client. It
  * measures all-to-all traffic: every mailbox has many senders and every worker is busy.
- * Actors send in chunks, mailing themselves "more" in between, so a turn stays short. */
+ * Actors send in chunks of 10, mailing themselves "more" in between: each chunk is a turn
+ * of its own (a message an actor sends itself waits for its next turn), so the actors'
+ * sends interleave with their receives and the messages in flight stay few enough to be
+ * in cache (BENCHMARKS.md has the figures for chunks of 100). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,9 +18,9 @@
 #define MESH_ACTORS 1000u         /* from the spec */
 #define MESH_SEED_MUL 2654435761u /* the spec's seed multiplier (Knuth's 2^32/phi) */
 #define MESH_PAYLOAD_STRIDE 1000u /* payload = id * stride + j, from the spec */
-/* Messages per actor turn: a tenth of an actor's sends, so the actors' sends interleave
- * while the self-addressed "more" costs one message in a hundred. */
-#define MESH_CHUNK 100
+/* Messages per actor turn: a hundredth of an actor's sends, so the actors' sends interleave
+ * finely while the self-addressed "more" costs one message in ten. */
+#define MESH_CHUNK 10
 
 static struct {
   const bench_env_t *env; /* written before the first spawn, read-only afterwards */
