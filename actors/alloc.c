@@ -33,7 +33,9 @@ static bool new_slab(tr_alloc_t *a) {
     a->slabs = s;
     a->slabs_cap = cap;
   }
-  char *slab = aligned_alloc(TR_ALLOC_ALIGN, TR_ALLOC_SLAB);
+  /* On a cache line: actors' sizes are whole lines (tr__actor_size), so every block starts a
+   * line and no two actors share one. */
+  char *slab = aligned_alloc(TR_CACHE_LINE, TR_ALLOC_SLAB);
   if (!slab)
     return false;
   a->slabs[a->nslabs++] = slab;
@@ -79,8 +81,8 @@ static void spill(tr_alloc_t *a, tr_alloc_local_t *local, unsigned c) {
 }
 
 void *tr__alloc(tr_alloc_t *a, tr_alloc_local_t *local, size_t size) {
-  if (!TR_ALLOC_POOLED || size > TR_ALLOC_MAX)
-    return malloc(size);
+  if (!TR_ALLOC_POOLED || size > TR_ALLOC_MAX) /* on a line too (see new_slab) */
+    return aligned_alloc(TR_CACHE_LINE, (size + TR_CACHE_LINE - 1) & ~(size_t)(TR_CACHE_LINE - 1));
   unsigned c = class_of(size);
   bool locked = local == NULL;
   if (locked) {
