@@ -270,6 +270,29 @@ static inline bool fixint(const uint8_t *data, size_t len, size_t pos) {
   return pos < len && data[pos] <= 0x7f;
 }
 
+/* An unsigned integer in any of its encodings (fixint, uint 8, 16, 32, 64), read ahead of
+ * the general decoder: the other common integer argument (a counter, an id, a sequence
+ * number). True with *pos past it and *out set; false leaves both for the decoder. */
+static inline bool uint_any(const uint8_t *d, size_t len, size_t *pos, uint64_t *out) {
+  size_t at = *pos;
+  if (at >= len)
+    return false;
+  uint8_t t = d[at];
+  if (t <= 0x7f) {
+    *out = t;
+    *pos = at + 1;
+    return true;
+  }
+  if (t < 0xcc || t > 0xcf)
+    return false;
+  size_t w = (size_t)1 << (t - 0xcc);
+  if (len - at - 1 < w)
+    return false; /* cut short: the decoder reports it */
+  *out = load(d + at + 1, w);
+  *pos = at + 1 + w;
+  return true;
+}
+
 /* One pass over the format that checks it, reads the bytes and stores the values, stopping
  * at the first error. The format and the bytes are both in pre-order, so the letters read
  * the values in turn. A bracket's level is scanned when it opens (in enter()), so only the
@@ -311,10 +334,8 @@ static int walk(const uint8_t *d, size_t len, const tr_limits_t *lim, const char
     }
     case 'u': {
       uint64_t *out = va_arg(ap, uint64_t *);
-      if (TR_LIKELY(out != NULL && fixint(d, len, pos))) {
-        *out = d[pos++];
+      if (TR_LIKELY(out != NULL) && uint_any(d, len, &pos, out))
         continue;
-      }
       if ((rc = tr__mp_head(d, len, pos, &h)) == 0)
         rc = get_u(&h, out);
       break;
