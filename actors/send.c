@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "actors/remote.h"
+#include "mailbox/pack_internal.h"
 
 void tr__dead_letter(tr_ctx_t *ctx, tr_msg_t *m) {
   if (ctx->w)
@@ -354,10 +355,12 @@ int tr_send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t 
 static int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap, bool heap_ok) {
   size_t len;
   if (!heap_ok) {
-    int rc = tr_vpack_into(m->u.bytes, TR_MSG_INLINE, &len, fmt, ap);
+    bool pids;
+    int rc = tr__vpack_into_pids(m->u.bytes, TR_MSG_INLINE, &len, fmt, ap, &pids);
     if (TR_LIKELY(rc == 0)) {
       m->store = TR_STORE_INLINE;
       m->len = (uint32_t)len;
+      m->sig = pids ? TR_MSGF_PIDS : 0;
     }
     return rc;
   }
@@ -372,6 +375,7 @@ static int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap, bool heap_ok)
   m->store = TR_STORE_HEAP;
   m->u.heap = heap;
   m->len = (uint32_t)len;
+  m->sig = strchr(fmt, 'p') ? TR_MSGF_PIDS : 0; /* a message too big for the envelope */
   return 0;
 }
 
@@ -395,8 +399,7 @@ static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8
   m->ref = ref;
   m->tag = tag;
   m->kind = kind;
-  m->sig = strchr(fmt, 'p') ? TR_MSGF_PIDS : 0;
-  m->aux = 0;
+  m->aux = 0; /* m->sig: set by pack_into_msg */
   count_out(ctx, to, m);
   bool ok;
   if (TR_UNLIKELY((rc = tr__send_to(ctx, to, m, &ok)) != 0))

@@ -165,7 +165,8 @@ static inline int append_grown(void *data, const char *bytes, size_t n) {
  * count its header needs, and whether the level is well formed), so only the depth is
  * tracked here, and closing brackets write nothing. Inlined into both public callers, each
  * with its own constant callback. */
-static inline int pack(sink_t *s, msgpack_packer_write write, const char *fmt, va_list ap) {
+static inline int pack(sink_t *s, msgpack_packer_write write, const char *fmt, va_list ap,
+                       bool *pids) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, s, write);
   uint32_t depth = 0;
@@ -210,6 +211,7 @@ static inline int pack(sink_t *s, msgpack_packer_write write, const char *fmt, v
     }
     case 'p': { /* a pid: fixext 8 of type TR_EXT_PID, the id big-endian */
       unsigned char be[8];
+      *pids = true;
       tr__put_be64(be, va_arg(ap, tr_pid_t).id);
       rc = msgpack_pack_ext(&pk, 8, TR_EXT_PID);
       if (rc == 0)
@@ -242,15 +244,22 @@ static inline int pack(sink_t *s, msgpack_packer_write write, const char *fmt, v
   return 0;
 }
 
-TR__FLATTEN int tr_vpack_into(void *buf, size_t cap, size_t *len, const char *fmt, va_list ap) {
+TR__FLATTEN int tr__vpack_into_pids(void *buf, size_t cap, size_t *len, const char *fmt, va_list ap,
+                                    bool *pids) {
   if (TR_UNLIKELY((buf == NULL && cap > 0) || len == NULL || fmt == NULL))
     return TR_EINVAL;
   sink_t s = {.buf = buf, .cap = cap, .used = 0};
-  int rc = pack(&s, append_fixed, fmt, ap);
+  *pids = false;
+  int rc = pack(&s, append_fixed, fmt, ap, pids);
   if (rc != 0)
     return rc;
   *len = s.used;
   return 0;
+}
+
+int tr_vpack_into(void *buf, size_t cap, size_t *len, const char *fmt, va_list ap) {
+  bool pids;
+  return tr__vpack_into_pids(buf, cap, len, fmt, ap, &pids);
 }
 
 int tr_pack_into(void *buf, size_t cap, size_t *len, const char *fmt, ...) {
@@ -268,7 +277,8 @@ TR__FLATTEN int tr_vpack(void **out, size_t *len, const char *fmt, va_list ap) {
   sink_t s = {.buf = malloc(TR__PACK_FIRST_CAP), .cap = TR__PACK_FIRST_CAP, .used = 0};
   if (s.buf == NULL)
     return TR_ENOMEM;
-  int rc = pack(&s, append_grown, fmt, ap);
+  bool pids;
+  int rc = pack(&s, append_grown, fmt, ap, &pids);
   if (rc != 0) {
     free(s.buf);
     return rc;
