@@ -104,15 +104,20 @@ static proc_t start_node(const char *name, const char *cookie, uint16_t seed_por
   return p;
 }
 
-/* Ask `to` (a pid of another node) and return the reply's two numbers. */
-static void ask2(tr_client_t *c, tr_pid_t to, const char *tag, uint64_t *a, uint64_t *b) {
+/* Ask `to` (a pid of another node) and return the reply's two numbers, within ms. */
+static void ask2_within(tr_client_t *c, tr_pid_t to, const char *tag, uint64_t *a, uint64_t *b,
+                        int ms) {
   tr_system_t *sys = tr_ctx_system(tr_client_ctx(c));
-  tr_msg_t *r = sup_request(c, to, tr_atom(sys, tag));
+  tr_msg_t *r = sup_request_within(c, to, tr_atom(sys, tag), ms);
   if (b)
     assert_int_equal(tr_msg_unpack(r, "[uu]", a, b), 0);
   else
     assert_int_equal(tr_msg_unpack(r, "[u]", a), 0);
   tr_msg_free(r);
+}
+
+static void ask2(tr_client_t *c, tr_pid_t to, const char *tag, uint64_t *a, uint64_t *b) {
+  ask2_within(c, to, tag, a, b, SUP_WAIT_MS);
 }
 
 /* The echo actor of a node, found with a named send and the pid in its answer. */
@@ -426,13 +431,13 @@ static void test_cluster(void **st) {
   assert_int_equal(tr_spawnf(ctx, &seq_sender_b, &sender, "[ppuu]", tr_client_pid(cl), eb,
                              (uint64_t)0, (uint64_t)SEQ_N),
                    0);
-  tr_msg_t *fin = sup_receive(cl);
+  tr_msg_t *fin = sup_receive_within(cl, SUP_BULK_WAIT_MS);
   assert_int_equal(tr_msg_tag(fin), tr_atom(a, "sent"));
   tr_msg_free(fin);
   for (uint64_t i = SEQ_N; i < SEQ_N + 1000; i++)
     assert_int_equal(tr_sendf(ctx, eb, seq, "[u]", i), 0);
   uint64_t seen, bad;
-  ask2(cl, eb, "count", &seen, &bad);
+  ask2_within(cl, eb, "count", &seen, &bad, SUP_BULK_WAIT_MS); /* behind all of them */
   assert_int_equal(seen, SEQ_N + 1000);
   assert_int_equal(bad, 0);
 
