@@ -64,32 +64,29 @@ static inline bool tr__mq_push_chain(tr_mq_t *q, tr_mq_node_t *first, tr_mq_node
   return (prev & 1) != 0;
 }
 
-/* Consumer only. The next node, or NULL when the queue is empty or a push is still linking
- * its node. *released receives the previous tail when it may be recycled (not the stub),
- * else NULL. */
-static inline tr_mq_node_t *tr__mq_pop(tr_mq_t *q, tr_mq_node_t **released) {
-  tr_mq_node_t *tail = q->tail;
-  /* acquire: pairs with the release store in tr__mq_push. */
-  tr_mq_node_t *next = atomic_load_explicit(&tail->next, memory_order_acquire);
-  if (!next) {
-    *released = NULL;
-    return NULL;
-  }
-  q->tail = next;
-  *released = tail == &q->stub ? NULL : tail;
-  return next;
-}
-
-/* Consumer only. The node tr__mq_pop would give next, left in the queue; NULL as there. */
+/* Consumer only. The next node, left in the queue, or NULL when the queue is empty or a
+ * push is still linking its node. */
 static inline tr_mq_node_t *tr__mq_peek(const tr_mq_t *q) {
+  /* acquire: pairs with the release store in tr__mq_push. */
   return atomic_load_explicit(&q->tail->next, memory_order_acquire);
 }
 
-/* Consumer only. Pop n, which tr__mq_peek gave: as tr__mq_pop. */
+/* Consumer only. Pop n, which tr__mq_peek gave. *released receives the previous tail when it
+ * may be recycled (not the stub), else NULL. */
 static inline void tr__mq_take(tr_mq_t *q, tr_mq_node_t *n, tr_mq_node_t **released) {
   tr_mq_node_t *tail = q->tail;
   q->tail = n;
   *released = tail == &q->stub ? NULL : tail;
+}
+
+/* Consumer only. The next node, or NULL when the queue is empty or a push is still linking
+ * its node; *released as in tr__mq_take (NULL when nothing was popped). */
+static inline tr_mq_node_t *tr__mq_pop(tr_mq_t *q, tr_mq_node_t **released) {
+  tr_mq_node_t *next = tr__mq_peek(q);
+  *released = NULL;
+  if (next)
+    tr__mq_take(q, next, released);
+  return next;
 }
 
 /* Consumer only. Move scheduled -> idle if the queue is empty. Returns false when it is not
