@@ -123,9 +123,8 @@ static int parse(int argc, char **argv, options_t *o) {
 
 /* Start the rooms' supervision tree; it returns once the manager is registered, so the
  * first client's JOIN finds it. */
-static int start_rooms(tr_system_t *sys) {
-  tr_pid_t sup;
-  return tr_supervisor_start(tr_system_ctx(sys), &tree, &sup);
+static int start_rooms(tr_system_t *sys, tr_pid_t *sup) {
+  return tr_supervisor_start(tr_system_ctx(sys), &tree, sup);
 }
 
 static int start_listener(tr_system_t *sys, const options_t *o, uint16_t *port) {
@@ -173,11 +172,12 @@ int main(int argc, char **argv) {
   uint16_t port = 0;
   const char *what = "atoms";
   tr_listener_t console, metrics;
+  tr_pid_t sup = TR_PID_NONE;
   /* The cluster before the rooms manager, which joins the cluster's managers as it starts;
    * the listener last, so no client comes before both. */
   if ((rc = chat_atoms_init(sys)) == 0)
     what = "cluster", rc = ex_cluster_start("troupe-chat", sys, &o.cluster);
-  if (rc == 0 && (what = "rooms", rc = start_rooms(sys)) == 0)
+  if (rc == 0 && (what = "rooms", rc = start_rooms(sys, &sup)) == 0)
     what = "listen", rc = start_listener(sys, &o, &port);
   if (rc == 0 && o.console)
     what = "console", rc = tr_console_start_at(sys, o.console, &console);
@@ -189,6 +189,6 @@ int main(int argc, char **argv) {
     return 1;
   }
   ex_serve("troupe-chat", sys, o.bind, port, o.console ? &console : NULL,
-           o.metrics ? &metrics : NULL, &stop);
+           o.metrics ? &metrics : NULL, sup, &stop);
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server.h"
 
@@ -82,7 +83,8 @@ void ex_block_stop_signals(sigset_t *stop) {
 }
 
 void ex_serve(const char *name, tr_system_t *sys, const char *bind, uint16_t port,
-              const tr_listener_t *console, const tr_listener_t *metrics, sigset_t *stop) {
+              const tr_listener_t *console, const tr_listener_t *metrics, tr_pid_t tree,
+              sigset_t *stop) {
   bool v6 = strchr(bind, ':') != NULL;
   /* stdout keeps its one line; the other ports go to stderr, first, so whoever waits for
    * the stdout line finds them there already. */
@@ -96,6 +98,14 @@ void ex_serve(const char *name, tr_system_t *sys, const char *bind, uint16_t por
   while (sigwait(stop, &sig) != 0)
     ;
   tr_log(TR_LOG_INFO, "%s: signal %d, stopping", name, sig);
+  if (!tr_pid_is_none(tree)) {
+    tr_reason_t why;
+    tr_actor_info_t info;
+    (void)tr_exit(tr_system_ctx(sys), tree, tr_reason_set(&why, TR_REASON_SHUTDOWN, 0, NULL));
+    struct timespec ms = {0, 1000000};
+    for (int waited = 0; waited < EX_TREE_STOP_MS && tr_actor_info(sys, tree, &info) == 0; waited++)
+      nanosleep(&ms, NULL);
+  }
   tr_system_stop(sys);
   tr_system_free(sys);
 }

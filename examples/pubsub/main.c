@@ -165,6 +165,6 @@ int main(int argc, char **argv) {
     return 1;
   }
   ex_serve("troupe-pubsub", sys, o.bind, port, o.console ? &console : NULL,
-           o.metrics ? &metrics : NULL, &stop);
+           o.metrics ? &metrics : NULL, TR_PID_NONE, &stop);
   return 0;
 }
