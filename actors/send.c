@@ -354,8 +354,8 @@ int tr_send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t 
  * big for the envelope, start their varargs again for the heap. */
 static int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap, bool heap_ok) {
   size_t len;
+  bool pids;
   if (!heap_ok) {
-    bool pids;
     int rc = tr__vpack_into_pids(m->u.bytes, TR_MSG_INLINE, &len, fmt, ap, &pids);
     if (TR_LIKELY(rc == 0)) {
       m->store = TR_STORE_INLINE;
@@ -366,7 +366,7 @@ static int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap, bool heap_ok)
   }
   int rc;
   void *heap;
-  if ((rc = tr_vpack(&heap, &len, fmt, ap)) != 0)
+  if ((rc = tr__vpack_pids(&heap, &len, fmt, ap, &pids)) != 0)
     return rc;
   if (len > TR_MSG_MAX) {
     free(heap);
@@ -375,7 +375,7 @@ static int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap, bool heap_ok)
   m->store = TR_STORE_HEAP;
   m->u.heap = heap;
   m->len = (uint32_t)len;
-  m->sig = strchr(fmt, 'p') ? TR_MSGF_PIDS : 0; /* a message too big for the envelope */
+  m->sig = pids ? TR_MSGF_PIDS : 0;
   return 0;
 }
 

@@ -270,15 +270,15 @@ int tr_pack_into(void *buf, size_t cap, size_t *len, const char *fmt, ...) {
   return rc;
 }
 
-TR__FLATTEN int tr_vpack(void **out, size_t *len, const char *fmt, va_list ap) {
+TR__FLATTEN int tr__vpack_pids(void **out, size_t *len, const char *fmt, va_list ap, bool *pids) {
   if (TR_UNLIKELY(out == NULL || len == NULL || fmt == NULL))
     return TR_EINVAL;
   /* Allocated before packing, so that even an empty format hands back a pointer to free. */
   sink_t s = {.buf = malloc(TR__PACK_FIRST_CAP), .cap = TR__PACK_FIRST_CAP, .used = 0};
   if (s.buf == NULL)
     return TR_ENOMEM;
-  bool pids;
-  int rc = pack(&s, append_grown, fmt, ap, &pids);
+  *pids = false;
+  int rc = pack(&s, append_grown, fmt, ap, pids);
   if (rc != 0) {
     free(s.buf);
     return rc;
@@ -286,6 +286,11 @@ TR__FLATTEN int tr_vpack(void **out, size_t *len, const char *fmt, va_list ap) {
   *out = s.buf;
   *len = s.used;
   return 0;
+}
+
+int tr_vpack(void **out, size_t *len, const char *fmt, va_list ap) {
+  bool pids;
+  return tr__vpack_pids(out, len, fmt, ap, &pids);
 }
 
 int tr_pack(void **out, size_t *len, const char *fmt, ...) {

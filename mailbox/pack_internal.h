@@ -168,10 +168,12 @@ static inline int tr__mp_head(const uint8_t *data, size_t len, size_t pos, tr__m
   return h->body < len - pos ? 0 : TR_EPROTO; /* the body follows the one type byte */
 }
 
-/* tr_vpack_into that also says whether the format packed a pid ('p'): the message flag
- * TR_MSGF_PIDS of tr_sendf, found in the packing pass instead of a scan of its own. */
+/* tr_vpack_into and tr_vpack that also say whether the format packed a pid ('p'): the
+ * message flag TR_MSGF_PIDS of tr_sendf, found in the packing pass instead of a scan of its
+ * own. */
 int tr__vpack_into_pids(void *buf, size_t cap, size_t *len, const char *fmt, va_list ap,
                         bool *pids);
+int tr__vpack_pids(void **out, size_t *len, const char *fmt, va_list ap, bool *pids);
 
 /* The limits in force: the caller's, with a zero field (or a NULL lim) meaning the default.
  * NULL is the common case (tr_msg_unpack passes it), so it is the straight path. */
