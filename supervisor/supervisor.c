@@ -35,6 +35,12 @@
 #define SUP_ATOM_RETRY "$sup.retry"
 /* A supervisor started from outside tells its starter how the start of its children went. */
 #define SUP_ATOM_STARTED "$sup.started"
+/* A caller outside the pool asks a supervisor to stop (tr_supervisor_stop), and is told once
+ * its children have stopped. */
+#define SUP_ATOM_STOP "$sup.stop"
+#define SUP_ATOM_STOPPED "$sup.stopped"
+/* Stop callers told at the sweep's end; more (not a real use) learn it from the exit. */
+#define SUP_STOP_WAITERS 4
 /* How often a starter waiting for that answer checks that the supervisor still lives (one
  * killed before its init ran never answers). */
 #define SUP_START_POLL_MS 100
@@ -56,7 +62,9 @@ typedef enum { AFTER_NONE, AFTER_RESTART, AFTER_EXIT } after_t;
 typedef struct {
   const tr_supervisor_spec_t *spec;
   tr_pid_t parent; /* the linked caller of tr_supervisor_start, or none */
-  tr_atom_t which, kill, retry;
+  tr_atom_t which, kill, retry, stop;
+  tr_pid_t stop_waiters[SUP_STOP_WAITERS]; /* callers of tr_supervisor_stop to tell */
+  size_t nstop_waiters;
   child_t *kids;  /* spec->nchildren */
   uint64_t *hist; /* ring of recent restart times (ns): spec->intensity + 1 slots */
   size_t hist_head, hist_len;
@@ -129,20 +137,22 @@ static int start_sup(tr_ctx_t *ctx, const tr_supervisor_spec_t *spec, const char
 
 /* The start's answer, from a client that waits for it; TR_ENOENT when the supervisor is gone
  * without answering. */
-static int await_started(tr_system_t *sys, tr_client_t *c, tr_pid_t pid, tr_atom_t started) {
+/* Wait on client c for the supervisor pid's answer `tag` (an error code) and return it;
+ * `gone` when the supervisor is found gone first (looked for every SUP_START_POLL_MS). */
+static int await_answer(tr_system_t *sys, tr_client_t *c, tr_pid_t pid, tr_atom_t tag, int gone) {
   for (;;) {
     tr_msg_t *m = NULL;
     int rc = tr_client_receive(c, SUP_START_POLL_MS, &m);
     if (rc == TR_ETIMEDOUT) {
       tr_actor_info_t info;
       if (tr_actor_info(sys, pid, &info) == TR_ENOENT)
-        return TR_ENOENT;
+        return gone;
       continue;
     }
     if (rc != 0)
       return rc;
     int64_t result = TR_EPROTO;
-    bool answer = tr_msg_tag(m) == started && tr_msg_unpack(m, "i", &result) == 0;
+    bool answer = tr_msg_tag(m) == tag && tr_msg_unpack(m, "i", &result) == 0;
     tr_msg_free(m);
     if (answer)
       return (int)result;
@@ -164,7 +174,7 @@ static int start_and_wait(tr_ctx_t *ctx, const tr_supervisor_spec_t *spec, tr_pi
   tr_spawn_opts_t opts = {0};
   rc = spawn_sup(ctx, spec, &opts, TR_PID_NONE, tr_client_pid(c), &pid);
   if (rc == 0)
-    rc = await_started(sys, c, pid, started);
+    rc = await_answer(sys, c, pid, started, TR_ENOENT);
   tr_client_close(c);
   if (rc == 0 && out)
     *out = pid;
@@ -315,6 +325,9 @@ static void sweep_done(tr_ctx_t *ctx, sup_t *s) {
   s->after = AFTER_NONE;
   if (after == AFTER_EXIT) {
     s->after = AFTER_EXIT; /* stay put until the exit takes effect */
+    tr_atom_t stopped = tr_atom(tr_ctx_system(ctx), SUP_ATOM_STOPPED);
+    for (size_t k = 0; stopped && k < s->nstop_waiters; k++)
+      tr_sendf(ctx, s->stop_waiters[k], stopped, "i", (int64_t)0);
     tr_stop_reason(ctx, &s->final);
     return;
   }
@@ -487,7 +500,8 @@ static int sup_setup(tr_ctx_t *ctx, void *state, const tr_supervisor_spec_t *spe
   s->which = tr_atom(sys, SUP_ATOM_WHICH);
   s->kill = tr_atom(sys, SUP_ATOM_KILL);
   s->retry = tr_atom(sys, SUP_ATOM_RETRY);
-  if (!s->kids || !s->hist || !s->which || !s->kill || !s->retry) {
+  s->stop = tr_atom(sys, SUP_ATOM_STOP);
+  if (!s->kids || !s->hist || !s->which || !s->kill || !s->retry || !s->stop) {
     free(s->kids);
     free(s->hist);
     free(s);
@@ -526,6 +540,16 @@ static int sup_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   return 0;
 }
 
+/* tr_supervisor_stop's request, [the caller's client pid]: stop everything, exit shutdown,
+ * and tell the caller once the children have stopped. */
+static void on_stop(tr_ctx_t *ctx, sup_t *s, const tr_msg_t *m) {
+  uint64_t waiter;
+  if (tr_msg_unpack(m, "u", &waiter) == 0 && s->nstop_waiters < SUP_STOP_WAITERS)
+    s->stop_waiters[s->nstop_waiters++] = (tr_pid_t){waiter};
+  tr_reason_t reason;
+  shut_down(ctx, s, tr_reason_set(&reason, TR_REASON_SHUTDOWN, 0, "stopped"));
+}
+
 static int sup_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   sup_t *s = *(sup_t **)state;
   tr_atom_t tag = tr_msg_tag(m);
@@ -537,6 +561,8 @@ static int sup_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     on_kill(ctx, s, m);
   else if (tag == s->retry)
     on_retry(ctx, s);
+  else if (tag == s->stop)
+    on_stop(ctx, s, m);
   return 0;
 }
 
@@ -601,6 +627,24 @@ static const tr_behaviour_t sup_behaviour = {
 };
 
 /* ---- asking from outside ---- */
+
+int tr_supervisor_stop(tr_ctx_t *ctx, tr_pid_t sup) {
+  if (!ctx || tr_ctx_in_handler(ctx))
+    return TR_EINVAL; /* a handler must not wait: tr_exit(sup, shutdown) does it unwaited */
+  tr_system_t *sys = tr_ctx_system(ctx);
+  tr_atom_t stop = tr_atom(sys, SUP_ATOM_STOP), stopped = tr_atom(sys, SUP_ATOM_STOPPED);
+  if (!stop || !stopped)
+    return TR_ELIMIT;
+  tr_client_t *c;
+  int rc = tr_client_open(sys, &c);
+  if (rc)
+    return rc;
+  rc = tr_sendf(tr_client_ctx(c), sup, stop, "u", tr_client_pid(c).id);
+  if (rc == 0)
+    rc = await_answer(sys, c, sup, stopped, 0); /* gone already, or stopped: done either way */
+  tr_client_close(c);
+  return rc;
+}
 
 int tr_supervisor_child(tr_client_t *c, tr_pid_t sup, const char *id, int timeout_ms,
                         tr_pid_t *out) {

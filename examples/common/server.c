@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "server.h"
 
@@ -98,14 +97,8 @@ void ex_serve(const char *name, tr_system_t *sys, const char *bind, uint16_t por
   while (sigwait(stop, &sig) != 0)
     ;
   tr_log(TR_LOG_INFO, "%s: signal %d, stopping", name, sig);
-  if (!tr_pid_is_none(tree)) {
-    tr_reason_t why;
-    tr_actor_info_t info;
-    (void)tr_exit(tr_system_ctx(sys), tree, tr_reason_set(&why, TR_REASON_SHUTDOWN, 0, NULL));
-    struct timespec ms = {0, 1000000};
-    for (int waited = 0; waited < EX_TREE_STOP_MS && tr_actor_info(sys, tree, &info) == 0; waited++)
-      nanosleep(&ms, NULL);
-  }
+  if (!tr_pid_is_none(tree))
+    (void)tr_supervisor_stop(tr_system_ctx(sys), tree); /* failing, tr_system_stop does it */
   tr_system_stop(sys);
   tr_system_free(sys);
 }

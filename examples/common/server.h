@@ -57,12 +57,11 @@ void ex_block_stop_signals(sigset_t *stop);
 /* Print "<name> listening on ADDR:PORT" as the one stdout line (and the console's and the
  * metrics server's ports, if they run, on stderr), wait for SIGINT/SIGTERM, then stop and
  * free the system. `tree` (TR_PID_NONE: none) is the server's supervision tree: it is
- * stopped first, from its root, and waited for (at most EX_TREE_STOP_MS), as OTP stops an
- * application, before tr_system_stop takes the rest (newest first). So a tree's manager
+ * stopped first, from its root (tr_supervisor_stop), as OTP stops an application, before
+ * tr_system_stop takes the rest (newest first). So a tree's manager
  * leaves its process groups before the actors it owns go: on a cluster node the other nodes
  * learn that first (one ordered link per pair), and what they do about the owned actors'
  * DOWNs no longer reaches the stopping node. */
-#define EX_TREE_STOP_MS 5000
 void ex_serve(const char *name, tr_system_t *sys, const char *bind, uint16_t port,
               const tr_listener_t *console, const tr_listener_t *metrics, tr_pid_t tree,
               sigset_t *stop);

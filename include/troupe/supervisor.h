@@ -66,6 +66,15 @@ typedef struct tr_supervisor_spec {
  * supervisor was killed before it could start its children). */
 TR_API int tr_supervisor_start(tr_ctx_t *ctx, const tr_supervisor_spec_t *spec, tr_pid_t *out);
 
+/* Stop a supervisor from outside the pool (tr_system_ctx, a client's ctx), as OTP's
+ * supervisor:stop: it stops its children one at a time in reverse start order (each with its
+ * shutdown_ms, then killed), then exits with reason shutdown. Returns once its children have
+ * stopped (0 at once for a supervisor already gone); blocks the caller that long, which the
+ * children's shutdown_ms bound. From a handler: TR_EINVAL (a handler must not wait;
+ * tr_exit(sup, shutdown) stops it without waiting). Errors: TR_EINVAL, TR_ELIMIT, those of
+ * tr_client_open. */
+TR_API int tr_supervisor_stop(tr_ctx_t *ctx, tr_pid_t sup);
+
 /* The pid of a supervisor's child by id, asked from outside (blocking request through a
  * client, up to timeout_ms). TR_PID_NONE in *out when the child is not running.
  * Errors: TR_ENOENT (no such child id), TR_ETIMEDOUT. */

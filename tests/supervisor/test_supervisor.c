@@ -545,6 +545,29 @@ static void start_from_outside_returns_once_every_child_is_registered(void **sta
   wait_gone(f, sup);
 }
 
+/* Guards against a stop from outside that returns before the children have stopped (or
+ * stops them out of order, or waits for a supervisor that is gone). */
+static void stop_from_outside_returns_once_every_child_has_stopped(void **state) {
+  fix_t *f = *state;
+  f->trappers = "a"; /* a ignores shutdown: the supervisor kills it after 200 ms */
+  atomic_store_explicit(&f->traps, 1, memory_order_relaxed); /* the spawns publish it */
+  tree_t *t = tree(f, 0, TR_ONE_FOR_ONE, 100);
+  kids(f, t, "abc", "ppp");
+  t->kids[0].shutdown_ms = 200;
+  tr_pid_t sup = TR_PID_NONE;
+  assert_int_equal(tr_supervisor_start(tr_system_ctx(f->sys), &t->spec, &sup), 0);
+  expect_started(f, "abc", true);
+  assert_int_equal(tr_supervisor_stop(tr_system_ctx(f->sys), sup), 0);
+  /* No wait: a child's name goes at its exit, and the call returns after the last exit. */
+  for (const char *id = "abc"; *id; id++)
+    assert_true(tr_pid_is_none(tr_whereis(f->sys, (char[2]){*id, 0})));
+  expect_stops(f, "cb", TR_REASON_SHUTDOWN);
+  expect_event(f, f->trapped, 'a', TR_REASON_SHUTDOWN);
+  expect_stops(f, "a", TR_REASON_KILLED);
+  wait_gone(f, sup);
+  assert_int_equal(tr_supervisor_stop(tr_client_ctx(f->client), sup), 0); /* gone: at once */
+}
+
 /* Guards against a start from outside that hides a child's start failure behind success. */
 static void start_from_outside_returns_the_error_of_a_failed_child_start(void **state) {
   fix_t *f = *state;
@@ -637,6 +660,7 @@ int main(void) {
       TEST(supervisor_child_reports_current_pids_and_unknown_ids),
       TEST(failed_child_start_stops_started_children_and_exits_with_the_error),
       TEST(start_from_outside_returns_once_every_child_is_registered),
+      TEST(stop_from_outside_returns_once_every_child_has_stopped),
       TEST(start_from_outside_returns_the_error_of_a_failed_child_start),
       TEST(supervisor_stops_its_children_when_its_parent_exits),
       TEST(child_dying_during_one_for_all_is_restarted_once_with_the_others),
