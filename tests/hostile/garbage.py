@@ -37,8 +37,8 @@ def spray(port, data):
         for i in range(0, len(data), 16384):
             s.sendall(data[i:i + 16384])
         s.shutdown(socket.SHUT_WR)
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # it closed on us: fine
+    except OSError:
+        pass  # it closed on us (a shutdown after its RST: ENOTCONN): fine
     t.join()
     s.close()
     return got[0], got[1]
