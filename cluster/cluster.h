@@ -377,6 +377,10 @@ void tr__groups_sync_to(tr_peer_t *p);
 
 /* records.c */
 void tr__records_down(tr_peer_t *p, tr_ctx_t *ctx);
+/* Fail a request of a local requester at once, as if its target's node had answered
+ * "noconnection": a TIMEOUT reply with its reference, marked so that a client's
+ * tr_client_request returns TR_ENOCONN. */
+void tr__request_noconn(tr_ctx_t *ctx, tr_pid_t requester, uint64_t ref);
 
 /* dial.c */
 int tr__dial_start(tr_cluster_t *cl, const char *seeds);

@@ -94,6 +94,19 @@ void tr__pairs_free(tr_pairs_t *s) {
 
 /* ---- the end of a link ---- */
 
+void tr__request_noconn(tr_ctx_t *ctx, tr_pid_t requester, uint64_t ref) {
+  tr_msg_t *m = tr__msg_alloc(tr__ctx_pool(ctx));
+  if (!m || tr__msg_fill(m, TR_ATOM_TIMEOUT, TR_PID_NONE, "\xacnoconnection", 13) != 0) {
+    if (m)
+      tr__msg_recycle(tr__ctx_pool(ctx), m);
+    return; /* no envelope: the request still times out at its deadline */
+  }
+  m->kind = TR_KIND_REPLY;
+  m->ref = ref;
+  m->aux = TR_REPLY_NOCONN;
+  tr__deliver(ctx, requester, m);
+}
+
 void tr__records_down(tr_peer_t *p, tr_ctx_t *ctx) {
   tr__out_lock(p);
   tr_pairs_t links = p->links;
@@ -129,18 +142,8 @@ void tr__records_down(tr_peer_t *p, tr_ctx_t *ctx) {
    * marked so that a client's tr_client_request returns TR_ENOCONN. */
   for (tr_u64map_t *q = &rq; q; q = q == &rq ? &rq_old : NULL) {
     i = 0;
-    while (tr__u64map_next(q, &i, &ref, &w)) {
-      tr_msg_t *m = tr__msg_alloc(tr__ctx_pool(ctx));
-      if (!m || tr__msg_fill(m, TR_ATOM_TIMEOUT, TR_PID_NONE, "\xacnoconnection", 13) != 0) {
-        if (m)
-          tr__msg_recycle(tr__ctx_pool(ctx), m);
-        continue;
-      }
-      m->kind = TR_KIND_REPLY;
-      m->ref = ref;
-      m->aux = TR_REPLY_NOCONN;
-      tr__deliver(ctx, (tr_pid_t){w}, m);
-    }
+    while (tr__u64map_next(q, &i, &ref, &w))
+      tr__request_noconn(ctx, (tr_pid_t){w}, ref);
     tr__u64map_free(q);
   }
   tr__pairs_free(&links);

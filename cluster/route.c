@@ -63,8 +63,12 @@ static bool outside(const tr_ctx_t *ctx, const tr_cluster_t *cl) {
   return !ctx->w && ctx != &cl->io->ctx;
 }
 
+/* m's node is not connected: it is a dead letter, and a request fails at once (as one
+ * whose link goes down while it waits, records.c) instead of waiting out its timeout. */
 static void dead(tr_ctx_t *ctx, tr_cluster_t *cl, tr_msg_t *m) {
   atomic_fetch_add_explicit(&cl->dead_noconn, 1, memory_order_relaxed);
+  if (m->kind == TR_KIND_USER && m->ref && !tr__pid_remote(m->from))
+    tr__request_noconn(ctx, m->from, m->ref);
   tr__dead_letter(ctx, m);
 }
 

@@ -202,6 +202,8 @@ static int linker_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
    * node goes down, long before its own minute is up. */
   if (rc == 0)
     rc = tr_request(ctx, target, tr_atom(tr_ctx_system(ctx), "hang"), NULL, 0, 60000, &s->req);
+  if (rc == 0) /* init runs on a worker after tr_spawn returns: say when all three went */
+    rc = tr_send(ctx, s->report, tr_atom(tr_ctx_system(ctx), "armed"), NULL, 0);
   return rc;
 }
 
@@ -493,7 +495,10 @@ static void test_cluster(void **st) {
   /* kill -9 c: the monitor and the link report noconnection, c's member leaves. */
   tr_pid_t lk;
   assert_int_equal(tr_spawnf(ctx, &linker_b, &lk, "[pp]", tr_client_pid(cl), ec), 0);
-  ask2(cl, ec, "count", &seen, &bad); /* the LINK and MONITOR went before this answer */
+  tr_msg_t *armed = sup_receive(cl);
+  assert_int_equal(tr_msg_tag(armed), tr_atom(a, "armed"));
+  tr_msg_free(armed);
+  ask2(cl, ec, "count", &seen, &bad); /* the LINK, MONITOR and request went before this */
   kill(c.pid, SIGKILL);
   waitpid(c.pid, NULL, 0);
   bool got_down = false, got_exit = false, got_req = false;
@@ -520,6 +525,11 @@ static void test_cluster(void **st) {
   }
   wait_group(a, 1);
   assert_int_equal(links_up(a, "c"), 0);
+  /* A request to a node that is not connected fails at once, not at its timeout. */
+  tr_msg_t *none = NULL;
+  assert_int_equal(tr_client_request(cl, ec, tr_atom(a, "count"), NULL, 0, SUP_WAIT_MS, &none),
+                   TR_ENOCONN);
+  assert_null(none);
 
   /* c again, under the same name: a new incarnation; the old pid stays dead. */
   c = start_node("c", cookie_path, port);
