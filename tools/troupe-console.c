@@ -296,7 +296,7 @@ static void top(const char *at) {
     tcsetattr(STDIN_FILENO, TCSANOW, &raw);
   }
   cl.interrupted = 0;
-  char cmd[64];
+  char cmd[128]; /* "actors --sort mailbox --limit N " and 64 of the node: 106 at most */
   while (!cl.interrupted) {
     /* Without @node, every node's (on a node of a cluster; else this system's). */
     snprintf(cmd, sizeof cmd, "actors --sort mailbox --limit %d %.64s", term_rows() - 5,

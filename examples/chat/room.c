@@ -374,7 +374,7 @@ static void on_mode(tr_ctx_t *ctx, room_t *r, const tr_msg_t *m) {
     return;
   }
   numerics_t a = {0};
-  char done[64] = "", args[IRC_LINE_MAX + 1] = "", change[IRC_LINE_MAX + 1];
+  char done[64] = "", args[IRC_LINE_MAX + 1] = "", change[sizeof done + sizeof args];
   size_t dlen = 0;
   char sign = '+', written = 0, *save = NULL, *arg = strtok_r(argv, " ", &save);
   for (const char *p = modes; *p && dlen + 3 < sizeof done; p++) {
