@@ -71,7 +71,7 @@ bool tr__idle_work_anywhere(tr_sched_t *s) {
   if (tr__inject_len(&s->inject) > 0)
     return true;
   for (unsigned k = 0; k < s->n; k++)
-    if (tr__deque_len(&s->workers[k].dq) > 0)
+    if (tr__deque_len(&s->workers[k].dq) > 0 || tr__inject_len(&s->workers[k].back) > 0)
       return true;
   return false;
 }

@@ -1,6 +1,7 @@
 /* The global injection queue: actors made runnable from outside the pool (threads that are
  * not workers, the I/O thread) and the overflow of full worker deques. A mutex-protected
- * ring that grows; `len` lets idle workers check it without taking the lock. */
+ * ring that grows; `len` lets idle workers check it without taking the lock. Each worker
+ * also has one of its own, its back queue of yielded tasks (sched.h). */
 #ifndef TR_SCHEDULER_INJECT_H
 #define TR_SCHEDULER_INJECT_H
 

@@ -2,18 +2,24 @@
  *
  * The worker loop. A worker repeats: pick a task, run one turn of it (the layer above's
  * `run`), announce a quiescent point (qsbr.h). It picks, in order:
- *   1. every TR_SCHED_INJECT_INTERVAL turns, a task from the injection queue first;
+ *   1. every TR_SCHED_INJECT_INTERVAL turns, a task from the injection queue first, and
+ *      every TR_SCHED_BACK_INTERVAL turns the tasks waiting in its own back queue;
  *   2. the LIFO slot (the task the last turn woke), unless it has run TR_SCHED_LIFO_MAX times
  *      in a row while the deque had others waiting; then it goes behind everyone (below);
  *   3. the newest task of its own deque: spawns run depth-first, which keeps the set of live
  *      actors small and in cache, while thieves take the oldest (biggest) pieces of work;
- *   4. searching: half the deque of each other worker in turn (starting at a random one),
- *      then a share of the injection queue;
- *   5. parking (idle.c), until a producer wakes it.
- * An actor that used up its batch, or a LIFO task that hit its limit, goes to the back of the
- * line: the injection queue when other work waits here, else its own deque (then no one
- * waits on it). Together with the periodic look at the injection queue, this is what keeps
- * a busy actor, or two actors bouncing messages, from starving the rest. The price of
+ *   4. its back queue, oldest first;
+ *   5. searching: half the deque of each other worker in turn (starting at a random one),
+ *      then a share of another's back queue, then a share of the injection queue;
+ *   6. parking (idle.c), until a producer wakes it.
+ * An actor that used up its batch (or sent itself a message), or a LIFO task that hit its
+ * limit, goes to the back of the line: the worker's back queue when other work waits here,
+ * else its own deque (then no one waits on it). Together with the periodic looks at the
+ * injection and back queues, this is what keeps a busy actor, or two actors bouncing
+ * messages, from starving the rest. The back queue is the worker's own, not the shared
+ * injection queue it once was: mesh's actors yield after every chunk of sends, and a yield
+ * through one mutex and one ring that both workers wrote moved the actor to a random
+ * worker and cost a fifth of the workload's time (BENCHMARKS.md). The price of
  * newest-first is that under saturation an old entry of a deque waits until the newer ones
  * drain or an idle worker steals it (thieves take the oldest). CAF makes the same choice
  * for work an actor creates; message wakeups mostly take the LIFO slot instead.
@@ -64,6 +70,8 @@ int tr__sched_init(tr_sched_t *s, unsigned workers, unsigned extra, uint64_t see
     w->qs = &s->qsbr.recs[k];
     w->rng = (seed + k) * UINT64_C(0x9E3779B97F4A7C15) | 1;
     tr__pool_init(&w->pool, &s->depot);
+    if ((rc = tr__inject_init(&w->back)) != 0)
+      return rc;
     pthread_mutex_init(&w->park_mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -92,11 +100,19 @@ void tr__sched_push_local(tr_worker_t *w, void *task) {
   tr__idle_notify(w->s, false);
 }
 
+/* Behind the others: where an idle worker takes it at once (the injection queue, with a
+ * wake-up) when one is searching or asleep, else this worker's back queue. */
 void tr__sched_yield(tr_worker_t *w, void *task) {
-  if (!w->lifo && tr__deque_len(&w->dq) == 0)
+  if (!w->lifo && tr__deque_len(&w->dq) == 0) {
     push_or_overflow(w, task);
-  else
+  } else if (atomic_load_explicit(&w->s->idle.searching, memory_order_relaxed) +
+                 atomic_load_explicit(&w->s->idle.sleeping, memory_order_relaxed) !=
+             0) {
     tr__sched_inject(w->s, task);
+  } else {
+    tr__inject_push(&w->back, &task, 1);
+    tr__idle_notify(w->s, false);
+  }
 }
 
 void tr__sched_wake_local(tr_worker_t *w, void *task) {
@@ -112,25 +128,35 @@ void tr__sched_inject(tr_sched_t *s, void *task) {
   tr__idle_notify(s, true);
 }
 
-static void *take_injected(tr_worker_t *w) {
-  tr_sched_t *s = w->s;
-  size_t len = tr__inject_len(&s->inject);
+/* Move up to `share` of q's tasks (at least one, at most half a deque) to w: the first to
+ * run now, the rest onto w's deque. */
+static void *take_from(tr_worker_t *w, tr_inject_t *q, size_t share) {
+  size_t len = tr__inject_len(q);
   if (len == 0)
     return NULL;
-  /* Take a fair share, so one worker does not drain a burst that others could run. */
-  size_t want = len / s->n + 1;
+  size_t want = len / share + 1;
   if (want > TR_DEQUE_CAP / 2)
     want = TR_DEQUE_CAP / 2;
   void *batch[TR_DEQUE_CAP / 2];
-  size_t n = tr__inject_pop(&s->inject, batch, want);
+  size_t n = tr__inject_pop(q, batch, want);
   for (size_t k = 1; k < n; k++)
     push_or_overflow(w, batch[k]);
   return n ? batch[0] : NULL;
 }
 
+/* A fair share of the injection queue, so one worker does not drain a burst that others
+ * could run. */
+static void *take_injected(tr_worker_t *w) { return take_from(w, &w->s->inject, w->s->n); }
+
+/* Its own back queue, whole (up to half a deque): they have waited behind everyone. */
+static void *take_back(tr_worker_t *w) { return take_from(w, &w->back, 1); }
+
 static void *next_local(tr_worker_t *w) {
   void *t;
-  if (++w->tick % TR_SCHED_INJECT_INTERVAL == 0 && (t = take_injected(w)) != NULL)
+  uint64_t phase = ++w->tick % TR_SCHED_INJECT_INTERVAL;
+  if (phase == 0 && (t = take_injected(w)) != NULL)
+    return t;
+  if (w->tick % TR_SCHED_BACK_INTERVAL == 0 && (t = take_back(w)) != NULL)
     return t;
   if (w->lifo) {
     t = w->lifo;
@@ -142,7 +168,9 @@ static void *next_local(tr_worker_t *w) {
     tr__sched_yield(w, t);
   }
   w->lifo_runs = 0;
-  return tr__deque_pop_newest(&w->dq);
+  if ((t = tr__deque_pop_newest(&w->dq)) != NULL)
+    return t;
+  return take_back(w);
 }
 
 static void end_search(tr_worker_t *w) {
@@ -190,6 +218,12 @@ static void *search(tr_worker_t *w) {
       unsigned v = (start + k) % s->n;
       if (v != w->id)
         t = tr__deque_steal(&s->workers[v].dq, &w->dq);
+    }
+    /* Then what waits behind a busy worker's turns: half of its back queue. */
+    for (unsigned k = 0; k < s->n && !t; k++) {
+      unsigned v = (start + k) % s->n;
+      if (v != w->id)
+        t = take_from(w, &s->workers[v].back, 2);
     }
     if (t)
       tr__bump(&w->steals, 1);
@@ -270,6 +304,8 @@ void tr__sched_destroy(tr_sched_t *s) {
   for (unsigned k = 0; k < s->n; k++) {
     tr_worker_t *w = &s->workers[k];
     tr__pool_destroy(&w->pool);
+    if (w->back.ring)
+      tr__inject_destroy(&w->back);
     pthread_mutex_destroy(&w->park_mu);
     pthread_cond_destroy(&w->park_cv);
   }
