@@ -22,8 +22,8 @@ FIGURES = os.path.join(ROOT, "bench", "figures.csv")
 BENCHMARKS = os.path.join(ROOT, "BENCHMARKS.md")
 PLOTS = os.path.join(ROOT, "bench", "plots")
 
-CORE = ("bench/run against tokio 1.24 and Go 1.19, 2 workers each, alternating, medians of 3, "
-        "2026-12-01")
+CORE = ("bench/run against tokio 1.24 and Go 1.19, 2 workers each, alternating, medians of 5, "
+        "2026-12-02")
 # Each group (an SVG), in figures.csv's names: its title and where its figures come from.
 GROUPS = {
     "pingpong": ("pingpong: two actors, a message each way per round trip", CORE),
