@@ -137,6 +137,10 @@ void *tr__deque_steal(tr_deque_t *from, tr_deque_t *to) {
   return got[0];
 }
 
+uint32_t tr__deque_oldest(const tr_deque_t *d) {
+  return unpack(atomic_load_explicit(&d->ctl, memory_order_relaxed)).real;
+}
+
 uint32_t tr__deque_len(const tr_deque_t *d) {
   ctl_t x = unpack(atomic_load_explicit(&d->ctl, memory_order_relaxed));
   return dist(x.real, x.tail);

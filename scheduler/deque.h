@@ -61,4 +61,8 @@ void *tr__deque_steal(tr_deque_t *from, tr_deque_t *to);
 /* Any thread; a snapshot. */
 uint32_t tr__deque_len(const tr_deque_t *d);
 
+/* Owner only: the index of the oldest task; it changes exactly when that task leaves
+ * (popped or stolen), so an unchanged index says the same task is still waiting. */
+uint32_t tr__deque_oldest(const tr_deque_t *d);
+
 #endif

@@ -35,6 +35,12 @@
  * 3x slower at 3); yet often enough that a deque that always refills (actors waking each
  * other) holds a yielded actor back by no more than this many turns. A prime, as above. */
 #define TR_SCHED_BACK_INTERVAL 127u
+/* A deque's oldest task that has waited this long while newer ones kept coming on top
+ * (newest-first) is run next: at most one such rescue per this period per worker. Long
+ * beside the run of a spawn tree (skynet's whole tree takes some 90 ms, and popping the
+ * oldest task every few thousand turns instead, whatever its wait, halved its speed: each
+ * one opens another big subtree), short beside a person's patience. */
+#define TR_SCHED_STARVE_NS (UINT64_C(50) * 1000000u)
 /* The LIFO slot may run this many tasks in a row while the deque has others waiting; then
  * the LIFO task goes to the back. Two actors ping-ponging cannot starve the queue. */
 #define TR_SCHED_LIFO_MAX 3u
@@ -58,6 +64,10 @@ typedef struct tr_worker {
    * contended when a thief with nothing else to do takes from it. */
   tr_inject_t back;
   void *local; /* the layer above's per-worker data */
+  /* The deque's oldest task as last seen (tr__deque_oldest) and since when (ns; 0: not
+   * timed yet). */
+  uint32_t oldest;
+  uint64_t oldest_since;
   pthread_t thread;
   /* Written by the owner (relaxed stores), read by statistics. */
   alignas(TR_CACHE_LINE) _Atomic uint64_t turns;

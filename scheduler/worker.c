@@ -2,8 +2,9 @@
  *
  * The worker loop. A worker repeats: pick a task, run one turn of it (the layer above's
  * `run`), announce a quiescent point (qsbr.h). It picks, in order:
- *   1. every TR_SCHED_INJECT_INTERVAL turns, a task from the injection queue first, and
- *      every TR_SCHED_BACK_INTERVAL turns the tasks waiting in its own back queue;
+ *   1. every TR_SCHED_INJECT_INTERVAL turns, a task from the injection queue first; every
+ *      TR_SCHED_BACK_INTERVAL turns, the tasks waiting in its own back queue; and half a
+ *      period later, the oldest task of its deque if it has waited TR_SCHED_STARVE_NS;
  *   2. the LIFO slot (the task the last turn woke), unless it has run TR_SCHED_LIFO_MAX times
  *      in a row while the deque had others waiting; then it goes behind everyone (below);
  *   3. the newest task of its own deque: spawns run depth-first, which keeps the set of live
@@ -13,16 +14,19 @@
  *      then a share of another's back queue, then a share of the injection queue;
  *   6. parking (idle.c), until a producer wakes it.
  * An actor that used up its batch (or sent itself a message), or a LIFO task that hit its
- * limit, goes to the back of the line: the worker's back queue when other work waits here,
- * else its own deque (then no one waits on it). Together with the periodic looks at the
+ * limit, goes to the back of the line: the worker's back queue when other work waits here
+ * (the injection queue, with a wake-up, when another worker is idle and can take it at
+ * once), else its own deque (then no one waits on it). Together with the periodic looks at the
  * injection and back queues, this is what keeps a busy actor, or two actors bouncing
  * messages, from starving the rest. The back queue is the worker's own, not the shared
  * injection queue it once was: mesh's actors yield after every chunk of sends, and a yield
  * through one mutex and one ring that both workers wrote moved the actor to a random
  * worker and cost a fifth of the workload's time (BENCHMARKS.md). The price of
  * newest-first is that under saturation an old entry of a deque waits until the newer ones
- * drain or an idle worker steals it (thieves take the oldest). CAF makes the same choice
- * for work an actor creates; message wakeups mostly take the LIFO slot instead.
+ * drain, an idle worker steals it (thieves take the oldest), or it has waited
+ * TR_SCHED_STARVE_NS (1. above): never forever, even when a new task keeps coming on top
+ * (a spawn loop). CAF makes the same choice for work an actor creates; message wakeups
+ * mostly take the LIFO slot instead.
  *
  * Victim choice is random so that thieves spread over victims; the seed comes from the
  * config, so a run with one worker and a fixed seed is reproducible.
@@ -104,14 +108,13 @@ void tr__sched_push_local(tr_worker_t *w, void *task) {
  * wake-up) when one is searching or asleep, else this worker's back queue. */
 void tr__sched_yield(tr_worker_t *w, void *task) {
   if (!w->lifo && tr__deque_len(&w->dq) == 0) {
-    push_or_overflow(w, task);
+    push_or_overflow(w, task); /* alone here: it runs next (fanin's consumer stays put) */
   } else if (atomic_load_explicit(&w->s->idle.searching, memory_order_relaxed) +
                  atomic_load_explicit(&w->s->idle.sleeping, memory_order_relaxed) !=
              0) {
     tr__sched_inject(w->s, task);
   } else {
-    tr__inject_push(&w->back, &task, 1);
-    tr__idle_notify(w->s, false);
+    tr__inject_push(&w->back, &task, 1); /* no one to wake: every worker is busy */
   }
 }
 
@@ -151,12 +154,33 @@ static void *take_injected(tr_worker_t *w) { return take_from(w, &w->s->inject, 
 /* Its own back queue, whole (up to half a deque): they have waited behind everyone. */
 static void *take_back(tr_worker_t *w) { return take_from(w, &w->back, 1); }
 
+/* The deque's oldest task when it has waited TR_SCHED_STARVE_NS behind newer ones, else
+ * NULL. Without it, a worker whose deque always gets a new task on top (a spawn loop) would
+ * never reach the tasks below: test_sched's a_yielded_actor_runs_beside_a_spawn_loop. */
+static void *rescue(tr_worker_t *w) {
+  if (tr__deque_len(&w->dq) == 0)
+    return NULL;
+  uint32_t oldest = tr__deque_oldest(&w->dq);
+  uint64_t now = tr__now_ns();
+  if (oldest != w->oldest || w->oldest_since == 0) {
+    w->oldest = oldest;
+    w->oldest_since = now;
+    return NULL;
+  }
+  if (now - w->oldest_since < TR_SCHED_STARVE_NS)
+    return NULL;
+  w->oldest_since = 0; /* the next oldest is timed from the next look */
+  return tr__deque_pop(&w->dq);
+}
+
 static void *next_local(tr_worker_t *w) {
   void *t;
   uint64_t phase = ++w->tick % TR_SCHED_INJECT_INTERVAL;
   if (phase == 0 && (t = take_injected(w)) != NULL)
     return t;
   if (w->tick % TR_SCHED_BACK_INTERVAL == 0 && (t = take_back(w)) != NULL)
+    return t;
+  if (w->tick % TR_SCHED_BACK_INTERVAL == TR_SCHED_BACK_INTERVAL / 2 && (t = rescue(w)) != NULL)
     return t;
   if (w->lifo) {
     t = w->lifo;

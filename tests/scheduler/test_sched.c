@@ -7,6 +7,8 @@
  * queue; every actor runs once), and stealing (two actors that can only finish together
  * must end up on two workers).
  *
+ * A yielded actor still runs while a spawn loop keeps its worker busy.
+ *
  * Every wait has a generous bound so a broken build fails instead of hanging (the ctest
  * TIMEOUT is the last resort); no bound is a timing assertion. Actors reach the test's
  * fixture through a pointer packed into their init payload. */
@@ -196,6 +198,63 @@ static const tr_behaviour_t pinger = {.name = "pinger",
                                       .state_size = sizeof(actor_state_t),
                                       .init = keep_fixture,
                                       .receive = pinger_receive};
+
+/* Runs in steps, mailing itself `spin` after each one (so it yields every turn and waits
+ * behind the others); answers a request with the number of steps so far ("u"). */
+typedef struct {
+  sched_fixture_t *f;
+  uint64_t steps;
+} looper_state_t;
+
+static int looper_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
+  if (keep_fixture(ctx, state, init) != 0)
+    return -1;
+  return tr_send(ctx, tr_self(ctx), ((looper_state_t *)state)->f->spin, NULL, 0);
+}
+
+static int looper_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  looper_state_t *st = state;
+  if (tr_msg_ref(m))
+    return tr_replyf(ctx, m, 0, "u", st->steps);
+  st->steps++;
+  if (tr_send(ctx, tr_self(ctx), st->f->spin, NULL, 0) != 0)
+    actor_error(st->f);
+  return 0;
+}
+
+static const tr_behaviour_t looper = {.name = "looper",
+                                      .state_size = sizeof(looper_state_t),
+                                      .init = looper_init,
+                                      .receive = looper_receive};
+
+/* Spawns a bouncer for every message; each bouncer sends `kick` back and stops. So its
+ * worker always has a spawn on its deque or the spawner in its LIFO slot, forever. */
+static int bouncer_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
+  (void)state;
+  uint64_t fp, parent;
+  if (tr_msg_unpack(init, "[uu]", &fp, &parent) != 0)
+    return -1;
+  sched_fixture_t *f = (sched_fixture_t *)(uintptr_t)fp;
+  if (tr_send(ctx, (tr_pid_t){parent}, f->kick, NULL, 0) != 0)
+    actor_error(f);
+  tr_stop(ctx);
+  return 0;
+}
+
+static const tr_behaviour_t bouncer = {.name = "bouncer", .init = bouncer_init, .receive = ignore};
+
+static int spawner_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  (void)m;
+  sched_fixture_t *f = ((actor_state_t *)state)->f;
+  if (tr_spawnf(ctx, &bouncer, NULL, "[uu]", ptr_arg(f), tr_self(ctx).id) != 0)
+    actor_error(f);
+  return 0;
+}
+
+static const tr_behaviour_t spawner = {.name = "spawner",
+                                       .state_size = sizeof(actor_state_t),
+                                       .init = keep_fixture,
+                                       .receive = spawner_receive};
 
 /* A node of the spawn tree. Init payload "[uuu]": fixture, path, level (0 for the root).
  * A node at level l < TREE_LEVELS spawns fan(l) children with paths path * fan(l) + i; the
@@ -405,6 +464,34 @@ static void a_ping_pong_pair_cannot_starve_a_third_actor(void **state) {
   assert_int_equal(atomic_load_explicit(&f->actor_errors, memory_order_relaxed), 0);
 }
 
+/* Guards against a worker that runs its yielded actors only when it has nothing else to
+ * do: a spawn loop keeps its deque or LIFO slot busy forever, so the looper, which yields
+ * every turn, must still be taken from the back queue now and then, or the requests to it
+ * would time out. Its step count must grow between requests. */
+static void a_yielded_actor_runs_beside_a_spawn_loop(void **state) {
+  sched_fixture_t *f = *state;
+  tr_pid_t loop = spawn_with_fixture(f, &looper);
+  wait_until_running(f, loop);
+  for (unsigned k = 0; k < f->workers; k++) {
+    tr_pid_t sp = spawn_with_fixture(f, &spawner);
+    assert_int_equal(tr_send(tr_system_ctx(f->sys), sp, f->kick, NULL, 0), 0);
+    wait_until_running(f, sp);
+  }
+  uint64_t last = 0;
+  for (uint32_t r = 0; r < FAIR_ROUNDS; r++) {
+    tr_msg_t *reply = NULL;
+    int rc = tr_client_request(f->client, loop, f->ping, NULL, 0, WAIT_MS, &reply);
+    if (rc != 0)
+      fail_msg("the looper did not answer within %d ms: %s", WAIT_MS, tr_strerror(rc));
+    uint64_t steps;
+    assert_int_equal(tr_msg_unpack(reply, "u", &steps), 0);
+    tr_msg_free(reply);
+    assert_true(r == 0 || steps > last);
+    last = steps;
+  }
+  assert_int_equal(atomic_load_explicit(&f->actor_errors, memory_order_relaxed), 0);
+}
+
 /* ---- parking ---- */
 
 /* One round trip in which the client polls for the answer instead of sleeping on it, so
@@ -570,6 +657,8 @@ int main(void) {
       WITH(a_busy_actor_cannot_starve_another, two_workers),
       WITH(a_ping_pong_pair_cannot_starve_a_third_actor, one_worker),
       WITH(a_ping_pong_pair_cannot_starve_a_third_actor, two_workers),
+      WITH(a_yielded_actor_runs_beside_a_spawn_loop, one_worker),
+      WITH(a_yielded_actor_runs_beside_a_spawn_loop, two_workers),
       WITH(parked_workers_never_miss_a_request, one_worker),
       WITH(parked_workers_never_miss_a_request, two_workers),
       WITH(parked_workers_never_miss_a_message_stream, one_worker),
