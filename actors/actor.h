@@ -75,10 +75,19 @@ enum {
   TR_INSPECT_STATE = 0, /* the behaviour's inspect callback (nil without one) */
   TR_INSPECT_META = 1,  /* counts from the owner's ext: links, monitors, watchers, timers */
 };
-/* A reply's aux: the cluster's answer for a request whose node went down (TR_ATOM_TIMEOUT
- * with the request's reference, delivered at once), which tr_client_request turns into
- * TR_ENOCONN. Set only by this node: a reply's aux does not cross the wire. */
+/* A reply's aux, for a request that failed before any answer could come: a TR_ATOM_TIMEOUT
+ * with the request's reference, delivered at once (tr__request_fail). NOCONN: its target's
+ * node is not connected or went down (cluster/), which tr_client_request turns into
+ * TR_ENOCONN; NOPROC: its target is a local pid that is not alive, TR_ENOENT. Set only by
+ * this node: a reply's aux does not cross the wire. */
 #define TR_REPLY_NOCONN 1u
+#define TR_REPLY_NOPROC 2u
+
+/* Fail the request `ref` of a local requester at once: deliver it the TIMEOUT reply above,
+ * with aux `why` and the msgpack string `text` (a short literal) as payload. Any context
+ * that may send. */
+void tr__request_fail(tr_ctx_t *ctx, tr_pid_t requester, uint64_t ref, uint32_t why,
+                      const char *text);
 
 enum {
   TR_EXITF_LINK = 1u << 0,   /* sent because a linked actor exited */

@@ -199,9 +199,10 @@ static int await_reply(tr_client_t *c, uint64_t ref, int timeout_ms, tr_msg_t **
     tr_msg_t *m = pop_copy(c);
     int rc;
     if (m && m->kind == TR_KIND_REPLY && m->ref == ref) {
-      if (m->aux == TR_REPLY_NOCONN) { /* its node went down before it answered */
+      if (m->aux == TR_REPLY_NOCONN || m->aux == TR_REPLY_NOPROC) {
+        rc = m->aux == TR_REPLY_NOCONN ? TR_ENOCONN : TR_ENOENT; /* before any answer */
         tr_msg_free(m);
-        return TR_ENOCONN;
+        return rc;
       }
       *reply = m;
       return 0;

@@ -127,6 +127,26 @@ int tr_request(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size
   return 0;
 }
 
+void tr__request_fail(tr_ctx_t *ctx, tr_pid_t requester, uint64_t ref, uint32_t why,
+                      const char *text) {
+  uint8_t payload[32];
+  size_t n = strlen(text);
+  if (n > sizeof payload - 1)
+    n = sizeof payload - 1;
+  payload[0] = (uint8_t)(0xa0 | n); /* a msgpack fixstr */
+  memcpy(payload + 1, text, n);
+  tr_msg_t *m = tr__msg_alloc(tr__ctx_pool(ctx));
+  if (!m || tr__msg_fill(m, TR_ATOM_TIMEOUT, TR_PID_NONE, payload, n + 1) != 0) {
+    if (m)
+      tr__msg_recycle(tr__ctx_pool(ctx), m);
+    return; /* no envelope: the request still times out at its deadline */
+  }
+  m->kind = TR_KIND_REPLY;
+  m->ref = ref;
+  m->aux = why;
+  tr__deliver(ctx, requester, m);
+}
+
 bool tr__reply_admit(tr_ctx_t *ctx, tr_actor_t *a, const tr_msg_t *m) {
   (void)ctx;
   tr_actor_ext_t *x = atomic_load_explicit(&a->ext, memory_order_acquire);

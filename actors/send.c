@@ -186,6 +186,11 @@ int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
     if (rc == -1 || rc == 1) { /* not alive, or dropped by a full mailbox */
       if (rc == 1 && TR_UNLIKELY(ctx->traced) && tr__in_handler(ctx))
         tr__trace_event(ctx, ctx->self, TR_TRACE_DROP, to, m);
+      /* A request to a pid that is not alive fails now, not at its timeout (as a call to a
+       * dead process in Erlang fails with noproc). */
+      if (rc == -1 && m->kind == TR_KIND_USER && m->ref && !tr_pid_is_none(m->from) &&
+          !tr__pid_remote(m->from))
+        tr__request_fail(ctx, m->from, m->ref, TR_REPLY_NOPROC, "noproc");
       tr__dead_letter(ctx, m);
       return 0;
     }

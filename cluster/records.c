@@ -95,16 +95,7 @@ void tr__pairs_free(tr_pairs_t *s) {
 /* ---- the end of a link ---- */
 
 void tr__request_noconn(tr_ctx_t *ctx, tr_pid_t requester, uint64_t ref) {
-  tr_msg_t *m = tr__msg_alloc(tr__ctx_pool(ctx));
-  if (!m || tr__msg_fill(m, TR_ATOM_TIMEOUT, TR_PID_NONE, "\xacnoconnection", 13) != 0) {
-    if (m)
-      tr__msg_recycle(tr__ctx_pool(ctx), m);
-    return; /* no envelope: the request still times out at its deadline */
-  }
-  m->kind = TR_KIND_REPLY;
-  m->ref = ref;
-  m->aux = TR_REPLY_NOCONN;
-  tr__deliver(ctx, requester, m);
+  tr__request_fail(ctx, requester, ref, TR_REPLY_NOCONN, "noconnection");
 }
 
 void tr__records_down(tr_peer_t *p, tr_ctx_t *ctx) {

@@ -77,7 +77,7 @@ TR_API int tr_supervisor_stop(tr_ctx_t *ctx, tr_pid_t sup);
 
 /* The pid of a supervisor's child by id, asked from outside (blocking request through a
  * client, up to timeout_ms). TR_PID_NONE in *out when the child is not running.
- * Errors: TR_ENOENT (no such child id), TR_ETIMEDOUT. */
+ * Errors: TR_ENOENT (no such child id, or `sup` is not alive), TR_ETIMEDOUT. */
 TR_API int tr_supervisor_child(tr_client_t *c, tr_pid_t sup, const char *id, int timeout_ms,
                                tr_pid_t *out);
 

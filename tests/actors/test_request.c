@@ -63,7 +63,7 @@ static const tr_behaviour_t server_behaviour = {.name = "server",
 typedef struct {
   fix_t *f;
   tr_pid_t report, answer[2], ignore;
-  uint64_t n, mode, resolved, replied, timed_out, bad, late;
+  uint64_t n, mode, resolved, replied, timed_out, failed, bad, late;
   uint64_t ref[REQ_MAX];
   uint64_t due_ns[REQ_MAX]; /* no timeout may come before this */
   tr_pid_t to[REQ_MAX];
@@ -135,13 +135,19 @@ static void resolve(tr_ctx_t *ctx, requester_t *s, const tr_msg_t *m, bool reply
     s->bad++;
     return;
   }
-  if (!reply && sup_now_ns() < s->due_ns[i])
+  /* A request whose target was not alive fails at once, its TIMEOUT saying "noproc". */
+  const char *why;
+  size_t why_len;
+  bool failed = !reply && tr_msg_unpack(m, "s", &why, &why_len) == 0 && why_len == 6 &&
+                memcmp(why, "noproc", 6) == 0;
+  if (!reply && !failed && sup_now_ns() < s->due_ns[i])
     s->bad++; /* a timeout before its time */
   s->status[i] = reply ? REPLIED : TIMED_OUT;
   s->replied += reply;
-  s->timed_out += !reply;
+  s->timed_out += !reply && !failed;
+  s->failed += failed;
   if (++s->resolved == s->n)
-    tr_sendf(ctx, s->report, s->f->done, "[uuu]", s->replied, s->timed_out, s->bad);
+    tr_sendf(ctx, s->report, s->f->done, "[uuuu]", s->replied, s->timed_out, s->bad, s->failed);
 }
 
 static int requester_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
@@ -211,17 +217,28 @@ static int teardown(void **state) {
 }
 
 /* Start a run of n requests in `mode` and wait for its tallies. */
-static void run(world_t *w, uint64_t n, uint64_t mode, uint64_t *replied, uint64_t *timed_out) {
+/* Requests that failed at once (their target not alive) must be none unless `failed` is
+ * given. */
+static void run_failing(world_t *w, uint64_t n, uint64_t mode, uint64_t *replied,
+                        uint64_t *timed_out, uint64_t *failed) {
   fix_t *f = &w->f;
   assert_int_equal(tr_sendf(tr_client_ctx(f->client), w->requester, f->go, "[uuuuu]",
                             w->answer[0].id, w->answer[1].id, w->ignore.id, n, mode),
                    0);
   tr_msg_t *m = sup_receive(f->client);
-  uint64_t bad;
+  uint64_t bad, nfailed;
   assert_int_equal(tr_msg_tag(m), f->done);
-  assert_int_equal(tr_msg_unpack(m, "[uuu]", replied, timed_out, &bad), 0);
+  assert_int_equal(tr_msg_unpack(m, "[uuuu]", replied, timed_out, &bad, &nfailed), 0);
   tr_msg_free(m);
   assert_int_equal(bad, 0);
+  if (failed)
+    *failed = nfailed;
+  else
+    assert_int_equal(nfailed, 0);
+}
+
+static void run(world_t *w, uint64_t n, uint64_t mode, uint64_t *replied, uint64_t *timed_out) {
+  run_failing(w, n, mode, replied, timed_out, NULL);
 }
 
 /* ---- tests ---- */
@@ -244,8 +261,10 @@ static void unanswered_request_times_out_with_its_ref(void **state) {
   assert_int_equal(timed_out, 3);
 }
 
-/* Guards against a request to a dead actor neither failing nor timing out. */
-static void request_to_a_dead_pid_times_out(void **state) {
+/* Guards against a request to a dead actor waiting out its timeout (or never ending): it
+ * fails at once, a TIMEOUT with its reference saying "noproc" (before its deadline, which
+ * resolve() accepts only for these). */
+static void request_to_a_dead_pid_fails_at_once(void **state) {
   world_t *w = *state;
   tr_reason_t r;
   tr_reason_set(&r, TR_REASON_SHUTDOWN, 0, NULL);
@@ -254,9 +273,11 @@ static void request_to_a_dead_pid_times_out(void **state) {
   uint64_t deadline = sup_now_ms() + SUP_WAIT_MS;
   while (tr_actor_info(w->f.sys, w->ignore, &info) == 0 && sup_now_ms() < deadline)
     sup_sleep_ms(1);
-  uint64_t replied, timed_out;
-  run(w, 2, MODE_IGNORED, &replied, &timed_out);
-  assert_int_equal(timed_out, 2);
+  uint64_t replied, timed_out, failed;
+  run_failing(w, 2, MODE_IGNORED, &replied, &timed_out, &failed);
+  assert_int_equal(failed, 2);
+  assert_int_equal(timed_out, 0);
+  assert_int_equal(replied, 0);
 }
 
 /* Guards against a reply that comes after its timeout reaching the requester anyway. */
@@ -351,7 +372,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       TEST(reply_reaches_the_requester_with_its_ref),
       TEST(unanswered_request_times_out_with_its_ref),
-      TEST(request_to_a_dead_pid_times_out),
+      TEST(request_to_a_dead_pid_fails_at_once),
       TEST(late_reply_after_the_timeout_is_dropped),
       TEST(many_concurrent_requests_are_each_matched_to_their_own_ref),
       TEST(requests_with_interleaved_deadlines_each_time_out_on_time),

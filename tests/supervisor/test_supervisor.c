@@ -501,7 +501,7 @@ static void supervisor_child_reports_current_pids_and_unknown_ids(void **state) 
   assert_int_equal(tr_exit(tr_client_ctx(f->client), sup, &SHUTDOWN), 0);
   expect_stops(f, "ba", TR_REASON_SHUTDOWN);
   wait_gone(f, sup);
-  assert_int_equal(tr_supervisor_child(f->client, sup, "a", 20, &pid), TR_ETIMEDOUT);
+  assert_int_equal(tr_supervisor_child(f->client, sup, "a", SUP_WAIT_MS, &pid), TR_ENOENT);
 }
 
 /* Guards against a half-started tree running on, or exiting without the start error. */
