@@ -61,8 +61,10 @@ void *tr__deque_steal(tr_deque_t *from, tr_deque_t *to);
 /* Any thread; a snapshot. */
 uint32_t tr__deque_len(const tr_deque_t *d);
 
-/* Owner only: the index of the oldest task; it changes exactly when that task leaves
- * (popped or stolen), so an unchanged index says the same task is still waiting. */
+/* Owner only: the index of the oldest task. It moves when the oldest task leaves from that
+ * end (tr__deque_pop, a steal), not when the owner's newest-first pops empty the deque and
+ * new pushes refill it: the same index seen twice means the same task only if the deque was
+ * not emptied in between. */
 uint32_t tr__deque_oldest(const tr_deque_t *d);
 
 #endif

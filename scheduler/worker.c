@@ -158,8 +158,10 @@ static void *take_back(tr_worker_t *w) { return take_from(w, &w->back, 1); }
  * NULL. Without it, a worker whose deque always gets a new task on top (a spawn loop) would
  * never reach the tasks below: test_sched's a_yielded_actor_runs_beside_a_spawn_loop. */
 static void *rescue(tr_worker_t *w) {
-  if (tr__deque_len(&w->dq) == 0)
+  if (tr__deque_len(&w->dq) == 0) {
+    w->oldest_since = 0; /* emptied: whatever comes next is timed afresh */
     return NULL;
+  }
   uint32_t oldest = tr__deque_oldest(&w->dq);
   uint64_t now = tr__now_ns();
   if (oldest != w->oldest || w->oldest_since == 0) {
@@ -169,7 +171,9 @@ static void *rescue(tr_worker_t *w) {
   }
   if (now - w->oldest_since < TR_SCHED_STARVE_NS)
     return NULL;
-  w->oldest_since = 0; /* the next oldest is timed from the next look */
+  /* The next oldest is timed from the next look. Had the deque emptied and refilled between
+   * two looks that saw it non-empty, this runs a task early: out of order, never lost. */
+  w->oldest_since = 0;
   return tr__deque_pop(&w->dq);
 }
 
