@@ -179,12 +179,12 @@ static void *rescue(tr_worker_t *w) {
 
 static void *next_local(tr_worker_t *w) {
   void *t;
-  uint64_t phase = ++w->tick % TR_SCHED_INJECT_INTERVAL;
-  if (phase == 0 && (t = take_injected(w)) != NULL)
+  uint64_t tick = ++w->tick, back = tick % TR_SCHED_BACK_INTERVAL;
+  if (tick % TR_SCHED_INJECT_INTERVAL == 0 && (t = take_injected(w)) != NULL)
     return t;
-  if (w->tick % TR_SCHED_BACK_INTERVAL == 0 && (t = take_back(w)) != NULL)
+  if (back == 0 && (t = take_back(w)) != NULL)
     return t;
-  if (w->tick % TR_SCHED_BACK_INTERVAL == TR_SCHED_BACK_INTERVAL / 2 && (t = rescue(w)) != NULL)
+  if (back == TR_SCHED_BACK_INTERVAL / 2 && (t = rescue(w)) != NULL)
     return t;
   if (w->lifo) {
     t = w->lifo;
