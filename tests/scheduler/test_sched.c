@@ -101,24 +101,31 @@ static int keep_fixture(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   return 0;
 }
 
-/* Never stops: every message it handles sends it another one. */
+/* Never stops: every message it handles sends it another one, so it yields every turn and
+ * waits behind the others. Answers a request with the number of steps so far ("u"). */
+typedef struct {
+  actor_state_t base; /* first: keep_fixture fills it */
+  uint64_t steps;
+} spinner_state_t;
+
 static int spinner_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   if (keep_fixture(ctx, state, init) != 0)
     return -1;
-  sched_fixture_t *f = ((actor_state_t *)state)->f;
-  return tr_send(ctx, tr_self(ctx), f->spin, NULL, 0);
+  return tr_send(ctx, tr_self(ctx), ((spinner_state_t *)state)->base.f->spin, NULL, 0);
 }
 
 static int spinner_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
-  (void)m;
-  sched_fixture_t *f = ((actor_state_t *)state)->f;
-  if (tr_send(ctx, tr_self(ctx), f->spin, NULL, 0) != 0)
-    actor_error(f);
+  spinner_state_t *st = state;
+  if (tr_msg_ref(m))
+    return tr_replyf(ctx, m, 0, "u", st->steps);
+  st->steps++;
+  if (tr_send(ctx, tr_self(ctx), st->base.f->spin, NULL, 0) != 0)
+    actor_error(st->base.f);
   return 0;
 }
 
 static const tr_behaviour_t spinner = {.name = "spinner",
-                                       .state_size = sizeof(actor_state_t),
+                                       .state_size = sizeof(spinner_state_t),
                                        .init = spinner_init,
                                        .receive = spinner_receive};
 
@@ -198,34 +205,6 @@ static const tr_behaviour_t pinger = {.name = "pinger",
                                       .state_size = sizeof(actor_state_t),
                                       .init = keep_fixture,
                                       .receive = pinger_receive};
-
-/* Runs in steps, mailing itself `spin` after each one (so it yields every turn and waits
- * behind the others); answers a request with the number of steps so far ("u"). */
-typedef struct {
-  sched_fixture_t *f;
-  uint64_t steps;
-} looper_state_t;
-
-static int looper_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
-  if (keep_fixture(ctx, state, init) != 0)
-    return -1;
-  return tr_send(ctx, tr_self(ctx), ((looper_state_t *)state)->f->spin, NULL, 0);
-}
-
-static int looper_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
-  looper_state_t *st = state;
-  if (tr_msg_ref(m))
-    return tr_replyf(ctx, m, 0, "u", st->steps);
-  st->steps++;
-  if (tr_send(ctx, tr_self(ctx), st->f->spin, NULL, 0) != 0)
-    actor_error(st->f);
-  return 0;
-}
-
-static const tr_behaviour_t looper = {.name = "looper",
-                                      .state_size = sizeof(looper_state_t),
-                                      .init = looper_init,
-                                      .receive = looper_receive};
 
 /* Spawns a bouncer for every message; each bouncer sends `kick` back and stops. So its
  * worker always has a spawn on its deque or the spawner in its LIFO slot, forever. */
@@ -465,12 +444,12 @@ static void a_ping_pong_pair_cannot_starve_a_third_actor(void **state) {
 }
 
 /* Guards against a worker that runs its yielded actors only when it has nothing else to
- * do: a spawn loop keeps its deque or LIFO slot busy forever, so the looper, which yields
+ * do: a spawn loop keeps its deque or LIFO slot busy forever, so the spinner, which yields
  * every turn, must still be taken from the back queue now and then, or the requests to it
  * would time out. Its step count must grow between requests. */
 static void a_yielded_actor_runs_beside_a_spawn_loop(void **state) {
   sched_fixture_t *f = *state;
-  tr_pid_t loop = spawn_with_fixture(f, &looper);
+  tr_pid_t loop = spawn_with_fixture(f, &spinner);
   wait_until_running(f, loop);
   for (unsigned k = 0; k < f->workers; k++) {
     tr_pid_t sp = spawn_with_fixture(f, &spawner);
@@ -482,7 +461,7 @@ static void a_yielded_actor_runs_beside_a_spawn_loop(void **state) {
     tr_msg_t *reply = NULL;
     int rc = tr_client_request(f->client, loop, f->ping, NULL, 0, WAIT_MS, &reply);
     if (rc != 0)
-      fail_msg("the looper did not answer within %d ms: %s", WAIT_MS, tr_strerror(rc));
+      fail_msg("the spinner did not answer within %d ms: %s", WAIT_MS, tr_strerror(rc));
     uint64_t steps;
     assert_int_equal(tr_msg_unpack(reply, "u", &steps), 0);
     tr_msg_free(reply);
