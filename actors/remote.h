@@ -70,6 +70,12 @@ int tr__remote_send(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered);
 /* Is pid an actor of another node? */
 static inline bool tr__pid_remote(tr_pid_t pid) { return tr__pid_node(pid) != 0; }
 
+/* Is m a request from an actor or client of this node (tr_request, tr_client_request), one
+ * that tr__request_fail can answer when no reply can come? */
+static inline bool tr__local_request(const tr_msg_t *m) {
+  return m->kind == TR_KIND_USER && m->ref && !tr_pid_is_none(m->from) && !tr__pid_remote(m->from);
+}
+
 /* ---- what the actor layer offers the cluster ---- */
 
 /* Push a signal from `from` (any pid, a remote one included) to a local actor; false when

@@ -188,8 +188,7 @@ int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
         tr__trace_event(ctx, ctx->self, TR_TRACE_DROP, to, m);
       /* A request to a pid that is not alive fails now, not at its timeout (as a call to a
        * dead process in Erlang fails with noproc). */
-      if (rc == -1 && m->kind == TR_KIND_USER && m->ref && !tr_pid_is_none(m->from) &&
-          !tr__pid_remote(m->from))
+      if (rc == -1 && tr__local_request(m))
         tr__request_fail(ctx, m->from, m->ref, TR_REPLY_NOPROC, "noproc");
       tr__dead_letter(ctx, m);
       return 0;

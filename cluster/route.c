@@ -67,7 +67,7 @@ static bool outside(const tr_ctx_t *ctx, const tr_cluster_t *cl) {
  * whose link goes down while it waits, records.c) instead of waiting out its timeout. */
 static void dead(tr_ctx_t *ctx, tr_cluster_t *cl, tr_msg_t *m) {
   atomic_fetch_add_explicit(&cl->dead_noconn, 1, memory_order_relaxed);
-  if (m->kind == TR_KIND_USER && m->ref && !tr__pid_remote(m->from))
+  if (tr__local_request(m))
     tr__request_noconn(ctx, m->from, m->ref);
   tr__dead_letter(ctx, m);
 }
@@ -115,7 +115,7 @@ static int op_send(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
     tr__u64map_del(&p->mon_in_w, m->ref, &v);
     tr__u64map_del(&p->mon_in_t, m->ref, &v);
   }
-  if (m->kind == TR_KIND_USER && m->ref && !tr__pid_remote(m->from))
+  if (tr__local_request(m))
     tr__u64map_put(&p->reqs, m->ref, m->from.id); /* a request: it fails if the link does */
   uint32_t tag = tr__out_tag(p, m->tag);
   uint8_t head[TR_SEND_HEAD];
