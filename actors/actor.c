@@ -93,7 +93,7 @@ int tr__spawn(tr_ctx_t *ctx, const tr_behaviour_t *b, uint32_t flags, size_t sta
   }
   if (init)
     tr__mq_push(&a->mq, &init->node);
-  tr__table_publish(&sys->table, a, pid);
+  tr__table_publish(&sys->table, a, pid, a->ov != 0);
   if (!(flags & TR_AF_CLIENT)) { /* clients are not actors to count or schedule */
     bump_spawned(ctx);
     if (ctx->w)

@@ -115,10 +115,13 @@ tr_pid_t tr__table_reserve(tr_table_t *t, tr_slot_cache_t *cache) {
   return p;
 }
 
-void tr__table_publish(tr_table_t *t, struct tr_actor *a, tr_pid_t pid) {
+void tr__table_publish(tr_table_t *t, struct tr_actor *a, tr_pid_t pid, bool direct) {
   uint32_t slot = tr__pid_slot(pid);
   tr_table_chunk_t *c =
       atomic_load_explicit(&t->dir[slot >> TR_TABLE_CHUNK_BITS], memory_order_relaxed);
+  /* relaxed: published by the release store of the pointer below. */
+  atomic_store_explicit(&c->tag[slot & (TR_TABLE_CHUNK - 1)],
+                        tr__pid_tag(pid) | (direct ? TR_TAG_DIRECT : 0u), memory_order_relaxed);
   /* release: pairs with the acquire loads in tr__table_at / tr__table_get. */
   atomic_store_explicit(&c->slot[slot & (TR_TABLE_CHUNK - 1)], a, memory_order_release);
 }

@@ -12,6 +12,7 @@
 #define TR_ACTORS_TABLE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -32,8 +33,16 @@
 
 struct tr_actor;
 
+/* A slot's tag, beside its pointer: the generation of the actor published there, shifted up
+ * one, | TR_TAG_DIRECT when sends to it must not be gathered (its mailbox drops or fails
+ * when full, or it is a client's). It lets a sender check a pid and choose its send path
+ * from the table alone, which every core keeps in its cache, without reading the
+ * receiver's first line, which the receiver's other senders keep writing (send.c). */
+#define TR_TAG_DIRECT 1u
+
 typedef struct tr_table_chunk {
   _Atomic(struct tr_actor *) slot[TR_TABLE_CHUNK];
+  _Atomic uint32_t tag[TR_TABLE_CHUNK];
 } tr_table_chunk_t;
 
 /* A freed slot: slot number | next generation << 32. */
@@ -73,8 +82,8 @@ static inline tr_pid_t tr__pid_make(uint32_t node, uint32_t gen, uint32_t slot) 
  * new actor will have, or TR_PID_NONE when the table is full. */
 tr_pid_t tr__table_reserve(tr_table_t *t, tr_slot_cache_t *cache);
 /* Publish the actor in its reserved slot (release: its initialised fields are visible to
- * whoever finds it). */
-void tr__table_publish(tr_table_t *t, struct tr_actor *a, tr_pid_t pid);
+ * whoever finds it); direct: its tag's TR_TAG_DIRECT. */
+void tr__table_publish(tr_table_t *t, struct tr_actor *a, tr_pid_t pid, bool direct);
 /* Unlink a pid's slot and queue it for reuse with the next generation. */
 void tr__table_release(tr_table_t *t, tr_slot_cache_t *cache, tr_pid_t pid);
 
@@ -90,6 +99,29 @@ static inline struct tr_actor *tr__table_at(tr_table_t *t, uint32_t slot) {
   if (!c)
     return NULL;
   return atomic_load_explicit(&c->slot[slot & (TR_TABLE_CHUNK - 1)], memory_order_acquire);
+}
+
+/* The actor in pid's slot and its tag (*tag), or NULL. A hint, not a proof: the actor may be
+ * another generation's, read in the instant its slot was reused, so whoever acts on it
+ * checks the actor's pid before pushing (send.c). The caller is a worker. */
+static inline struct tr_actor *tr__table_peek(tr_table_t *t, tr_pid_t pid, uint32_t *tag) {
+  uint32_t slot = tr__pid_slot(pid);
+  if (slot >= t->cap)
+    return NULL;
+  tr_table_chunk_t *c =
+      atomic_load_explicit(&t->dir[slot >> TR_TABLE_CHUNK_BITS], memory_order_acquire);
+  if (!c)
+    return NULL;
+  /* acquire: pairs with the release store in tr__table_publish, which stored the tag first. */
+  struct tr_actor *a =
+      atomic_load_explicit(&c->slot[slot & (TR_TABLE_CHUNK - 1)], memory_order_acquire);
+  *tag = atomic_load_explicit(&c->tag[slot & (TR_TABLE_CHUNK - 1)], memory_order_relaxed);
+  return a;
+}
+
+/* The tag a live pid's slot holds, but for TR_TAG_DIRECT. */
+static inline uint32_t tr__pid_tag(tr_pid_t pid) {
+  return (uint32_t)((pid.id >> TR_PID_SLOT_BITS) & TR_PID_GEN_MASK) << 1;
 }
 
 /* Slots ever handed out: walks need not look further. */
