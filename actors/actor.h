@@ -197,6 +197,9 @@ static inline tr_actor_t *tr__table_get(tr_table_t *t, tr_pid_t pid) {
   return a && a->pid.id == pid.id ? a : NULL;
 }
 
+/* Receivers one handler's sends are gathered for at once (the outbox, send.c). */
+#define TR_OUTBOX_WAYS 8u
+
 /* Links one handler's sends may leave queued before the oldest is written out. */
 #define TR_RDIRTY_MAX 4u
 
@@ -223,13 +226,18 @@ struct tr_ctx {
   /* An outside sender's wait for a full mailbox to drain, in ms (tr_client_send_wait);
    * negative: none. */
   int send_wait_ms;
-  /* The outbox (send.c): consecutive messages of a handler to one receiver, gathered and
-   * pushed as one chain when the receiver changes, the chain is full or the handler
-   * returns. Worker contexts only. */
+  /* The outbox (send.c): a handler's messages to up to TR_OUTBOX_WAYS receivers, each
+   * receiver's linked into a chain in send order, pushed chain by chain (in the order the
+   * receivers were first sent to) when the handler returns, when a chain is full, when a
+   * further receiver comes, or before a send that cannot wait. Worker contexts only. */
   struct {
-    tr_actor_t *to; /* valid until the flush: no quiescent point can pass in between */
-    tr_msg_t *first, *last;
-    uint32_t n;
+    uint32_t n; /* chains in use */
+    struct tr_out_chain {
+      tr_actor_t *to; /* valid until the flush: no quiescent point can pass in between */
+      tr_pid_t pid;   /* the pid sent to: to's, unless its slot was reused meanwhile */
+      tr_msg_t *first, *last;
+      uint32_t n;
+    } c[TR_OUTBOX_WAYS];
   } out;
   /* Links to other nodes this context's sends queued frames on and has not written out
    * yet (the cluster's; actors/remote.h): written when the handler returns. */
@@ -391,8 +399,8 @@ void tr__wake(tr_ctx_t *ctx, tr_actor_t *a);
  * messages. Returns 0 (*delivered: whether it reached a live mailbox; a dead letter or a
  * drop was counted and freed) or TR_EBUSY (refused: m is still the caller's). */
 int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered);
-/* Messages an outbox gathers before it pushes them: one exchange and one counter update per
- * this many, instead of per message. */
+/* Messages an outbox chain gathers before it is pushed: one exchange and one counter update
+ * per this many, instead of per message. */
 #define TR_OUTBOX_MAX 64u
 /* Push what the outbox gathered (a no-op when it is empty). Worker contexts only. */
 void tr__outbox_flush(tr_ctx_t *ctx);

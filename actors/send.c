@@ -102,70 +102,11 @@ static inline int push_gated(tr_ctx_t *ctx, tr_actor_t *a, tr_msg_t *m) {
   return rc;
 }
 
-/* ---- the outbox ----
- *
- * A handler that sends many messages to one receiver (a producer filling a consumer) would
- * pay, per message, an exchange on the receiver's mailbox head and an increment of its
- * counter, on cache lines that the receiver and every other producer also write. The outbox
- * gathers consecutive messages to one receiver, linked into a chain, and pushes the chain
- * with one exchange (tr__mq_push_chain) and one increment: when the next message goes to
- * another receiver (so the order of everything the handler sends is kept), when TR_OUTBOX_MAX
- * have gathered, and when the handler returns (turn.c). The overload gate runs at the push,
- * for the whole chain. Receivers with the drop or fail policy are not gathered for: their
- * answer is needed at the send. */
-
-void tr__outbox_flush(tr_ctx_t *ctx) {
-  tr_actor_t *a = ctx->out.to;
-  uint32_t n = ctx->out.n;
-  ctx->out.n = 0;
-  ctx->out.to = NULL;
-  bool full = a->high && tr__depth(a) >= a->high;
-  if (TR_UNLIKELY(full))
-    tr__overload_full(ctx, a); /* mute policy (or off): may mute us; never refuses */
-  bool woke = tr__mq_push_chain(&a->mq, &ctx->out.first->node, &ctx->out.last->node);
-  atomic_fetch_add_explicit(&a->enq, n, memory_order_relaxed); /* statistics: see tr__enqueue */
-  if (woke)
-    tr__wake(ctx, a);
-  if (TR_UNLIKELY(full))
-    tr__overload_pushed(ctx, a);
-}
-
-/* Gather m for a (a worker's context in a handler); false when a cannot be gathered for. */
-static inline bool gather(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
-  if (ctx->out.n && ctx->out.to->pid.id == to.id) {
-    atomic_store_explicit(&ctx->out.last->node.next, &m->node, memory_order_relaxed);
-    ctx->out.last = m;
-    if (++ctx->out.n == TR_OUTBOX_MAX)
-      tr__outbox_flush(ctx);
-    return true;
-  }
-  tr_actor_t *a = tr__table_get(&ctx->sys->table, to);
-  if (!a || a->ov)
-    return false; /* dead, a drop or fail mailbox, or a client's */
-  if (ctx->out.n)
-    tr__outbox_flush(ctx);
-  ctx->out.to = a;
-  ctx->out.first = ctx->out.last = m;
-  ctx->out.n = 1;
-  return true;
-}
-
-int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
+/* Deliver m to `to` now, through the overload gate: the send path of every message that
+ * is not gathered. Returns as tr__send_to. */
+static int send_now(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
   tr_system_t *sys = ctx->sys;
   uint64_t deadline = 0;
-  *delivered = false;
-  if (TR_UNLIKELY(tr__pid_remote(to)))
-    return tr__remote_send(ctx, to, m, delivered);
-  if (ctx->self && to.id == ctx->self->pid.id && ctx->w && m->kind == TR_KIND_USER) {
-    m->sig |= TR_MSGF_SELF;
-    m->aux = ctx->turn_stamp;
-  }
-  if (TR_LIKELY(ctx->lockfree && ctx->self) && gather(ctx, to, m)) {
-    *delivered = true;
-    return 0;
-  }
-  if (ctx->out.n) /* what is gathered goes first: the handler's sends keep their order */
-    tr__outbox_flush(ctx);
   for (;;) {
     int rc = -1;
     if (TR_LIKELY(ctx->lockfree)) {
@@ -207,6 +148,112 @@ int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
     }
     return TR_EBUSY; /* m is still the caller's */
   }
+}
+
+/* ---- the outbox ----
+ *
+ * A send costs, besides the envelope, an exchange on the receiver's mailbox head and an
+ * increment of its counter, on the receiver's first cache line, which its other senders and
+ * its owner also write: when they run on another core the line must come over, and a
+ * handler that sends to ten receivers stalls ten times, one after the other. The outbox
+ * gathers a handler's messages per receiver (up to TR_OUTBOX_WAYS receivers), linked into
+ * chains, and pushes each chain with one exchange (tr__mq_push_chain) and one increment. A
+ * sender finds the receiver and checks its pid in the table (the slot's tag,
+ * actors/table.h) without touching the receiver's line, asks for that line to be fetched
+ * for writing (a prefetch), and pushes only when the handler returns, a chain is full, a
+ * further receiver comes, or a send that cannot be gathered must keep its place after
+ * them: by then the lines have come over, together instead of one after the other.
+ *
+ * Order: each receiver gets a handler's messages in send order, and the chains are pushed
+ * before the handler's turn goes on to anything another actor could see. The overload gate
+ * runs at the push, for the whole chain. Receivers with the drop or fail policy, and
+ * clients, are not gathered for: their answer is needed at the send. */
+
+/* A chain whose receiver's slot was reused between the table read and the push: its
+ * messages take the ordinary path, to whoever has the pid now (nobody: dead letters). */
+static __attribute__((noinline, cold)) void resend_chain(tr_ctx_t *ctx,
+                                                         const struct tr_out_chain *c) {
+  tr_msg_t *m = c->first;
+  for (uint32_t i = 0; i < c->n; i++) {
+    tr_msg_t *next = (tr_msg_t *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
+    bool ok;
+    if (send_now(ctx, c->pid, m, &ok) != 0)
+      tr__dead_letter(ctx, m); /* refused by the slot's new actor */
+    m = next;
+  }
+}
+
+/* Push one chain. Its receiver was read from the table as a hint, so its pid is checked
+ * first. */
+static inline __attribute__((always_inline)) void flush_chain(tr_ctx_t *ctx,
+                                                              const struct tr_out_chain *c) {
+  tr_actor_t *a = c->to;
+  if (TR_UNLIKELY(a->pid.id != c->pid.id)) {
+    resend_chain(ctx, c);
+    return;
+  }
+  bool full = a->high && tr__depth(a) >= a->high;
+  if (TR_UNLIKELY(full))
+    tr__overload_full(ctx, a); /* mute policy (or off): may mute us; never refuses */
+  bool woke = tr__mq_push_chain(&a->mq, &c->first->node, &c->last->node);
+  atomic_fetch_add_explicit(&a->enq, c->n, memory_order_relaxed); /* statistics: tr__enqueue */
+  if (woke)
+    tr__wake(ctx, a);
+  if (TR_UNLIKELY(full))
+    tr__overload_pushed(ctx, a);
+}
+
+void tr__outbox_flush(tr_ctx_t *ctx) {
+  uint32_t n = ctx->out.n;
+  ctx->out.n = 0; /* flush_chain never gathers: its paths are send_now and the runtime's */
+  for (uint32_t i = 0; i < n; i++)
+    flush_chain(ctx, &ctx->out.c[i]);
+}
+
+/* Gather m for `to` (a worker's context in a handler); false when to cannot be gathered for
+ * (not alive as far as the table says, or a receiver whose answer is needed now). */
+static inline bool gather(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
+  uint32_t n = ctx->out.n;
+  for (uint32_t i = 0; i < n; i++) {
+    struct tr_out_chain *c = &ctx->out.c[i];
+    if (c->pid.id == to.id) {
+      atomic_store_explicit(&c->last->node.next, &m->node, memory_order_relaxed);
+      c->last = m;
+      if (++c->n == TR_OUTBOX_MAX)
+        tr__outbox_flush(ctx);
+      return true;
+    }
+  }
+  tr_table_t *t = &ctx->sys->table;
+  uint32_t tag = 0;
+  tr_actor_t *a = tr__pid_node(to) == t->node ? tr__table_peek(t, to, &tag) : NULL;
+  if (!a || tag != tr__pid_tag(to))
+    return false; /* not alive (or its slot is changing hands: send_now sorts it out), or direct */
+  __builtin_prefetch(a, 1, 3); /* the line flush_chain writes: pid, marks, counters, head */
+  if (n == TR_OUTBOX_WAYS) {
+    tr__outbox_flush(ctx);
+    n = 0;
+  }
+  ctx->out.c[n] = (struct tr_out_chain){.to = a, .pid = to, .first = m, .last = m, .n = 1};
+  ctx->out.n = n + 1;
+  return true;
+}
+
+int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
+  *delivered = false;
+  if (TR_UNLIKELY(tr__pid_remote(to)))
+    return tr__remote_send(ctx, to, m, delivered);
+  if (ctx->self && to.id == ctx->self->pid.id && ctx->w && m->kind == TR_KIND_USER) {
+    m->sig |= TR_MSGF_SELF;
+    m->aux = ctx->turn_stamp;
+  }
+  if (TR_LIKELY(ctx->lockfree && ctx->self) && gather(ctx, to, m)) {
+    *delivered = true;
+    return 0;
+  }
+  if (ctx->out.n) /* what is gathered goes first: the handler's sends keep their order */
+    tr__outbox_flush(ctx);
+  return send_now(ctx, to, m, delivered);
 }
 
 /* Count a send of the running actor and, while it is traced, report it to its tracer. The

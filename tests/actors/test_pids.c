@@ -6,6 +6,7 @@
  * spawns with TR_ELIMIT and the system carries on. */
 #include <pthread.h>
 
+#include "actors/actor.h" /* the outbox, for the test of its slot-reused path */
 #include "support/support.h"
 
 /* The smallest table: one chunk of slots, so a few rounds of spawns reuse every slot. */
@@ -17,7 +18,8 @@ enum { ROLE_OLD = 0, ROLE_NEW = 1 };
 typedef struct {
   tr_system_t *sys;
   tr_client_t *client;
-  tr_atom_t ping, sync, stop, ask, spray, done;
+  tr_atom_t ping, sync, stop, ask, spray, done, retarget;
+  _Atomic uint64_t gathered;   /* chains the retarget handler found in its outbox */
   _Atomic uint64_t handled;    /* pings handled by ROLE_OLD actors */
   _Atomic uint64_t stale_hits; /* pings handled by ROLE_NEW actors: must stay 0 */
   _Atomic uint64_t synced, started;
@@ -48,6 +50,19 @@ static void spray(tr_ctx_t *ctx, fix_t *f, const tr_msg_t *m) {
   tr_sendf(ctx, report, f->done, "[u]", sent);
 }
 
+/* Send a ping to the first pid, then make the outbox's chain for it look as if the slot had
+ * changed hands between the table read and the push: the chain names the second pid while
+ * its actor is the first's (the race send.c's flush_chain checks for). */
+static void retarget(tr_ctx_t *ctx, fix_t *f, const tr_msg_t *m) {
+  tr_pid_t first = {sup_arg_u(m, 0, 0)}, second = {sup_arg_u(m, 1, 0)};
+  if (tr_send(ctx, first, f->ping, NULL, 0) != 0)
+    return;
+  if (ctx->out.n == 1 && ctx->out.c[0].pid.id == first.id) {
+    ctx->out.c[0].pid = second;
+    sup_bump(&f->gathered);
+  }
+}
+
 static int target_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   target_t *s = state;
   fix_t *f = s->f;
@@ -62,6 +77,8 @@ static int target_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
     tr_reply(ctx, m, 0, NULL, 0);
   else if (tag == f->spray)
     spray(ctx, f, m);
+  else if (tag == f->retarget)
+    retarget(ctx, f, m);
   return 0;
 }
 
@@ -83,6 +100,7 @@ static int make_fixture(void **state, uint32_t max_actors) {
   f->ask = tr_atom(f->sys, "ask");
   f->spray = tr_atom(f->sys, "spray");
   f->done = tr_atom(f->sys, "done");
+  f->retarget = tr_atom(f->sys, "retarget");
   *state = f;
   return 0;
 }
@@ -379,6 +397,31 @@ static void slots_freed_in_a_full_table_can_be_spawned_into_from_outside(void **
     assert_int_equal(spawn_target(f, ROLE_NEW, &pids[i]), 0);
 }
 
+/* A sender reads its receiver from the table without touching the receiver, and checks the
+ * receiver's pid only when it pushes; when the slot changed hands in between, the messages
+ * go to whoever has the pid now, never into the actor the sender read: here a live actor
+ * (which must get the ping) and then a dead pid (a dead letter). */
+static void a_gathered_send_whose_slot_changed_hands_goes_to_the_pids_owner(void **state) {
+  fix_t *f = *state;
+  tr_ctx_t *ctx = tr_system_ctx(f->sys);
+  tr_pid_t dead = must_spawn(f, ROLE_OLD);
+  end_all(f, &dead, 1); /* waits for every actor to be gone: before the others */
+  tr_pid_t read = must_spawn(f, ROLE_NEW), owner = must_spawn(f, ROLE_OLD);
+  tr_pid_t sender = must_spawn(f, ROLE_NEW);
+  for (uint64_t round = 0; round < 2; round++) {
+    uint64_t dl = sup_stats(f->sys).dead_letters;
+    tr_pid_t to = round == 0 ? owner : dead;
+    assert_int_equal(tr_sendf(ctx, sender, f->retarget, "[uu]", read.id, to.id), 0);
+    sync_all(f, &sender, 1, 3 * round + 1); /* its handler, and so its push, is done */
+    assert_int_equal(sup_read(&f->gathered), round + 1);
+    tr_pid_t two[] = {read, owner};
+    sync_all(f, two, 2, 3 * round + 3); /* behind the ping, wherever it went */
+    assert_int_equal(sup_read(&f->handled), 1);
+    assert_int_equal(sup_stats(f->sys).dead_letters, dl + round);
+  }
+  assert_int_equal(sup_read(&f->stale_hits), 0);
+}
+
 int main(void) {
   sup_filter_from_env();
   const struct CMUnitTest tests[] = {
@@ -395,6 +438,8 @@ int main(void) {
           teardown),
       cmocka_unit_test_setup_teardown(slots_freed_in_a_full_table_can_be_spawned_into_from_outside,
                                       setup_small, teardown),
+      cmocka_unit_test_setup_teardown(
+          a_gathered_send_whose_slot_changed_hands_goes_to_the_pids_owner, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
