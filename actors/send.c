@@ -183,10 +183,15 @@ static __attribute__((noinline, cold)) void resend_chain(tr_ctx_t *ctx,
   }
 }
 
-/* Push one chain. Its receiver was read from the table as a hint, so its pid is checked
- * first. */
-static inline __attribute__((always_inline)) void flush_chain(tr_ctx_t *ctx,
-                                                              const struct tr_out_chain *c) {
+/* Push the chains, one or several. Several go in three passes: the exchanges (each on a line
+ * gather() asked for in advance), then the links (each a store into the envelope the receiver's
+ * last sender left, often on the other core: done together, their misses overlap, where an exchange
+ * after each would wait for the one before), then the wake-ups. A chain's receiver was read from
+ * the table as a hint, so its pid is checked first. */
+static void flush_many(tr_ctx_t *ctx, uint32_t n);
+
+/* One chain (a handler that sent to one receiver: the most common case, kept short). */
+static inline void flush_one(tr_ctx_t *ctx, const struct tr_out_chain *c) {
   tr_actor_t *a = c->to;
   if (TR_UNLIKELY(a->pid.id != c->pid.id)) {
     resend_chain(ctx, c);
@@ -205,9 +210,44 @@ static inline __attribute__((always_inline)) void flush_chain(tr_ctx_t *ctx,
 
 void tr__outbox_flush(tr_ctx_t *ctx) {
   uint32_t n = ctx->out.n;
-  ctx->out.n = 0; /* flush_chain never gathers: its paths are send_now and the runtime's */
+  ctx->out.n = 0; /* nothing below gathers: its paths are send_now and the runtime's */
+  if (TR_LIKELY(n == 1))
+    flush_one(ctx, &ctx->out.c[0]);
+  else
+    flush_many(ctx, n);
+}
+
+static void flush_many(tr_ctx_t *ctx, uint32_t n) {
+  uintptr_t claimed[TR_OUTBOX_WAYS];
+  uint32_t stale = 0, full = 0; /* bit i: chain i */
+  for (uint32_t i = 0; i < n; i++) {
+    const struct tr_out_chain *c = &ctx->out.c[i];
+    tr_actor_t *a = c->to;
+    if (TR_UNLIKELY(a->pid.id != c->pid.id)) {
+      stale |= 1u << i;
+      continue;
+    }
+    if (TR_UNLIKELY(a->high && tr__depth(a) >= a->high)) {
+      full |= 1u << i;
+      tr__overload_full(ctx, a); /* mute policy (or off): may mute us; never refuses */
+    }
+    claimed[i] = tr__mq_claim(&a->mq, &c->last->node);
+    atomic_fetch_add_explicit(&a->enq, c->n, memory_order_relaxed); /* statistics: tr__enqueue */
+  }
   for (uint32_t i = 0; i < n; i++)
-    flush_chain(ctx, &ctx->out.c[i]);
+    if (TR_LIKELY(!(stale & (1u << i))))
+      tr__mq_link(claimed[i], &ctx->out.c[i].first->node);
+  for (uint32_t i = 0; i < n; i++) {
+    const struct tr_out_chain *c = &ctx->out.c[i];
+    if (TR_UNLIKELY(stale & (1u << i))) {
+      resend_chain(ctx, c);
+      continue;
+    }
+    if (claimed[i] & 1)
+      tr__wake(ctx, c->to);
+    if (TR_UNLIKELY(full & (1u << i)))
+      tr__overload_pushed(ctx, c->to);
+  }
 }
 
 /* Gather m for `to` (a worker's context in a handler); false when to cannot be gathered for

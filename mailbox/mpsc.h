@@ -54,13 +54,29 @@ static inline bool tr__mq_push(tr_mq_t *q, tr_mq_node_t *n) {
 /* Any thread. Append the chain first..last (linked through next by the caller; last's next
  * is set here) with one exchange; returns as tr__mq_push. The consumer sees the nodes in
  * chain order, after everything pushed before. */
-static inline bool tr__mq_push_chain(tr_mq_t *q, tr_mq_node_t *first, tr_mq_node_t *last) {
+static inline bool tr__mq_push_chain(tr_mq_t *q, tr_mq_node_t *first, tr_mq_node_t *last);
+
+/* The two halves of tr__mq_push_chain, for a producer that appends to several queues and
+ * wants the misses of its links to overlap: claim the tail position with the exchange (the
+ * returned value goes to tr__mq_link; bit 0 says the push woke the queue), then link. Until
+ * the link, the consumer sees a push in flight (tr__mq_peek gives NULL, tr__mq_try_idle
+ * fails), so the claimer must link soon and without waiting on anything. */
+static inline uintptr_t tr__mq_claim(tr_mq_t *q, tr_mq_node_t *last) {
   atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
-  /* acq_rel and release as in tr__mq_push: the release publishes every node of the chain,
-   * written before it. */
-  uintptr_t prev = atomic_exchange_explicit(&q->head, (uintptr_t)last, memory_order_acq_rel);
-  tr_mq_node_t *p = (tr_mq_node_t *)(prev & ~(uintptr_t)1);
+  /* acq_rel as in tr__mq_push: the release publishes every node of the chain, written
+   * before it. */
+  return atomic_exchange_explicit(&q->head, (uintptr_t)last, memory_order_acq_rel);
+}
+
+static inline void tr__mq_link(uintptr_t claimed, tr_mq_node_t *first) {
+  tr_mq_node_t *p = (tr_mq_node_t *)(claimed & ~(uintptr_t)1);
+  /* release: pairs with the acquire load of next in tr__mq_pop; makes the chain visible. */
   atomic_store_explicit(&p->next, first, memory_order_release);
+}
+
+static inline bool tr__mq_push_chain(tr_mq_t *q, tr_mq_node_t *first, tr_mq_node_t *last) {
+  uintptr_t prev = tr__mq_claim(q, last);
+  tr__mq_link(prev, first);
   return (prev & 1) != 0;
 }
 

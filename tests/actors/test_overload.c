@@ -100,12 +100,13 @@ static const tr_behaviour_t consumer_b = {.name = "consumer",
                                           .init = consumer_init,
                                           .receive = consumer_receive};
 
-/* ---- the producer: init [fix, to, n, id]; sends "v" [id, seq] for seq 0..n-1 in chunks,
- * counting sends refused with TR_EBUSY; reports "done" [id, refused]. ---- */
+/* ---- the producer: init [fix, to, n, id, to2]; sends "v" [id, seq] for seq 0..n-1 in
+ * chunks, counting sends refused with TR_EBUSY; reports "done" [id, refused]. With to2, its
+ * messages alternate between the two (the k-th to k % 2, as seq k / 2 of that one). ---- */
 
 typedef struct {
   fix_t *f;
-  tr_pid_t to;
+  tr_pid_t to, to2;
   uint64_t n, id, sent, refused;
 } producer_t;
 
@@ -115,6 +116,7 @@ static int producer_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   s->to = (tr_pid_t){sup_arg_u(init, 1, 0)};
   s->n = sup_arg_u(init, 2, 0);
   s->id = sup_arg_u(init, 3, 0);
+  s->to2 = (tr_pid_t){sup_arg_u(init, 4, 0)};
   return tr_send(ctx, tr_self(ctx), s->f->more, NULL, 0);
 }
 
@@ -124,7 +126,9 @@ static int producer_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   if (tr_msg_tag(m) != f->more)
     return 0;
   for (uint64_t k = 0; k < CHUNK && s->sent < s->n; k++, s->sent++) {
-    int rc = tr_sendf(ctx, s->to, f->v, "[uu]", s->id, s->sent);
+    bool two = !tr_pid_is_none(s->to2);
+    tr_pid_t to = two && s->sent % 2 ? s->to2 : s->to;
+    int rc = tr_sendf(ctx, to, f->v, "[uu]", s->id, two ? s->sent / 2 : s->sent);
     check(f, rc == 0 || rc == TR_EBUSY);
     s->refused += rc == TR_EBUSY;
   }
@@ -182,14 +186,20 @@ static tr_pid_t spawn_consumer(fix_t *f, const tr_mailbox_opts_t *mb, uint64_t e
   return pid;
 }
 
-static tr_pid_t spawn_producer(fix_t *f, tr_pid_t to, uint64_t n, uint64_t id, bool unmutable) {
+static tr_pid_t spawn_producer_to(fix_t *f, tr_pid_t to, tr_pid_t to2, uint64_t n, uint64_t id,
+                                  bool unmutable) {
   unsigned char init[64];
   size_t len;
-  assert_int_equal(tr_pack_into(init, sizeof init, &len, "[uuuu]", sup_ptr(f), to.id, n, id), 0);
+  assert_int_equal(
+      tr_pack_into(init, sizeof init, &len, "[uuuuu]", sup_ptr(f), to.id, n, id, to2.id), 0);
   tr_spawn_opts_t o = {.unmutable = unmutable};
   tr_pid_t pid;
   assert_int_equal(tr_spawn_opts(tr_system_ctx(f->sys), &producer_b, init, len, &o, &pid), 0);
   return pid;
+}
+
+static tr_pid_t spawn_producer(fix_t *f, tr_pid_t to, uint64_t n, uint64_t id, bool unmutable) {
+  return spawn_producer_to(f, to, TR_PID_NONE, n, id, unmutable);
 }
 
 /* The next message with this tag; others that come first are kept for a later expect. */
@@ -268,6 +278,33 @@ static void a_fast_producer_is_muted_and_nothing_is_lost(void **state) {
   tr_actor_info_t ci = info_of(f, c);
   assert_true(ci.mailbox_hwm <= HIGH + CHUNK);
   assert_int_equal(ci.dropped, 0);
+}
+
+/* Guards muting when a handler's sends go to several mailboxes at once (the outbox pushes
+ * them together at the handler's end): a producer alternating between two slow consumers
+ * is muted by them, both mailboxes stay under their mark plus one handler's sends, and
+ * every message reaches the consumer it was for, in order. */
+static void a_producer_into_two_slow_consumers_is_muted_by_both(void **state) {
+  fix_t *f = *state;
+  enum { N = 20000 };
+  tr_pid_t c[2] = {spawn_consumer(f, &small, N / 2, WORK_NS),
+                   spawn_consumer(f, &small, N / 2, WORK_NS)};
+  tr_pid_t p = spawn_producer_to(f, c[0], c[1], N, 0, false);
+  for (int i = 0; i < 2; i++) {
+    uint64_t count, deepest;
+    expect_report(f, &count, &deepest);
+    assert_int_equal(count, N / 2);
+    assert_true(deepest <= HIGH + CHUNK);
+  }
+  assert_int_equal(expect_done(f), 0);
+  tr_actor_info_t pi;
+  if (tr_actor_info(f->sys, p, &pi) == 0) /* it may have exited already */
+    assert_true(pi.mutes > 0);
+  for (int i = 0; i < 2; i++) {
+    tr_actor_info_t ci = info_of(f, c[i]);
+    assert_true(ci.mailbox_hwm <= HIGH + CHUNK);
+    assert_int_equal(ci.dropped, 0);
+  }
 }
 
 /* ---- a relay: init [fix, to]; forwards every "v" to `to` (a chain: producers -> relay ->
@@ -598,6 +635,7 @@ int main(void) {
   sup_filter_from_env();
   const struct CMUnitTest tests[] = {
       TEST(a_fast_producer_is_muted_and_nothing_is_lost),
+      TEST(a_producer_into_two_slow_consumers_is_muted_by_both),
       TEST(a_chain_of_mutes_keeps_every_mailbox_bounded),
       TEST(two_actors_that_flood_each_other_never_deadlock),
       TEST(a_muted_actor_still_handles_exit_signals),
