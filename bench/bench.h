@@ -56,6 +56,7 @@ extern const bench_workload_t bench_timers;
 extern const bench_workload_t bench_req_reply;
 extern const bench_workload_t bench_overload;
 extern const bench_workload_t bench_overload_off;
+extern const bench_workload_t bench_xcore;
 
 /* Seconds on the monotonic clock (an arbitrary origin; only differences mean anything). */
 double bench_now(void);

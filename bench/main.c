@@ -27,8 +27,9 @@
 
 /* In the spec's order, which is also the order bench/run uses. */
 static const bench_workload_t *const workloads[] = {
-    &bench_pingpong, &bench_skynet, &bench_fanin,     &bench_ring,     &bench_mesh,
-    &bench_spawnmem, &bench_timers, &bench_req_reply, &bench_overload, &bench_overload_off,
+    &bench_pingpong, &bench_skynet,       &bench_fanin,  &bench_ring,
+    &bench_mesh,     &bench_spawnmem,     &bench_timers, &bench_req_reply,
+    &bench_overload, &bench_overload_off, &bench_xcore,
 };
 
 #define WORKLOAD_COUNT (sizeof workloads / sizeof workloads[0])
