@@ -325,6 +325,10 @@ struct tr_system {
 static inline tr_pool_t *tr__ctx_pool(const tr_ctx_t *ctx) { return ctx->pool; }
 /* Is ctx an actor's, inside one of its callbacks (not an outside thread or a client)? */
 static inline bool tr__in_handler(const tr_ctx_t *ctx) { return ctx && ctx->self && ctx->w; }
+/* tr_self, inline for the send paths. */
+static inline tr_pid_t tr__self(const tr_ctx_t *ctx) {
+  return ctx->self ? ctx->self->pid : TR_PID_NONE;
+}
 /* Is the calling thread a worker of sys (so it may read actors without the foreign lock)? */
 static inline bool tr__on_worker(const tr_system_t *sys) {
   return tr__tls_worker && tr__tls_worker->s == &sys->sched;

@@ -328,7 +328,7 @@ static int send_one(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data,
   tr_msg_t *m = tr__msg_alloc(pool);
   if (TR_UNLIKELY(!m))
     return TR_ENOMEM;
-  if (TR_UNLIKELY((rc = tr__msg_fill(m, tag, tr_self(ctx), data, len)) != 0)) {
+  if (TR_UNLIKELY((rc = tr__msg_fill(m, tag, tr__self(ctx), data, len)) != 0)) {
     tr__msg_recycle(pool, m);
     return rc;
   }
@@ -357,7 +357,7 @@ static int send_given(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, void *data, siz
   tr_msg_t *m = tr__msg_alloc(tr__ctx_pool(ctx));
   if (TR_UNLIKELY(!m))
     return TR_ENOMEM;
-  tr__msg_fill(m, tag, tr_self(ctx), NULL, 0);
+  tr__msg_fill(m, tag, tr__self(ctx), NULL, 0);
   m->store = TR_STORE_HEAP;
   m->u.heap = data;
   m->len = (uint32_t)len;
@@ -413,7 +413,7 @@ int tr__send_many(tr_ctx_t *ctx, const tr_pid_t *to, size_t n, tr_pid_t except, 
       rc = TR_ENOMEM;
       break;
     }
-    tr__msg_fill(m, tag, tr_self(ctx), data, sh ? 0 : len); /* inline: cannot fail */
+    tr__msg_fill(m, tag, tr__self(ctx), data, sh ? 0 : len); /* inline: cannot fail */
     if (sh) {
       m->store = TR_STORE_SHARED;
       m->u.heap = sh;
@@ -443,7 +443,7 @@ int tr_send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t 
  * `heap`, into a malloc'd block. A va_list can be walked once, and a va_copy on every send
  * costs more than the packing; so the callers try inline first and, only for a payload too
  * big for the envelope, start their varargs again for the heap. */
-static int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap, bool heap_ok) {
+static inline int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap, bool heap_ok) {
   size_t len;
   bool pids;
   if (!heap_ok) {
@@ -486,7 +486,7 @@ static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8
     tr__msg_recycle(pool, m);
     return rc;
   }
-  m->from = tr_self(ctx);
+  m->from = tr__self(ctx);
   m->ref = ref;
   m->tag = tag;
   m->kind = kind;
@@ -521,7 +521,7 @@ int tr_send_ptr(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, void *ptr, void (*fre
   tr_msg_t *m = tr__msg_alloc(pool);
   if (!m)
     return TR_ENOMEM;
-  tr__msg_fill(m, tag, tr_self(ctx), NULL, 0);
+  tr__msg_fill(m, tag, tr__self(ctx), NULL, 0);
   m->store = TR_STORE_PTR;
   m->u.p.ptr = ptr;
   m->u.p.free_fn = free_fn;
@@ -591,7 +591,7 @@ int tr_spawn_opts(tr_ctx_t *ctx, const tr_behaviour_t *b, const void *init, size
   if (len) {
     if (!(m = tr__msg_alloc(pool)))
       return TR_ENOMEM;
-    if (tr__msg_fill(m, TR_ATOM_INIT, tr_self(ctx), init, len) != 0) {
+    if (tr__msg_fill(m, TR_ATOM_INIT, tr__self(ctx), init, len) != 0) {
       tr__msg_recycle(pool, m);
       return TR_ENOMEM;
     }
@@ -634,7 +634,7 @@ int tr_spawnf(tr_ctx_t *ctx, const tr_behaviour_t *b, tr_pid_t *out, const char 
     tr__msg_recycle(pool, m);
     return rc;
   }
-  m->from = tr_self(ctx);
+  m->from = tr__self(ctx);
   m->ref = 0;
   m->tag = TR_ATOM_INIT;
   m->kind = TR_KIND_INIT;

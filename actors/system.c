@@ -174,7 +174,7 @@ void tr__system_destroy(tr_system_t *sys) {
 }
 
 tr_ctx_t *tr_system_ctx(tr_system_t *sys) { return &sys->ctx; }
-tr_pid_t tr_self(const tr_ctx_t *ctx) { return ctx->self ? ctx->self->pid : TR_PID_NONE; }
+tr_pid_t tr_self(const tr_ctx_t *ctx) { return tr__self(ctx); }
 tr_system_t *tr_ctx_system(const tr_ctx_t *ctx) { return ctx->sys; }
 bool tr_ctx_in_handler(const tr_ctx_t *ctx) { return tr__in_handler(ctx); }
 void tr_stop(tr_ctx_t *ctx) {

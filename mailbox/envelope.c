@@ -113,8 +113,8 @@ void *tr_msg_take_ptr(const tr_msg_t *m) {
 }
 
 int tr_msg_unpack(const tr_msg_t *m, const char *fmt, ...) {
-  size_t len;
-  const void *data = tr_msg_data(m, &len);
+  const void *data = tr__msg_bytes(m); /* as tr_msg_data, without the call */
+  size_t len = m->len;
   if (!data)
     return TR_ETYPE;
   va_list ap;
