@@ -42,6 +42,7 @@
  * finding no work, sees `shutdown`, flushes its reclamation lists, runs the stop hook and
  * exits; (5) tr__sched_stop joins them. Whatever a worker retired and could not free yet is
  * freed by tr__sched_destroy once all threads are gone. */
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -219,10 +220,20 @@ static void end_search(tr_worker_t *w) {
 /* Before it parks, a worker that found nothing looks again this many times, a short pause
  * between looks (some 20 us in all on current x86): work that arrives from the I/O thread
  * meanwhile (a message off a socket) is taken without the futex wake and reschedule that a
- * parked worker costs, which is most of a cross-node round trip's latency. Longer spins
- * took the CPU from the I/O threads on a 2-core machine and were slower. */
+ * parked worker costs, which is most of a cross-node round trip's latency. Then it looks
+ * TR_IDLE_YIELDS more times with a sched_yield between looks instead of a pause: a thread
+ * that is ready to run on this CPU (the I/O thread, the other node's workers on a small
+ * machine) gets it, and when there is none the worker is back after a microsecond or so.
+ * Longer pausing spins took the CPU from the I/O threads on a 2-core machine and were
+ * slower; the yields cover the gap a muted producer leaves until its receiver has drained
+ * (fanin 1.09x, dist_oneway 1.15x, dist_pingpong 1.08x, alternating A/B; BENCHMARKS.md),
+ * where parking cost a futex wake each time. An idle system still parks within some
+ * 100 us. */
 #ifndef TR_IDLE_SPINS
 #define TR_IDLE_SPINS 32u
+#endif
+#ifndef TR_IDLE_YIELDS
+#define TR_IDLE_YIELDS 64u
 #endif
 
 static inline void tr__cpu_relax(void) {
@@ -281,9 +292,13 @@ static void *worker_main(void *arg) {
     if (!t)
       t = search(w);
 #if TR_IDLE_SPINS > 0
-    for (unsigned k = 0; !t && k < TR_IDLE_SPINS; k++) {
-      for (unsigned j = 0; j < 64; j++)
-        tr__cpu_relax();
+    for (unsigned k = 0; !t && k < TR_IDLE_SPINS + TR_IDLE_YIELDS; k++) {
+      if (k < TR_IDLE_SPINS) {
+        for (unsigned j = 0; j < 64; j++)
+          tr__cpu_relax();
+      } else {
+        sched_yield();
+      }
       t = search(w);
     }
 #endif
