@@ -1,56 +1,67 @@
 /* Envelope pools: the slow paths (refill from the depot or malloc, spill a batch to the
  * depot), and the public accessors of a received message. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "mailbox/envelope.h"
 
 void tr__depot_init(tr_depot_t *d) {
   pthread_mutex_init(&d->mu, NULL);
   d->batches = NULL;
+  d->spare = NULL;
   d->nbatches = 0;
   atomic_store_explicit(&d->envelopes, 0, memory_order_relaxed);
 }
 
-static void free_chain(tr_msg_t *m) {
-  while (m) {
-    tr_msg_t *next = (tr_msg_t *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
-    free(m);
-    m = next;
+/* Free a list of batch holders and, for full ones, their envelopes. */
+static void free_holders(tr_batch_t *b, bool full) {
+  while (b) {
+    tr_batch_t *next = b->next;
+    for (uint32_t i = 0; full && i < TR_POOL_BATCH; i++)
+      free(b->m[i]);
+    free(b);
+    b = next;
   }
 }
 
 void tr__depot_destroy(tr_depot_t *d) {
-  tr_msg_t *b = d->batches;
-  while (b) {
-    tr_msg_t *nb = b->u.heap;
-    free_chain(b);
-    b = nb;
-  }
-  d->batches = NULL;
+  free_holders(d->batches, true);
+  free_holders(d->spare, false);
+  d->batches = d->spare = NULL;
   d->nbatches = 0;
   pthread_mutex_destroy(&d->mu);
 }
 
 void tr__pool_init(tr_pool_t *p, tr_depot_t *d) {
-  p->free = NULL;
   p->count = 0;
   p->depot = d;
 }
 
-/* Detach the first TR_POOL_BATCH envelopes of the pool's list as one batch. */
-static tr_msg_t *cut_batch(tr_pool_t *p) {
-  tr_msg_t *first = p->free, *last = first;
-  for (uint32_t i = 1; i < TR_POOL_BATCH; i++)
-    last = (tr_msg_t *)atomic_load_explicit(&last->node.next, memory_order_relaxed);
-  p->free = (tr_msg_t *)atomic_load_explicit(&last->node.next, memory_order_relaxed);
-  atomic_store_explicit(&last->node.next, NULL, memory_order_relaxed);
-  p->count -= TR_POOL_BATCH;
-  return first;
-}
-
+/* The pool is full: its oldest batch (the bottom of the stack, the coldest envelopes) goes to
+ * the depot and the rest moves down. Without memory for a holder, the batch is freed. */
 void tr__pool_spill(tr_pool_t *p) {
   tr_depot_t *d = p->depot;
-  tr_msg_t *b = cut_batch(p);
   pthread_mutex_lock(&d->mu);
-  b->u.heap = d->batches;
+  tr_batch_t *b = d->spare;
+  if (b)
+    d->spare = b->next;
+  pthread_mutex_unlock(&d->mu);
+  if (!b)
+    b = malloc(sizeof *b);
+  if (b) {
+    memcpy(b->m, p->m, sizeof b->m);
+  } else {
+    for (uint32_t i = 0; i < TR_POOL_BATCH; i++)
+      free(p->m[i]);
+    atomic_fetch_sub_explicit(&d->envelopes, TR_POOL_BATCH, memory_order_relaxed);
+  }
+  p->count -= TR_POOL_BATCH;
+  memmove(p->m, p->m + TR_POOL_BATCH, p->count * sizeof p->m[0]);
+  if (!b)
+    return;
+  pthread_mutex_lock(&d->mu);
+  b->next = d->batches;
   d->batches = b;
   d->nbatches++;
   pthread_mutex_unlock(&d->mu);
@@ -58,18 +69,19 @@ void tr__pool_spill(tr_pool_t *p) {
 
 tr_msg_t *tr__pool_refill(tr_pool_t *p) {
   tr_depot_t *d = p->depot;
-  tr_msg_t *b = NULL;
   pthread_mutex_lock(&d->mu);
-  if (d->batches) {
-    b = d->batches;
-    d->batches = b->u.heap;
+  tr_batch_t *b = d->batches;
+  if (b) {
+    d->batches = b->next;
     d->nbatches--;
+    memcpy(p->m, b->m, sizeof b->m); /* the pool is empty: the batch becomes its bottom */
+    b->next = d->spare;
+    d->spare = b;
   }
   pthread_mutex_unlock(&d->mu);
   if (b) {
-    p->free = (tr_msg_t *)atomic_load_explicit(&b->node.next, memory_order_relaxed);
     p->count = TR_POOL_BATCH - 1;
-    return b;
+    return p->m[TR_POOL_BATCH - 1];
   }
   tr_msg_t *m = malloc(sizeof(tr_msg_t));
   if (m)
@@ -78,10 +90,10 @@ tr_msg_t *tr__pool_refill(tr_pool_t *p) {
 }
 
 void tr__pool_destroy(tr_pool_t *p) {
-  free_chain(p->free);
+  for (uint32_t i = 0; i < p->count; i++)
+    free(p->m[i]);
   if (p->depot)
     atomic_fetch_sub_explicit(&p->depot->envelopes, p->count, memory_order_relaxed);
-  p->free = NULL;
   p->count = 0;
 }
 

@@ -96,30 +96,43 @@ _Static_assert(offsetof(struct tr_msg, u) == TR_MSG_HEADER, "header size");
 /* Envelopes move between pools and the depot in batches of this many: big enough that the
  * depot lock is taken once per this many messages, small enough to bound idle memory. */
 #define TR_POOL_BATCH 256u
-/* A pool holding more than this hands a batch back to the depot. */
+/* A pool holding this many hands its oldest batch back to the depot. */
 #define TR_POOL_HIGH (4u * TR_POOL_BATCH)
+
+/* A batch in the depot: the envelopes' addresses, not a list through the envelopes, so that
+ * neither handing a batch over nor taking it back reads or writes the envelopes themselves. */
+typedef struct tr_batch {
+  struct tr_batch *next;
+  tr_msg_t *m[TR_POOL_BATCH];
+} tr_batch_t;
 
 typedef struct tr_depot {
   pthread_mutex_t mu;
-  tr_msg_t *batches; /* free batches, linked through u.heap of their first envelope */
+  tr_batch_t *batches; /* full batches */
+  tr_batch_t *spare;   /* emptied batch holders, for the next spill */
   size_t nbatches;
   _Atomic uint64_t envelopes; /* ever allocated and not yet freed to the system */
 } tr_depot_t;
 
-/* One worker's pool: touched only by its owner thread. */
+/* One worker's pool: touched only by its owner thread. A stack of envelope addresses, newest
+ * on top. It holds addresses rather than linking the free envelopes through their first
+ * word: a free envelope's line was last written by the thread that sent it, often on the
+ * other core, and a list made the consumer write it (to link it) and the next sender read
+ * it (to unlink it) before its own stores: a miss on the send path. With a stack, the
+ * sender's stores are the first touch. */
 typedef struct tr_pool {
-  tr_msg_t *free; /* linked through node.next (plain use: owner only) */
   uint32_t count;
   tr_depot_t *depot;
+  tr_msg_t *m[TR_POOL_HIGH];
 } tr_pool_t;
 
 void tr__depot_init(tr_depot_t *d);
 void tr__depot_destroy(tr_depot_t *d); /* frees every envelope it holds */
 void tr__pool_init(tr_pool_t *p, tr_depot_t *d);
-void tr__pool_destroy(tr_pool_t *p); /* hands everything back to the depot */
+void tr__pool_destroy(tr_pool_t *p); /* frees what it holds */
 
 tr_msg_t *tr__pool_refill(tr_pool_t *p); /* slow path of alloc */
-void tr__pool_spill(tr_pool_t *p);       /* slow path of free */
+void tr__pool_spill(tr_pool_t *p);       /* slow path of free: makes room for one */
 
 /* Under AddressSanitizer envelopes are not pooled: each goes back to free(), so the
  * sanitizer catches a use of a message after it was recycled. */
@@ -134,12 +147,8 @@ void tr__pool_spill(tr_pool_t *p);       /* slow path of free */
 static inline tr_msg_t *tr__msg_alloc(tr_pool_t *p) {
   if (!TR_MSG_POOLED)
     return (tr_msg_t *)malloc(sizeof(tr_msg_t));
-  if (p && TR_LIKELY(p->free != NULL)) {
-    tr_msg_t *m = p->free;
-    p->free = (tr_msg_t *)atomic_load_explicit(&m->node.next, memory_order_relaxed);
-    p->count--;
-    return m;
-  }
+  if (p && TR_LIKELY(p->count != 0))
+    return p->m[--p->count];
   return p ? tr__pool_refill(p) : (tr_msg_t *)malloc(sizeof(tr_msg_t));
 }
 
@@ -164,10 +173,9 @@ static inline void tr__msg_recycle(tr_pool_t *p, tr_msg_t *m) {
     free(m);
     return;
   }
-  atomic_store_explicit(&m->node.next, (tr_mq_node_t *)p->free, memory_order_relaxed);
-  p->free = m;
-  if (TR_UNLIKELY(++p->count > TR_POOL_HIGH))
+  if (TR_UNLIKELY(p->count == TR_POOL_HIGH))
     tr__pool_spill(p);
+  p->m[p->count++] = m;
 }
 
 static inline void tr__msg_free(tr_pool_t *p, tr_msg_t *m) {
