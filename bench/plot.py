@@ -23,7 +23,7 @@ BENCHMARKS = os.path.join(ROOT, "BENCHMARKS.md")
 PLOTS = os.path.join(ROOT, "bench", "plots")
 
 CORE = ("bench/run against tokio 1.24 and Go 1.19, 2 workers each, alternating, medians of 5, "
-        "2026-12-02")
+        "2026-12-02, evening")
 # Each group (an SVG), in figures.csv's names: its title and where its figures come from.
 GROUPS = {
     "pingpong": ("pingpong: two actors, a message each way per round trip", CORE),
