@@ -183,40 +183,11 @@ static __attribute__((noinline, cold)) void resend_chain(tr_ctx_t *ctx,
   }
 }
 
-/* Push the chains, one or several. Several go in three passes: the exchanges (each on a line
- * gather() asked for in advance), then the links (each a store into the envelope the receiver's
- * last sender left, often on the other core: done together, their misses overlap, where an exchange
- * after each would wait for the one before), then the wake-ups. A chain's receiver was read from
+/* Push several chains, in three passes: the exchanges (each on a line gather() asked for in
+ * advance), then the links (each a store into the envelope the receiver's last sender left,
+ * often a line of the other core: done together, their misses overlap, where an exchange
+ * after each link would wait for it), then the wake-ups. A chain's receiver was read from
  * the table as a hint, so its pid is checked first. */
-static void flush_many(tr_ctx_t *ctx, uint32_t n);
-
-/* One chain (a handler that sent to one receiver: the most common case, kept short). */
-static inline void flush_one(tr_ctx_t *ctx, const struct tr_out_chain *c) {
-  tr_actor_t *a = c->to;
-  if (TR_UNLIKELY(a->pid.id != c->pid.id)) {
-    resend_chain(ctx, c);
-    return;
-  }
-  bool full = a->high && tr__depth(a) >= a->high;
-  if (TR_UNLIKELY(full))
-    tr__overload_full(ctx, a); /* mute policy (or off): may mute us; never refuses */
-  bool woke = tr__mq_push_chain(&a->mq, &c->first->node, &c->last->node);
-  atomic_fetch_add_explicit(&a->enq, c->n, memory_order_relaxed); /* statistics: tr__enqueue */
-  if (woke)
-    tr__wake(ctx, a);
-  if (TR_UNLIKELY(full))
-    tr__overload_pushed(ctx, a);
-}
-
-void tr__outbox_flush(tr_ctx_t *ctx) {
-  uint32_t n = ctx->out.n;
-  ctx->out.n = 0; /* nothing below gathers: its paths are send_now and the runtime's */
-  if (TR_LIKELY(n == 1))
-    flush_one(ctx, &ctx->out.c[0]);
-  else
-    flush_many(ctx, n);
-}
-
 static void flush_many(tr_ctx_t *ctx, uint32_t n) {
   uintptr_t claimed[TR_OUTBOX_WAYS];
   uint32_t stale = 0, full = 0; /* bit i: chain i */
@@ -250,6 +221,34 @@ static void flush_many(tr_ctx_t *ctx, uint32_t n) {
   }
 }
 
+/* One chain (a handler that sent to one receiver: the most common case, kept short). */
+static inline void flush_one(tr_ctx_t *ctx, const struct tr_out_chain *c) {
+  tr_actor_t *a = c->to;
+  if (TR_UNLIKELY(a->pid.id != c->pid.id)) {
+    resend_chain(ctx, c);
+    return;
+  }
+  bool full = a->high && tr__depth(a) >= a->high;
+  if (TR_UNLIKELY(full))
+    tr__overload_full(ctx, a); /* mute policy (or off): may mute us; never refuses */
+  bool woke = tr__mq_push_chain(&a->mq, &c->first->node, &c->last->node);
+  atomic_fetch_add_explicit(&a->enq, c->n, memory_order_relaxed); /* statistics: tr__enqueue */
+  if (woke)
+    tr__wake(ctx, a);
+  if (TR_UNLIKELY(full))
+    tr__overload_pushed(ctx, a);
+}
+
+/* Push the chains, one or several. */
+void tr__outbox_flush(tr_ctx_t *ctx) {
+  uint32_t n = ctx->out.n;
+  ctx->out.n = 0; /* nothing below gathers: its paths are send_now and the runtime's */
+  if (TR_LIKELY(n == 1))
+    flush_one(ctx, &ctx->out.c[0]);
+  else
+    flush_many(ctx, n);
+}
+
 /* Gather m for `to` (a worker's context in a handler); false when to cannot be gathered for
  * (not alive as far as the table says, or a receiver whose answer is needed now). */
 static inline bool gather(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
@@ -269,7 +268,7 @@ static inline bool gather(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
   tr_actor_t *a = tr__pid_node(to) == t->node ? tr__table_peek(t, to, &tag) : NULL;
   if (!a || tag != tr__pid_tag(to))
     return false; /* not alive (or its slot is changing hands: send_now sorts it out), or direct */
-  __builtin_prefetch(a, 1, 3); /* the line flush_chain writes: pid, marks, counters, head */
+  __builtin_prefetch(a, 1, 3); /* the line the flush writes: pid, marks, counters, head */
   if (n == TR_OUTBOX_WAYS) {
     tr__outbox_flush(ctx);
     n = 0;

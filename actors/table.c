@@ -44,7 +44,7 @@ static bool ensure_chunk(tr_table_t *t, uint32_t slot) {
   tr_table_chunk_t *chunk = calloc(1, sizeof *chunk);
   if (!chunk)
     return false;
-  /* release: pairs with the acquire load in tr__table_at (the zeroed slots). */
+  /* release: pairs with the acquire load in tr__table_chunk (the zeroed slots). */
   atomic_store_explicit(&t->dir[c], chunk, memory_order_release);
   atomic_fetch_add_explicit(&t->chunks_bytes, sizeof *chunk, memory_order_relaxed);
   return true;
@@ -122,7 +122,7 @@ void tr__table_publish(tr_table_t *t, struct tr_actor *a, tr_pid_t pid, bool dir
   /* relaxed: published by the release store of the pointer below. */
   atomic_store_explicit(&c->tag[slot & (TR_TABLE_CHUNK - 1)],
                         tr__pid_tag(pid) | (direct ? TR_TAG_DIRECT : 0u), memory_order_relaxed);
-  /* release: pairs with the acquire loads in tr__table_at / tr__table_get. */
+  /* release: pairs with the acquire loads in tr__table_at, tr__table_get, tr__table_peek. */
   atomic_store_explicit(&c->slot[slot & (TR_TABLE_CHUNK - 1)], a, memory_order_release);
 }
 

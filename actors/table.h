@@ -89,16 +89,20 @@ void tr__table_release(tr_table_t *t, tr_slot_cache_t *cache, tr_pid_t pid);
 
 /* tr__table_get (pid -> live actor) is in actor.h, where the actor's layout is known. */
 
-/* The actor currently in a slot (for walks), or NULL. Same rule as tr__table_get. */
-static inline struct tr_actor *tr__table_at(tr_table_t *t, uint32_t slot) {
+/* The chunk that holds slot, or NULL (past the table's size, or not made yet). */
+static inline tr_table_chunk_t *tr__table_chunk(tr_table_t *t, uint32_t slot) {
   if (slot >= t->cap)
     return NULL;
+  /* acquire: pairs with the release store of a new chunk (table.c). */
+  return atomic_load_explicit(&t->dir[slot >> TR_TABLE_CHUNK_BITS], memory_order_acquire);
+}
+
+/* The actor currently in a slot (for walks), or NULL. Same rule as tr__table_get. */
+static inline struct tr_actor *tr__table_at(tr_table_t *t, uint32_t slot) {
+  tr_table_chunk_t *c = tr__table_chunk(t, slot);
   /* acquire: pairs with the release store in tr__table_publish. */
-  tr_table_chunk_t *c =
-      atomic_load_explicit(&t->dir[slot >> TR_TABLE_CHUNK_BITS], memory_order_acquire);
-  if (!c)
-    return NULL;
-  return atomic_load_explicit(&c->slot[slot & (TR_TABLE_CHUNK - 1)], memory_order_acquire);
+  return c ? atomic_load_explicit(&c->slot[slot & (TR_TABLE_CHUNK - 1)], memory_order_acquire)
+           : NULL;
 }
 
 /* The actor in pid's slot and its tag (*tag), or NULL. A hint, not a proof: the actor may be
@@ -106,10 +110,7 @@ static inline struct tr_actor *tr__table_at(tr_table_t *t, uint32_t slot) {
  * checks the actor's pid before pushing (send.c). The caller is a worker. */
 static inline struct tr_actor *tr__table_peek(tr_table_t *t, tr_pid_t pid, uint32_t *tag) {
   uint32_t slot = tr__pid_slot(pid);
-  if (slot >= t->cap)
-    return NULL;
-  tr_table_chunk_t *c =
-      atomic_load_explicit(&t->dir[slot >> TR_TABLE_CHUNK_BITS], memory_order_acquire);
+  tr_table_chunk_t *c = tr__table_chunk(t, slot);
   if (!c)
     return NULL;
   /* acquire: pairs with the release store in tr__table_publish, which stored the tag first. */

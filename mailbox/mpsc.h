@@ -51,16 +51,11 @@ static inline bool tr__mq_push(tr_mq_t *q, tr_mq_node_t *n) {
   return (prev & 1) != 0;
 }
 
-/* Any thread. Append the chain first..last (linked through next by the caller; last's next
- * is set here) with one exchange; returns as tr__mq_push. The consumer sees the nodes in
- * chain order, after everything pushed before. */
-static inline bool tr__mq_push_chain(tr_mq_t *q, tr_mq_node_t *first, tr_mq_node_t *last);
-
-/* The two halves of tr__mq_push_chain, for a producer that appends to several queues and
- * wants the misses of its links to overlap: claim the tail position with the exchange (the
- * returned value goes to tr__mq_link; bit 0 says the push woke the queue), then link. Until
- * the link, the consumer sees a push in flight (tr__mq_peek gives NULL, tr__mq_try_idle
- * fails), so the claimer must link soon and without waiting on anything. */
+/* The two halves of tr__mq_push_chain (below), for a producer that appends to several
+ * queues and wants the misses of its links to overlap: claim the tail position with the
+ * exchange (the returned value goes to tr__mq_link; bit 0 says the push woke the queue),
+ * then link. Until the link, the consumer sees a push in flight (tr__mq_peek gives NULL,
+ * tr__mq_try_idle fails), so the claimer must link soon and without waiting on anything. */
 static inline uintptr_t tr__mq_claim(tr_mq_t *q, tr_mq_node_t *last) {
   atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
   /* acq_rel as in tr__mq_push: the release publishes every node of the chain, written
@@ -74,6 +69,9 @@ static inline void tr__mq_link(uintptr_t claimed, tr_mq_node_t *first) {
   atomic_store_explicit(&p->next, first, memory_order_release);
 }
 
+/* Any thread. Append the chain first..last (linked through next by the caller; last's next
+ * is set here) with one exchange; returns as tr__mq_push. The consumer sees the nodes in
+ * chain order, after everything pushed before. */
 static inline bool tr__mq_push_chain(tr_mq_t *q, tr_mq_node_t *first, tr_mq_node_t *last) {
   uintptr_t prev = tr__mq_claim(q, last);
   tr__mq_link(prev, first);

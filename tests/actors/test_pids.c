@@ -52,7 +52,7 @@ static void spray(tr_ctx_t *ctx, fix_t *f, const tr_msg_t *m) {
 
 /* Send a ping to the first pid, then make the outbox's chain for it look as if the slot had
  * changed hands between the table read and the push: the chain names the second pid while
- * its actor is the first's (the race send.c's flush_chain checks for). */
+ * its actor is the first's (the race the outbox's push checks for, actors/send.c). */
 static void retarget(tr_ctx_t *ctx, fix_t *f, const tr_msg_t *m) {
   tr_pid_t first = {sup_arg_u(m, 0, 0)}, second = {sup_arg_u(m, 1, 0)};
   if (tr_send(ctx, first, f->ping, NULL, 0) != 0)
