@@ -183,6 +183,23 @@ static __attribute__((noinline, cold)) void resend_chain(tr_ctx_t *ctx,
   }
 }
 
+/* The overload gate of a chain's push, before it: whether a's mailbox is full (then, with
+ * the mute policy or none, the sender may be muted; a chain is never refused). */
+static inline bool chain_full(tr_ctx_t *ctx, tr_actor_t *a) {
+  if (TR_LIKELY(a->high == 0 || tr__depth(a) < a->high))
+    return false;
+  tr__overload_full(ctx, a);
+  return true;
+}
+
+/* ... and after it: schedule a if the push woke it; a full and muted receiver must drain. */
+static inline void chain_pushed(tr_ctx_t *ctx, tr_actor_t *a, bool woke, bool full) {
+  if (woke)
+    tr__wake(ctx, a);
+  if (TR_UNLIKELY(full))
+    tr__overload_pushed(ctx, a);
+}
+
 /* Push several chains, in three passes: the exchanges (each on a line gather() asked for in
  * advance), then the links (each a store into the envelope the receiver's last sender left,
  * often a line of the other core: done together, their misses overlap, where an exchange
@@ -198,10 +215,8 @@ static void flush_many(tr_ctx_t *ctx, uint32_t n) {
       stale |= 1u << i;
       continue;
     }
-    if (TR_UNLIKELY(a->high && tr__depth(a) >= a->high)) {
+    if (TR_UNLIKELY(chain_full(ctx, a)))
       full |= 1u << i;
-      tr__overload_full(ctx, a); /* mute policy (or off): may mute us; never refuses */
-    }
     claimed[i] = tr__mq_claim(&a->mq, &c->last->node);
     atomic_fetch_add_explicit(&a->enq, c->n, memory_order_relaxed); /* statistics: tr__enqueue */
   }
@@ -214,10 +229,7 @@ static void flush_many(tr_ctx_t *ctx, uint32_t n) {
       resend_chain(ctx, c);
       continue;
     }
-    if (claimed[i] & 1)
-      tr__wake(ctx, c->to);
-    if (TR_UNLIKELY(full & (1u << i)))
-      tr__overload_pushed(ctx, c->to);
+    chain_pushed(ctx, c->to, claimed[i] & 1, full & (1u << i));
   }
 }
 
@@ -228,15 +240,10 @@ static inline void flush_one(tr_ctx_t *ctx, const struct tr_out_chain *c) {
     resend_chain(ctx, c);
     return;
   }
-  bool full = a->high && tr__depth(a) >= a->high;
-  if (TR_UNLIKELY(full))
-    tr__overload_full(ctx, a); /* mute policy (or off): may mute us; never refuses */
+  bool full = chain_full(ctx, a);
   bool woke = tr__mq_push_chain(&a->mq, &c->first->node, &c->last->node);
   atomic_fetch_add_explicit(&a->enq, c->n, memory_order_relaxed); /* statistics: tr__enqueue */
-  if (woke)
-    tr__wake(ctx, a);
-  if (TR_UNLIKELY(full))
-    tr__overload_pushed(ctx, a);
+  chain_pushed(ctx, a, woke, full);
 }
 
 /* Push the chains, one or several. */
@@ -265,7 +272,7 @@ static inline bool gather(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
   }
   tr_table_t *t = &ctx->sys->table;
   uint32_t tag = 0;
-  tr_actor_t *a = tr__pid_node(to) == t->node ? tr__table_peek(t, to, &tag) : NULL;
+  tr_actor_t *a = tr__table_peek(t, to, &tag);
   if (!a || tag != tr__pid_tag(to))
     return false; /* not alive (or its slot is changing hands: send_now sorts it out), or direct */
   __builtin_prefetch(a, 1, 3); /* the line the flush writes: pid, marks, counters, head */

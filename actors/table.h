@@ -107,10 +107,11 @@ static inline struct tr_actor *tr__table_at(tr_table_t *t, uint32_t slot) {
 
 /* The actor in pid's slot and its tag (*tag), or NULL. A hint, not a proof: the actor may be
  * another generation's, read in the instant its slot was reused, so whoever acts on it
- * checks the actor's pid before pushing (send.c). The caller is a worker. */
+ * checks the actor's pid before pushing (send.c). NULL for another node's pid. The caller is
+ * a worker. */
 static inline struct tr_actor *tr__table_peek(tr_table_t *t, tr_pid_t pid, uint32_t *tag) {
   uint32_t slot = tr__pid_slot(pid);
-  tr_table_chunk_t *c = tr__table_chunk(t, slot);
+  tr_table_chunk_t *c = tr__pid_node(pid) == t->node ? tr__table_chunk(t, slot) : NULL;
   if (!c)
     return NULL;
   /* acquire: pairs with the release store in tr__table_publish, which stored the tag first. */
