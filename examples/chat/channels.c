@@ -120,20 +120,25 @@ void session_leave_all(tr_ctx_t *ctx, session_t *s, const char *reason) {
 }
 
 /* A room the session is in died. When its node went down (noconnection) or stopped in order
- * (a shutdown of another node's room), the channel lives on elsewhere: an IRC client is shown
- * leaving it with the netsplit reason and joins again as if it had sent JOIN, in order with its own
- * commands, so the channel gets a new home on a live node (rooms.c) and the client a fresh member
- * list. Any other death (a bug, its manager restarting) closes the channel for the client; a plain
- * client, which has nowhere else to be, goes back to it in both cases. */
+ * (a shutdown of another node's room), the channel lives on elsewhere. So it does when another
+ * node's room was gone before the session's monitor reached it (noproc): the room had taken the
+ * session in, so it did not close for being empty; the monitor travels after the join's answer,
+ * and a node stopping in that moment takes the room with it before the monitor lands. An IRC
+ * client is shown leaving it with the netsplit reason and joins again as if it had sent JOIN, in
+ * order with its own commands, so the channel gets a new home on a live node (rooms.c) and the
+ * client a fresh member list. Any other death (a bug, its manager restarting) closes the channel
+ * for the client; a plain client, which has nowhere else to be, goes back to it in both cases. */
 void session_on_down(tr_ctx_t *ctx, session_t *s, const tr_msg_t *m) {
   tr_down_t d;
   if (tr_msg_down(m, &d) != 0)
     return;
   session_chan_t *c = session_chan_of(s, d.pid);
   char name[IRC_CHAN_MAX + 1] = "";
-  /* Its node is gone (noconnection) or stopping in order (shutdown, from another node): */
+  /* Its node is gone (noconnection), stopping in order (shutdown, from another node), or the
+   * room went before the monitor arrived (noproc, from another node): */
   bool split = d.reason.kind == TR_REASON_NOCONNECTION ||
-               (d.reason.kind == TR_REASON_SHUTDOWN && tr_pid_is_remote(d.pid));
+               ((d.reason.kind == TR_REASON_SHUTDOWN || d.reason.kind == TR_REASON_NOPROC) &&
+                tr_pid_is_remote(d.pid));
   if (c && c->mon == d.ref) {
     memcpy(name, c->name, sizeof name);
     session_drop_chan(ctx, s, c);
