@@ -72,12 +72,19 @@ def wait_s(seconds):
 
 
 def run(main):
-    """Run a test's main(); exit 0 when it passed, 1 with the reason when not. A server
-    still running then (the test failed before stopping it) is killed."""
+    """Run a test's main(); exit 0 when it passed, 1 with the reason when not (an unexpected
+    exception also prints its traceback), naming any server that had died. A server still
+    running then (the test failed before stopping it) is killed."""
     try:
         main()
-    except Failure as e:
-        print(f"FAIL: {e}")
+    except BaseException as e:
+        print(f"FAIL: {e}" if isinstance(e, Failure) else f"FAIL: {e!r}")
+        for srv in SERVERS:  # a server that died, and how, is most of the diagnosis
+            rc = srv.proc.poll()
+            if rc is not None and srv.proc.returncode not in (0, -signal.SIGKILL):
+                print(f"{srv.name} had exited {rc}; its log ends: {srv.log()[-2000:]}")
+        if not isinstance(e, Failure):
+            raise
         sys.exit(1)
     finally:
         for srv in SERVERS:
