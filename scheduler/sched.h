@@ -4,8 +4,9 @@
  *  - Each worker owns a deque (run queue) and a one-task LIFO slot. A task made runnable by
  *    a message from the running task goes to the LIFO slot and runs next on the same core:
  *    a request/response pair stays hot in one cache. Spawned tasks go to the deque, whose
- *    owner runs the newest first; yielding tasks go behind all others, in the worker's own
- *    back queue.
+ *    owner runs spawns newest first and the tasks a newer wakeup pushed out of the LIFO slot
+ *    oldest first (tr__deque_pop_next); yielding tasks go behind all others, in the
+ *    worker's own back queue.
  *  - Tasks made runnable from outside the pool go to the injection queue.
  *  - A worker out of work steals half of a random victim's deque, then from the back
  *    queues of the others, then takes from the injection queue, then parks. A push wakes a parked
@@ -123,7 +124,8 @@ void tr__sched_destroy(tr_sched_t *s);
 
 /* Worker only, from inside a turn: run `task` next on this worker (the LIFO slot). */
 void tr__sched_wake_local(tr_worker_t *w, void *task);
-/* Worker only: queue `task` at the back of this worker's deque. */
+/* Worker only: queue a new task (a spawn) on this worker's deque; it runs before the tasks
+ * queued there by wakeups, newest spawn first. */
 void tr__sched_push_local(tr_worker_t *w, void *task);
 /* Worker only: `task` used up its turn and stays runnable; queue it behind the others. */
 void tr__sched_yield(tr_worker_t *w, void *task);

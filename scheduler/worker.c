@@ -7,8 +7,11 @@
  *      period later, the oldest task of its deque if it has waited TR_SCHED_STARVE_NS;
  *   2. the LIFO slot (the task the last turn woke), unless it has run TR_SCHED_LIFO_MAX times
  *      in a row while the deque had others waiting; then it goes behind everyone (below);
- *   3. the newest task of its own deque: spawns run depth-first, which keeps the set of live
- *      actors small and in cache, while thieves take the oldest (biggest) pieces of work;
+ *   3. the next task of its own deque (tr__deque_pop_next): the newest spawn, so spawns run
+ *      depth-first, which keeps the set of live actors small and in cache, while thieves
+ *      take the oldest (biggest) pieces of work; else the oldest of the tasks that wakeups
+ *      pushed out of the LIFO slot, so each has collected the messages sent to it meanwhile
+ *      (newest-first, mesh ran 2.4x slower once a deque could hold all its 1,000 actors);
  *   4. its back queue, oldest first;
  *   5. searching: half the deque of each other worker in turn (starting at a random one),
  *      then a share of another's back queue, then a share of the injection queue;
@@ -101,7 +104,7 @@ static void push_or_overflow(tr_worker_t *w, void *task) {
 }
 
 void tr__sched_push_local(tr_worker_t *w, void *task) {
-  push_or_overflow(w, task);
+  push_or_overflow(w, (void *)((uintptr_t)task | TR_DEQUE_FRESH));
   tr__idle_notify(w->s, false);
 }
 
@@ -122,8 +125,10 @@ void tr__sched_yield(tr_worker_t *w, void *task) {
 void tr__sched_wake_local(tr_worker_t *w, void *task) {
   void *prev = w->lifo;
   w->lifo = task;
-  if (prev)
-    tr__sched_push_local(w, prev);
+  if (prev) {
+    push_or_overflow(w, prev);
+    tr__idle_notify(w->s, false);
+  }
 }
 
 void tr__sched_inject(tr_sched_t *s, void *task) {
@@ -197,7 +202,7 @@ static void *next_local(tr_worker_t *w) {
     tr__sched_yield(w, t);
   }
   w->lifo_runs = 0;
-  if ((t = tr__deque_pop_newest(&w->dq)) != NULL)
+  if ((t = tr__deque_pop_next(&w->dq)) != NULL)
     return t;
   return take_back(w);
 }
@@ -308,7 +313,7 @@ static void *worker_main(void *arg) {
       tr__idle_park(w);
       continue;
     }
-    s->hooks.run(t, w);
+    s->hooks.run((void *)((uintptr_t)t & ~TR_DEQUE_FRESH), w);
     tr__bump(&w->turns, 1);
     tr__qsbr_quiescent(&s->qsbr, w->qs);
   }

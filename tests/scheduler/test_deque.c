@@ -1,8 +1,9 @@
 /* Tests of a worker's run queue (scheduler/deque.h): the owner's push and its pops from
- * both ends, the full deque, grab_half and steal on their own, then a race of the owner
- * against thieves over millions of tasks and many wrap-arounds of the ring, where every
- * task must be taken exactly once. Built with TROUPE_SMALL_QUEUES (TR_DEQUE_CAP = 4) the ring wraps
- * every few pushes and every steal races the owner for the same slots. */
+ * both ends (and pop_next, which picks the end by the task), the full deque, grab_half and
+ * steal on their own, then a race of the owner against thieves over millions of tasks and
+ * many wrap-arounds of the ring, where every task must be taken exactly once. Built with
+ * TROUPE_SMALL_QUEUES (TR_DEQUE_CAP = 4) the ring wraps every few pushes and every steal
+ * races the owner for the same slots. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -119,6 +120,52 @@ static void pop_newest_takes_from_the_back_and_pop_from_the_front(void **state) 
       assert_true(tr__deque_push(&f->owner, task_of(0)));
       assert_non_null(tr__deque_pop(&f->owner));
     }
+  }
+}
+
+/* A task for pop_next: id in the high bits, TR_DEQUE_FRESH when it is a spawn. */
+static void *mixed_task(uint32_t id, bool fresh) {
+  return (void *)((uintptr_t)(id + 1) << 1 | (fresh ? TR_DEQUE_FRESH : 0));
+}
+static uint32_t mixed_id(void *task) { return (uint32_t)(((uintptr_t)task >> 1) - 1); }
+
+/* Guards against pop_next running woken tasks newest-first (a woken actor then runs before
+ * more messages reach it: mesh 3x slower) or spawns oldest-first (a spawn tree then runs
+ * breadth-first: skynet's live set grows to the whole tree), across wraps of the ring. */
+static void pop_next_takes_spawns_newest_first_and_wakes_oldest_first(void **state) {
+  deque_fixture_t *f = *state;
+  uint32_t base = 0;
+  for (uint32_t round = 0; round < 4 * TR_DEQUE_CAP; round++) {
+    /* Wakes only: in the order they were pushed. */
+    for (uint32_t i = 0; i < TR_DEQUE_CAP; i++)
+      assert_true(tr__deque_push(&f->owner, mixed_task(base + i, false)));
+    for (uint32_t i = 0; i < TR_DEQUE_CAP; i++)
+      assert_int_equal(mixed_id(tr__deque_pop_next(&f->owner)), base + i);
+    assert_null(tr__deque_pop_next(&f->owner));
+    /* Spawns only: newest first, and the fresh bit comes back with the task. */
+    for (uint32_t i = 0; i < TR_DEQUE_CAP; i++)
+      assert_true(tr__deque_push(&f->owner, mixed_task(base + i, true)));
+    for (uint32_t i = TR_DEQUE_CAP; i-- > 0;) {
+      void *t = tr__deque_pop_next(&f->owner);
+      assert_true((uintptr_t)t & TR_DEQUE_FRESH);
+      assert_int_equal(mixed_id(t), base + i);
+    }
+    /* A spawn on top of wakes runs first; then the wakes, oldest first. */
+    uint32_t wakes = TR_DEQUE_CAP > 1 ? TR_DEQUE_CAP - 1 : 0;
+    for (uint32_t i = 0; i < wakes; i++)
+      assert_true(tr__deque_push(&f->owner, mixed_task(base + i, false)));
+    assert_true(tr__deque_push(&f->owner, mixed_task(base + wakes, true)));
+    assert_int_equal(mixed_id(tr__deque_pop_next(&f->owner)), base + wakes);
+    for (uint32_t i = 0; i < wakes; i++)
+      assert_int_equal(mixed_id(tr__deque_pop_next(&f->owner)), base + i);
+    /* A wake on top of a spawn: the spawn below keeps the newest-first order (taking the
+     * spawn would open another subtree under the running one). */
+    assert_true(tr__deque_push(&f->owner, mixed_task(base, true)));
+    assert_true(tr__deque_push(&f->owner, mixed_task(base + 1, false)));
+    assert_int_equal(mixed_id(tr__deque_pop_next(&f->owner)), base + 1);
+    assert_int_equal(mixed_id(tr__deque_pop_next(&f->owner)), base);
+    assert_null(tr__deque_pop_next(&f->owner));
+    base += TR_DEQUE_CAP;
   }
 }
 
@@ -311,7 +358,10 @@ static uint32_t owner_run(deque_fixture_t *f) {
     }
     /* Both owner ends: the front races thieves for the same slot, the back only when one
      * task is left. */
-    void *t = (r >> 8) % 2 ? tr__deque_pop(&f->owner) : tr__deque_pop_newest(&f->owner);
+    uint64_t end = (r >> 8) % 3;
+    void *t = end == 0   ? tr__deque_pop(&f->owner)
+              : end == 1 ? tr__deque_pop_newest(&f->owner)
+                         : tr__deque_pop_next(&f->owner); /* ends by the tasks' low bits */
     if (t) {
       take(f, t, &bad);
       f->owner_taken++;
@@ -371,6 +421,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(owner_pops_tasks_in_push_order_across_wraps, setup, teardown),
       cmocka_unit_test_setup_teardown(pop_newest_takes_from_the_back_and_pop_from_the_front, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(pop_next_takes_spawns_newest_first_and_wakes_oldest_first,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(push_fails_when_full_and_works_again_after_a_pop, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(grab_half_takes_the_oldest_half_and_frees_their_slots, setup,
