@@ -68,6 +68,10 @@ static void deliver_user(tr_cconn_t *c, tr_pid_t to, tr_msg_t *m) {
   tr_ctx_t *ctx = &c->cl->io->ctx;
   tr_actor_t *a = tr__table_get(&ctx->sys->table, to);
   if (!a) {
+    /* A request to an actor of ours that is not alive fails now, as it does for a local
+     * requester: the TIMEOUT that says "noproc" goes back over the link. */
+    if (m->ref && !tr_pid_is_none(m->from))
+      tr__request_fail(ctx, m->from, m->ref, TR_REPLY_NOPROC, "noproc");
     tr__dead_letter(ctx, m);
     return;
   }
@@ -126,6 +130,16 @@ static tr_msg_t *envelope(tr_cconn_t *c, tr_atom_t tag, tr_pid_t from, const uin
   return m;
 }
 
+/* A reply is the peer's "no such actor" (tr__request_fail's TIMEOUT, payload the msgpack
+ * string "noproc"): the wire carries no reply reason of its own, so a node without this
+ * check sees an early timeout instead. */
+static bool is_noproc(const tr_msg_t *m) {
+  static const uint8_t noproc[] = {0xa6, 'n', 'o', 'p', 'r', 'o', 'c'};
+  size_t n;
+  const void *data = tr_msg_data(m, &n);
+  return n == sizeof noproc && data && memcmp(data, noproc, sizeof noproc) == 0;
+}
+
 static void unknown_tag(tr_cconn_t *c) {
   c->peer->dropped_unknown++;
   atomic_fetch_add_explicit(&c->cl->dropped_unknown, 1, memory_order_relaxed);
@@ -175,6 +189,8 @@ static bool on_send(tr_cconn_t *c, const uint8_t *body, size_t len) {
     if (!tr__u64map_del(&p->reqs, ref, &v))
       tr__u64map_del(&p->reqs_old, ref, &v);
     tr__out_unlock(p);
+    if (tag == TR_ATOM_TIMEOUT && is_noproc(m))
+      m->aux = TR_REPLY_NOPROC; /* the peer found no such actor: TR_ENOENT for a client */
   }
   tr__deliver(ctx, to, m); /* the runtime's own messages pass no gate */
   return true;

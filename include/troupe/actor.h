@@ -272,8 +272,9 @@ TR_API int tr_set_receive_timeout(tr_ctx_t *ctx, uint64_t ms);
  * tr_msg_ref is *ref; if none arrives within timeout_ms, a message with tag TR_ATOM_TIMEOUT
  * and that reference arrives instead, and a reply that comes after it is dropped. When no
  * answer can come, that TIMEOUT comes at once, its payload a msgpack string saying why:
- * "noproc" for a pid of this node that is not alive, "noconnection" for an actor of another
- * node that is not connected or whose link goes down before the answer. From a handler
+ * "noproc" for a pid that is not alive (of this node, or of a connected node, which answers
+ * so over the link), "noconnection" for an actor of another node that is not connected or
+ * whose link goes down before the answer. From a handler
  * only. Errors: those of tr_send, TR_EINVAL. */
 TR_API int tr_request(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
                       uint64_t timeout_ms, uint64_t *ref);
@@ -447,7 +448,8 @@ TR_API int tr_client_receive(tr_client_t *c, int timeout_ms, tr_msg_t **out);
  * timeout_ms for the reply carrying it (tr_reply). Other messages that arrive meanwhile are
  * kept for tr_client_receive. A reply that comes after the timeout is dropped. On success the
  * caller owns *reply (free with tr_msg_free). Errors: TR_ETIMEDOUT, TR_ENOENT (at once: `to`
- * is a pid of this node that is not alive), TR_ENOCONN (at once: to an actor of another node
+ * is not alive; for an actor of another node, as soon as that node's answer comes back),
+ * TR_ENOCONN (at once: to an actor of another node
  * that is not connected, or whose link went down before the answer came), TR_ESTOPPED, and
  * those of tr_send. */
 TR_API int tr_client_request(tr_client_t *c, tr_pid_t to, tr_atom_t tag, const void *data,

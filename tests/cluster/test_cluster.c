@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "actors/table.h"
 #include "support/proc.h"
 #include "support/sock.h"
 #include "support/support.h"
@@ -356,6 +357,15 @@ static void console_reaches_c(tr_system_t *a, tr_client_t *cl, tr_pid_t ec, uint
   assert_int_equal(json_integer_value(json_object_get(doc, "total")), (json_int_t)nrows);
   json_decref(doc);
 
+  console_ask(fd, "info victim@c\n", r, sizeof r);
+  const char *at = strstr(r, "\"pid\":\"0x");
+  assert_non_null(at);
+  /* info gives c's own pid; as a pid of this node's it carries c's node bits, as ec does. */
+  uint64_t local = strtoull(at + strlen("\"pid\":\""), NULL, 16);
+  uint64_t node_bits = ~((UINT64_C(1) << (TR_PID_SLOT_BITS + TR_PID_GEN_BITS)) - 1);
+  assert_int_equal(local & node_bits, 0);
+  tr_pid_t victim = {(ec.id & node_bits) | local};
+  assert_true(tr_pid_is_remote(victim));
   console_ask(fd, "kill victim@c\n", r, sizeof r);
   assert_non_null(strstr(r, "exit signal (killed)"));
   seen = false;
@@ -367,6 +377,12 @@ static void console_reaches_c(tr_system_t *a, tr_client_t *cl, tr_pid_t ec, uint
   }
   assert_true(seen);
   close(fd);
+  /* A request to an actor of another node that is not alive fails at once there, and the
+   * answer says so: TR_ENOENT, as for a pid of this node, not TR_ETIMEDOUT after the wait. */
+  tr_msg_t *none = NULL;
+  assert_int_equal(tr_client_request(cl, victim, tr_atom(a, "count"), NULL, 0, SUP_WAIT_MS, &none),
+                   TR_ENOENT);
+  assert_null(none);
 }
 
 static void test_cluster(void **st) {
