@@ -2,7 +2,10 @@
  * result line. `troupe-bench WORKLOAD [--workers N] [--n N]`. This file parses the command
  * line, builds the run's system and client, times nothing itself (each workload takes its
  * own clock readings around exactly the work the spec names), prints the line, and exits
- * non-zero with ok=0 when the answer was wrong or the run could not finish. */
+ * non-zero with ok=0 when the answer was wrong or the run could not finish. With
+ * TROUPE_BENCH_STATS set in the environment it also writes the run's scheduler statistics
+ * (messages per turn, steals, parks) to stderr, and mesh its mailboxes' high-water marks:
+ * what tells a run whose backlog ran away from one that kept it in cache. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -210,6 +213,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "troupe-bench: %s: wrong answer\n", o.workload->name);
   }
   print_line(&o, &r);
+  if (env.sys != NULL && getenv("TROUPE_BENCH_STATS")) {
+    tr_stats_t st;
+    tr_system_stats(env.sys, &st);
+    fprintf(stderr, "stats: messages=%llu turns=%llu per_turn=%.2f steals=%llu parks=%llu\n",
+            (unsigned long long)st.messages, (unsigned long long)st.turns,
+            st.turns ? (double)st.messages / (double)st.turns : 0.0, (unsigned long long)st.steals,
+            (unsigned long long)st.parks);
+  }
   if (env.sys != NULL) {
     env_close(&env);
   }

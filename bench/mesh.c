@@ -150,6 +150,22 @@ static int start(tr_ctx_t *ctx, const uint64_t *expected) {
   return err;
 }
 
+/* For TROUPE_BENCH_STATS: the most messages each actor's mailbox held at once, as the
+ * largest and the mean over the actors (the backlog in flight, which decides whether the
+ * envelopes stay in cache). */
+static void print_mailbox_hwm(tr_system_t *sys) {
+  uint64_t max = 0, total = 0;
+  for (unsigned i = 0; i < MESH_ACTORS; i++) {
+    tr_actor_info_t info;
+    if (tr_actor_info(sys, g.pids[i], &info) == 0) {
+      total += info.mailbox_hwm;
+      max = info.mailbox_hwm > max ? info.mailbox_hwm : max;
+    }
+  }
+  fprintf(stderr, "mesh: mailbox_hwm_max=%llu mailbox_hwm_mean=%.1f\n", (unsigned long long)max,
+          (double)total / MESH_ACTORS);
+}
+
 static int run(const bench_env_t *env, uint64_t n, bench_result_t *out) {
   if (n % MESH_ACTORS != 0) {
     return TR_EINVAL;
@@ -176,6 +192,9 @@ static int run(const bench_env_t *env, uint64_t n, bench_result_t *out) {
   }
   if (err != 0) {
     return err;
+  }
+  if (getenv("TROUPE_BENCH_STATS")) {
+    print_mailbox_hwm(env->sys);
   }
   /* Sum over id and j of id*stride + j. */
   uint64_t m = g.per_actor;
