@@ -259,7 +259,9 @@ static void process(tr_ctx_t *ctx, hs_t *s) {
   }
   if (s->closing || s->sse)
     off = s->in_len; /* nothing more is read from it */
-  memmove(s->in, s->in + off, s->in_len - off);
+  /* Only when something was taken: before any data came, s->in is still NULL. */
+  if (off > 0)
+    memmove(s->in, s->in + off, s->in_len - off);
   s->in_len -= off;
   if (s->paused && s->in_len < HOLD_MAX / 2 && tr_conn_resume(ctx, s->conn) == 0)
     s->paused = false;

@@ -8,8 +8,9 @@
 - counters move under the chat load (troupe-chat-load): messages handled, the chat
   listener's accepted connections and received bytes, and on the cluster the link's bytes;
 - hostile HTTP gets its clean answer (400, 431, 414, 405 with Allow, 413, 505, 404, 403), a
-  pipelined pair its two answers in order, HEAD a head without a body, and after each the
-  server still answers GET /metrics.
+  pipelined pair its two answers in order, HEAD a head without a body, a connection that
+  sends nothing before its EOF is closed with no answer, and after each the server still
+  answers GET /metrics.
 
 usage: metrics_prom.py TROUPE_CHAT TROUPE_CHAT_LOAD PROMTOOL
 
@@ -407,6 +408,19 @@ def hostile(s):
             r.close()
         return None
 
+    def silent_eof():
+        """A client that connects and half-closes without a byte (a browser's spare
+        preconnect does): the server closes it too, with no answer. Before any data its
+        input buffer is not allocated yet; the sanitizer build once stopped on that."""
+        r = Raw(port)
+        try:
+            r.sock.shutdown(socket.SHUT_WR)
+            if not r.closed():
+                return f"answered or sent something: {r.buf[:100]!r}"
+        finally:
+            r.close()
+        return None
+
     def stats_json(a):
         try:
             doc = json.loads(a[2])
@@ -434,6 +448,7 @@ def hostile(s):
         error_case("another path", b"GET /etc/passwd HTTP/1.1\r\n" + host + b"\r\n", 404),
         ("a pipelined pair of GETs in one write", pipelined),
         ("HEAD /metrics", head),
+        ("a connection closed without a byte sent", silent_eof),
         error_case("/api/console?cmd=kill%20x", b"GET /api/console?cmd=kill%20x HTTP/1.1\r\n" +
                    host + b"Connection: close\r\n\r\n", 403),
         error_case("/api/console?cmd=stats", b"GET /api/console?cmd=stats HTTP/1.1\r\n" +
