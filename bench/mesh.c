@@ -21,7 +21,7 @@
 /* Messages per actor turn: a fortieth of an actor's sends, so the actors' sends interleave
  * finely while the self-addressed "more" costs one message in 25. Since woken actors run
  * oldest-first, 25 is faster than 10 (1.07x at the spec's N, 1.13x at 3M) and 20 or 40; at
- * 100 the 100,000 envelopes in flight (6.4 MB) no longer fit in cache and mesh halves. */
+ * 100 mesh halves, its backlog of envelopes outgrowing the caches (BENCHMARKS.md). */
 #define MESH_CHUNK 25
 
 static struct {

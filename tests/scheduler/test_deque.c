@@ -130,7 +130,7 @@ static void *mixed_task(uint32_t id, bool fresh) {
 static uint32_t mixed_id(void *task) { return (uint32_t)(((uintptr_t)task >> 1) - 1); }
 
 /* Guards against pop_next running woken tasks newest-first (a woken actor then runs before
- * more messages reach it: mesh 3x slower) or spawns oldest-first (a spawn tree then runs
+ * more messages reach it: mesh 2.4x slower) or spawns oldest-first (a spawn tree then runs
  * breadth-first: skynet's live set grows to the whole tree), across wraps of the ring. */
 static void pop_next_takes_spawns_newest_first_and_wakes_oldest_first(void **state) {
   deque_fixture_t *f = *state;
