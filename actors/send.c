@@ -449,9 +449,17 @@ int tr_send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t 
  * `heap`, into a malloc'd block. A va_list can be walked once, and a va_copy on every send
  * costs more than the packing; so the callers try inline first and, only for a payload too
  * big for the envelope, start their varargs again for the heap. */
+_Static_assert(TR_MSG_INLINE >= 9, "an envelope holds any one unsigned integer inline");
+
 static inline int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap, bool heap_ok) {
   size_t len;
   bool pids;
+  if (tr__fmt_is_u(fmt)) { /* one unsigned integer: without the format walk and its call */
+    m->store = TR_STORE_INLINE;
+    m->len = (uint32_t)tr__mp_put_uint(m->u.bytes, va_arg(ap, uint64_t));
+    m->sig = 0;
+    return 0;
+  }
   if (!heap_ok) {
     int rc = tr__vpack_into_pids(m->u.bytes, TR_MSG_INLINE, &len, fmt, ap, &pids);
     if (TR_LIKELY(rc == 0)) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mailbox/envelope.h"
+#include "mailbox/pack_internal.h"
 
 void tr__depot_init(tr_depot_t *d) {
   pthread_mutex_init(&d->mu, NULL);
@@ -131,7 +132,20 @@ int tr_msg_unpack(const tr_msg_t *m, const char *fmt, ...) {
     return TR_ETYPE;
   va_list ap;
   va_start(ap, fmt);
-  int rc = tr_vunpack(data, len, NULL, fmt, ap);
+  int rc;
+  size_t pos = 0;
+  uint64_t v;
+  if (tr__fmt_is_u(fmt) && tr__mp_get_uint(data, len, &pos, &v) && pos == len) {
+    /* One unsigned integer and nothing after it: read here, without the walk's call. */
+    uint64_t *out = va_arg(ap, uint64_t *);
+    rc = TR_EINVAL; /* a NULL pointer, as the walk answers it */
+    if (out) {
+      *out = v;
+      rc = 0;
+    }
+  } else {
+    rc = tr_vunpack(data, len, NULL, fmt, ap);
+  }
   va_end(ap);
   return rc;
 }

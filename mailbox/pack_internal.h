@@ -1,6 +1,7 @@
 /* Private to the msgpack convenience layer (mailbox/pack.c, unpack.c, check.c): the
  * format-string scanning that the packer and the unpacker share, the decoder of one msgpack
- * header that the unpacker and the checker share, and the resolution of tr_limits_t.
+ * header that the unpacker and the checker share, the resolution of tr_limits_t, and the
+ * reading and writing of one unsigned integer, which tr_sendf and tr_msg_unpack also use.
  *
  * tr_pack and tr_unpack run once per message, so the common cases are static inline here:
  * the packer and the unpacker validate a format in the same pass that encodes or decodes
@@ -188,6 +189,69 @@ static inline tr_limits_t tr__limits(const tr_limits_t *lim) {
       l.max_count = lim->max_count;
   }
   return l;
+}
+
+/* ---- one unsigned integer, the commonest payload (a count, an id, a sequence number) ----
+ * tr_sendf and tr_msg_unpack take a format of exactly "u" without the format walk and its
+ * calls (actors/send.c, mailbox/envelope.c); the walk uses the same reader. */
+
+/* A big-endian unsigned integer of n bytes (1, 2, 4 or 8). Spelled out per width rather
+ * than as a loop, so that the compiler makes each a single load (and a byte swap). */
+static inline uint64_t tr__mp_load_be(const uint8_t *p, size_t n) {
+  switch (n) {
+  case 1:
+    return p[0];
+  case 2:
+    return (uint64_t)p[0] << 8 | p[1];
+  case 4:
+    return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
+  default:
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | p[7];
+  }
+}
+
+/* An unsigned integer at d[*pos] in any of its encodings (fixint, uint 8, 16, 32, 64). True
+ * with *pos past it and *out set; false (another type, or cut short) leaves both for the
+ * general decoder, which reports what is wrong. */
+static inline bool tr__mp_get_uint(const uint8_t *d, size_t len, size_t *pos, uint64_t *out) {
+  size_t at = *pos;
+  if (at >= len)
+    return false;
+  uint8_t t = d[at];
+  if (t <= 0x7f) {
+    *out = t;
+    *pos = at + 1;
+    return true;
+  }
+  if (t < 0xcc || t > 0xcf)
+    return false;
+  size_t w = (size_t)1 << (t - 0xcc);
+  if (len - at - 1 < w)
+    return false;
+  *out = tr__mp_load_be(d + at + 1, w);
+  *pos = at + 1 + w;
+  return true;
+}
+
+/* The smallest encoding of v, as msgpack-c writes it, into out (9 bytes at least); returns
+ * its length. */
+static inline size_t tr__mp_put_uint(uint8_t *out, uint64_t v) {
+  if (v <= 0x7f) {
+    out[0] = (uint8_t)v;
+    return 1;
+  }
+  size_t w = v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffffu ? 4 : 8;
+  out[0] = (uint8_t)(w == 1 ? 0xcc : w == 2 ? 0xcd : w == 4 ? 0xce : 0xcf);
+  for (size_t k = 0; k < w; k++)
+    out[1 + k] = (uint8_t)(v >> (8 * (w - 1 - k)));
+  return 1 + w;
+}
+
+/* Whether fmt is exactly "u". */
+static inline bool tr__fmt_is_u(const char *fmt) {
+  return fmt != NULL && fmt[0] == 'u' && fmt[1] == '\0';
 }
 
 #endif

@@ -15,23 +15,6 @@
 #include "troupe/error.h"
 #include "troupe/msg.h"
 
-/* An unsigned big-endian integer of n (1, 2, 4 or 8) bytes. Spelled out per width rather
- * than as a loop, so that the compiler makes each a single load (and a byte swap). */
-static uint64_t load(const uint8_t *p, size_t n) {
-  switch (n) {
-  case 1:
-    return p[0];
-  case 2:
-    return (uint64_t)p[0] << 8 | p[1];
-  case 4:
-    return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
-  default:
-    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
-           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
-           (uint64_t)p[6] << 8 | p[7];
-  }
-}
-
 /* The two's-complement value of the n-byte integer x, without relying on the
  * implementation-defined conversion of an out-of-range unsigned value to int64_t. */
 static int64_t extend(uint64_t x, size_t n) {
@@ -53,7 +36,7 @@ static int field(const uint8_t *p, size_t avail, size_t width, tr__mp_head_t *h,
   if (avail - 1 < width)
     return TR_EPROTO;
   h->head = 1 + width;
-  *x = load(p + 1, width);
+  *x = tr__mp_load_be(p + 1, width);
   return 0;
 }
 
@@ -270,29 +253,6 @@ static inline bool fixint(const uint8_t *data, size_t len, size_t pos) {
   return pos < len && data[pos] <= 0x7f;
 }
 
-/* An unsigned integer in any of its encodings (fixint, uint 8, 16, 32, 64), read ahead of
- * the general decoder: the other common integer argument (a counter, an id, a sequence
- * number). True with *pos past it and *out set; false leaves both for the decoder. */
-static inline bool uint_any(const uint8_t *d, size_t len, size_t *pos, uint64_t *out) {
-  size_t at = *pos;
-  if (at >= len)
-    return false;
-  uint8_t t = d[at];
-  if (t <= 0x7f) {
-    *out = t;
-    *pos = at + 1;
-    return true;
-  }
-  if (t < 0xcc || t > 0xcf)
-    return false;
-  size_t w = (size_t)1 << (t - 0xcc);
-  if (len - at - 1 < w)
-    return false; /* cut short: the decoder reports it */
-  *out = load(d + at + 1, w);
-  *pos = at + 1 + w;
-  return true;
-}
-
 /* One pass over the format that checks it, reads the bytes and stores the values, stopping
  * at the first error. The format and the bytes are both in pre-order, so the letters read
  * the values in turn. A bracket's level is scanned when it opens (in enter()), so only the
@@ -334,7 +294,7 @@ static int walk(const uint8_t *d, size_t len, const tr_limits_t *lim, const char
     }
     case 'u': {
       uint64_t *out = va_arg(ap, uint64_t *);
-      if (TR_LIKELY(out != NULL) && uint_any(d, len, &pos, out))
+      if (TR_LIKELY(out != NULL) && tr__mp_get_uint(d, len, &pos, out))
         continue;
       if ((rc = tr__mp_head(d, len, pos, &h)) == 0)
         rc = get_u(&h, out);

@@ -2,8 +2,9 @@
  * a request gets the reply carrying its reference; an unanswered request times out; a reply
  * that comes after its request gave up is dropped, neither returned by a later receive nor
  * taken for the reply of a later request; messages that arrive during a request are kept, in
- * order; a zero timeout polls; many clients at once; and a blocked receive wakes up with
- * TR_ESTOPPED when the system stops. */
+ * order; a zero timeout polls; a message of one unsigned integer, which tr_sendf and
+ * tr_msg_unpack take without the format walk, reads as the walk reads it; many clients at
+ * once; and a blocked receive wakes up with TR_ESTOPPED when the system stops. */
 #include <pthread.h>
 
 #include "support/support.h"
@@ -266,6 +267,68 @@ typedef struct {
   int rc;
 } asker_t;
 
+/* The next message the client sent itself. */
+static tr_msg_t *self_sent(fix_t *f) {
+  tr_msg_t *m = NULL;
+  assert_int_equal(tr_client_receive(f->client, SUP_WAIT_MS, &m), 0);
+  assert_non_null(m);
+  return m;
+}
+
+/* m does not hold one unsigned integer: "u" fails as the walked " u" does; frees m. */
+static void refused_as_by_the_walk(tr_msg_t *m) {
+  uint64_t v = 7;
+  int fast = tr_msg_unpack(m, "u", &v);
+  assert_int_not_equal(fast, 0);
+  assert_int_equal(fast, tr_msg_unpack(m, " u", &v));
+  tr_msg_free(m);
+}
+
+/* Guards the fast path of a format of exactly "u" (tr_sendf and tr_msg_unpack skip the
+ * format walk for it): every width of the encoding, byte for byte what tr_pack writes, read
+ * back the same as through the walk; and the walk's answers where the fast path must not
+ * take the message (a NULL pointer, more values, another type, a negative integer). */
+static void one_unsigned_integer_is_packed_and_read_as_the_walk_would(void **state) {
+  fix_t *f = *state;
+  tr_ctx_t *ctx = tr_client_ctx(f->client);
+  tr_pid_t me = tr_client_pid(f->client);
+  const uint64_t values[] = {
+      0, 1, 127, 128, 255, 256, 65535, 65536, 0xffffffffu, UINT64_C(1) << 32, UINT64_MAX};
+  for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+    assert_int_equal(tr_sendf(ctx, me, f->note, "u", values[i]), 0);
+    tr_msg_t *m = self_sent(f);
+    uint8_t want[16];
+    size_t want_len, len;
+    assert_int_equal(tr_pack_into(want, sizeof want, &want_len, " u", values[i]), 0);
+    const void *got = tr_msg_data(m, &len);
+    assert_int_equal(len, want_len);
+    assert_memory_equal(got, want, len);
+    uint64_t fast = 1, walked = 2;
+    assert_int_equal(tr_msg_unpack(m, "u", &fast), 0);
+    assert_int_equal(tr_msg_unpack(m, " u", &walked), 0); /* the same format, walked */
+    assert_int_equal(fast, values[i]);
+    assert_int_equal(walked, values[i]);
+    assert_int_equal(tr_msg_unpack(m, "u", NULL), TR_EINVAL);
+    tr_msg_free(m);
+  }
+  /* Not one unsigned integer: the answer is the walk's, an error. */
+  assert_int_equal(tr_sendf(ctx, me, f->note, "uu", (uint64_t)1, (uint64_t)2), 0);
+  refused_as_by_the_walk(self_sent(f)); /* a value left over */
+  assert_int_equal(tr_sendf(ctx, me, f->note, "s", "12"), 0);
+  refused_as_by_the_walk(self_sent(f));
+  assert_int_equal(tr_sendf(ctx, me, f->note, "i", (int64_t)-5), 0);
+  refused_as_by_the_walk(self_sent(f));
+  assert_int_equal(tr_send(ctx, me, f->note, NULL, 0), 0);
+  refused_as_by_the_walk(self_sent(f)); /* no payload at all */
+  /* A positive 'i' is encoded as msgpack's unsigned integers are: "u" reads it. */
+  assert_int_equal(tr_sendf(ctx, me, f->note, "i", (int64_t)300), 0);
+  tr_msg_t *m = self_sent(f);
+  uint64_t v = 0;
+  assert_int_equal(tr_msg_unpack(m, "u", &v), 0);
+  assert_int_equal(v, 300);
+  tr_msg_free(m);
+}
+
 static void *asker(void *arg) {
   asker_t *a = arg;
   tr_client_t *c;
@@ -342,6 +405,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(messages_arriving_during_a_request_are_kept_in_order, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(receive_with_zero_timeout_polls, setup, teardown),
+      cmocka_unit_test_setup_teardown(one_unsigned_integer_is_packed_and_read_as_the_walk_would,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(many_clients_request_at_once, setup, teardown),
       cmocka_unit_test_setup_teardown(blocked_receive_returns_estopped_when_the_system_stops, setup,
                                       teardown),
