@@ -445,12 +445,13 @@ int tr_send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t 
   return tr__send(ctx, to, tag, data, len, 0, TR_KIND_USER);
 }
 
-/* Pack a format into the envelope: inline (TR_EMSGSIZE when it does not fit), or, with
- * `heap`, into a malloc'd block. A va_list can be walked once, and a va_copy on every send
- * costs more than the packing; so the callers try inline first and, only for a payload too
- * big for the envelope, start their varargs again for the heap. */
 _Static_assert(TR_MSG_INLINE >= 9, "an envelope holds any one unsigned integer inline");
 
+/* Pack a format into the envelope: inline (TR_EMSGSIZE when it does not fit), or, with
+ * `heap`, into a malloc'd block; a format of exactly "u", the commonest, without the walk.
+ * A va_list can be walked once, and a va_copy on every send costs more than the packing; so
+ * the callers try inline first and, only for a payload too big for the envelope, start
+ * their varargs again for the heap. */
 static inline int pack_into_msg(tr_msg_t *m, const char *fmt, va_list ap, bool heap_ok) {
   size_t len;
   bool pids;
