@@ -79,23 +79,13 @@ void *tr__deque_pop_newest(tr_deque_t *d) {
 }
 
 void *tr__deque_pop_next(tr_deque_t *d) {
-  uint64_t c = atomic_load_explicit(&d->ctl, memory_order_acquire);
-  for (;;) {
-    ctl_t x = unpack(c);
-    if (x.real == x.tail)
-      return NULL;
-    /* Only the owner writes slots, and a thief's claim moves real first: both slots read
-     * here hold what the CAS below finds still queued, or the CAS fails. */
-    void *newest = slot(d, x.tail - 1), *oldest = slot(d, x.real);
-    if (((uintptr_t)newest & TR_DEQUE_FRESH) || ((uintptr_t)oldest & TR_DEQUE_FRESH)) {
-      if (cas(d, &c, pack(x.steal, x.real, x.tail - 1)))
-        return newest;
-    } else {
-      uint32_t steal = x.steal == x.real ? x.real + 1 : x.steal;
-      if (cas(d, &c, pack(steal, x.real + 1, x.tail)))
-        return oldest;
-    }
-  }
+  ctl_t x = unpack(atomic_load_explicit(&d->ctl, memory_order_acquire));
+  if (x.real == x.tail)
+    return NULL;
+  /* Which end is a preference, not a claim: the pop that follows takes what is there by
+   * then (a thief may have taken the oldest meanwhile), and only the owner writes slots. */
+  uintptr_t ends = (uintptr_t)slot(d, x.tail - 1) | (uintptr_t)slot(d, x.real);
+  return ends & TR_DEQUE_FRESH ? tr__deque_pop_newest(d) : tr__deque_pop(d);
 }
 
 /* Claim up to half (rounded up, at most max) of d's tasks by advancing real; returns the
