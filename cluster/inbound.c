@@ -130,14 +130,13 @@ static tr_msg_t *envelope(tr_cconn_t *c, tr_atom_t tag, tr_pid_t from, const uin
   return m;
 }
 
-/* A reply is the peer's "no such actor" (tr__request_fail's TIMEOUT, payload the msgpack
- * string "noproc"): the wire carries no reply reason of its own, so a node without this
- * check sees an early timeout instead. */
+/* A reply is the peer's "no such actor" (tr__request_fail's TIMEOUT, its payload the string
+ * "noproc"): the wire carries no reply reason of its own, so a node without this check sees
+ * an early timeout instead. */
 static bool is_noproc(const tr_msg_t *m) {
-  static const uint8_t noproc[] = {0xa6, 'n', 'o', 'p', 'r', 'o', 'c'};
+  const char *s;
   size_t n;
-  const void *data = tr_msg_data(m, &n);
-  return n == sizeof noproc && data && memcmp(data, noproc, sizeof noproc) == 0;
+  return tr_msg_unpack(m, "s", &s, &n) == 0 && n == strlen("noproc") && memcmp(s, "noproc", n) == 0;
 }
 
 static void unknown_tag(tr_cconn_t *c) {
