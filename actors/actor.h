@@ -78,10 +78,12 @@ enum {
 /* A reply's aux, for a request that failed before any answer could come: a TR_ATOM_TIMEOUT
  * with the request's reference, delivered at once (tr__request_fail). NOCONN: its target's
  * node is not connected or went down (cluster/), which tr_client_request turns into
- * TR_ENOCONN; NOPROC: its target is a local pid that is not alive, TR_ENOENT. Set only by
- * this node: a reply's aux does not cross the wire. */
+ * TR_ENOCONN; NOPROC: its target is a local pid that is not alive, TR_ENOENT; BUSY: its
+ * target's mailbox was full and its policy dropped or refused the request, TR_EBUSY. Set
+ * only by this node: a reply's aux does not cross the wire (the payload's string does). */
 #define TR_REPLY_NOCONN 1u
 #define TR_REPLY_NOPROC 2u
+#define TR_REPLY_BUSY 3u
 
 /* Fail the request `ref` of a local requester at once: deliver it the TIMEOUT reply above,
  * with aux `why` and the msgpack string `text` (a short literal) as payload. Any context

@@ -199,8 +199,10 @@ static int await_reply(tr_client_t *c, uint64_t ref, int timeout_ms, tr_msg_t **
     tr_msg_t *m = pop_copy(c);
     int rc;
     if (m && m->kind == TR_KIND_REPLY && m->ref == ref) {
-      if (m->aux == TR_REPLY_NOCONN || m->aux == TR_REPLY_NOPROC) {
-        rc = m->aux == TR_REPLY_NOCONN ? TR_ENOCONN : TR_ENOENT; /* before any answer */
+      if (m->aux == TR_REPLY_NOCONN || m->aux == TR_REPLY_NOPROC || m->aux == TR_REPLY_BUSY) {
+        rc = m->aux == TR_REPLY_NOCONN   ? TR_ENOCONN
+             : m->aux == TR_REPLY_NOPROC ? TR_ENOENT
+                                         : TR_EBUSY; /* before any answer */
         tr_msg_free(m);
         return rc;
       }

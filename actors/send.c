@@ -131,6 +131,10 @@ static int send_now(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
        * dead process in Erlang fails with noproc). */
       if (rc == -1 && tr__local_request(m))
         tr__request_fail(ctx, m->from, m->ref, TR_REPLY_NOPROC, "noproc");
+      /* Nor does one the receiver's full mailbox dropped wait for an answer that cannot come
+       * (the fail policy's refusal reaches the requester as the send's TR_EBUSY). */
+      else if (rc == 1 && tr__local_request(m))
+        tr__request_fail(ctx, m->from, m->ref, TR_REPLY_BUSY, "overloaded");
       tr__dead_letter(ctx, m);
       return 0;
     }

@@ -274,7 +274,9 @@ TR_API int tr_set_receive_timeout(tr_ctx_t *ctx, uint64_t ms);
  * answer can come, that TIMEOUT comes at once, its payload a msgpack string saying why:
  * "noproc" for a pid that is not alive (of this node, or of a connected node, which answers
  * so over the link), "noconnection" for an actor of another node that is not connected or
- * whose link goes down before the answer. From a handler
+ * whose link goes down before the answer, "overloaded" for one whose full mailbox dropped
+ * the request (policy TR_OVERLOAD_DROP; TR_OVERLOAD_FAIL refuses it: TR_EBUSY, as any
+ * send, from this node; over the link, the TIMEOUT). From a handler
  * only. Errors: those of tr_send, TR_EINVAL. */
 TR_API int tr_request(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
                       uint64_t timeout_ms, uint64_t *ref);
@@ -450,8 +452,9 @@ TR_API int tr_client_receive(tr_client_t *c, int timeout_ms, tr_msg_t **out);
  * caller owns *reply (free with tr_msg_free). Errors: TR_ETIMEDOUT, TR_ENOENT (at once: `to`
  * is not alive; for an actor of another node, as soon as that node's answer comes back),
  * TR_ENOCONN (at once: to an actor of another node
- * that is not connected, or whose link went down before the answer came), TR_ESTOPPED, and
- * those of tr_send. */
+ * that is not connected, or whose link went down before the answer came), TR_EBUSY (at once:
+ * `to`'s mailbox is full and its policy dropped or refused the request, here or on its
+ * node), TR_ESTOPPED, and those of tr_send. */
 TR_API int tr_client_request(tr_client_t *c, tr_pid_t to, tr_atom_t tag, const void *data,
                              size_t len, int timeout_ms, tr_msg_t **reply);
 

@@ -2,10 +2,11 @@
  * consumer is muted and the consumer's mailbox stays under its high-water mark plus what one
  * handler sends; nothing is lost; chains and cycles of mutes finish; a muted actor still
  * handles exit signals and DOWNs; mutes are lifted when the receiver exits; the drop and fail
- * policies count exactly what they refuse; outside senders get TR_EBUSY or wait for the
- * drain; unmutable actors are never muted. Actors report to the test's client; handlers
- * cannot fail a cmocka test, so they count what they find wrong in `bad`. Waits are bounded
- * only to keep a broken build from hanging; nothing asserts on time. */
+ * policies count exactly what they refuse, and a request dropped is answered at once;
+ * outside senders get TR_EBUSY or wait for the drain; unmutable actors are never muted.
+ * Actors report to the test's client; handlers cannot fail a cmocka test, so they count what
+ * they find wrong in `bad`. Waits are bounded only to keep a broken build from hanging;
+ * nothing asserts on time. */
 #include <pthread.h>
 
 #include "actors/actor.h" /* TR_OUTBOX_MAX */
@@ -543,6 +544,70 @@ static void the_drop_policy_counts_exactly_what_it_drops(void **state) {
   assert_int_equal(info_of(f, c).dropped, N - (HIGH - 1));
 }
 
+/* ---- the asker: init [fix, to]; makes one request to `to` (tag "more", which the consumer
+ * ignores) and reports "done" [u answer's tag, s answer's payload string] when it is
+ * answered ---- */
+
+typedef struct {
+  fix_t *f;
+  uint64_t ref;
+} asker_t;
+
+static int asker_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
+  asker_t *s = state;
+  s->f = sup_init_ptr(init);
+  tr_pid_t to = {sup_arg_u(init, 1, 0)};
+  return tr_request(ctx, to, s->f->more, NULL, 0, SUP_WAIT_MS, &s->ref);
+}
+
+static int asker_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  asker_t *s = state;
+  const char *why = "";
+  size_t n = 0;
+  if (tr_msg_ref(m) != s->ref)
+    return 0;
+  check(s->f, tr_msg_unpack(m, "s", &why, &n) == 0);
+  return tr_sendf(ctx, s->f->me, s->f->done, "[us]", (uint64_t)tr_msg_tag(m), why, n);
+}
+
+static const tr_behaviour_t asker_b = {
+    .name = "asker", .state_size = sizeof(asker_t), .init = asker_init, .receive = asker_receive};
+
+/* Guards requests into a full drop mailbox: dropped, they fail at once instead of waiting
+ * out their timeout (SUP_WAIT_MS, far longer than the test would take): a client's gets
+ * TR_EBUSY, an actor's gets its TIMEOUT saying "overloaded". Both are counted as drops. */
+static void a_request_a_full_mailbox_drops_is_answered_at_once(void **state) {
+  fix_t *f = *state;
+  tr_mailbox_opts_t drop = {.policy = TR_OVERLOAD_DROP, .high_water = HIGH, .low_water = LOW};
+  tr_pid_t c = spawn_consumer(f, &drop, UINT64_MAX, 0);
+  hold(f, c, 1);
+  tr_ctx_t *ctx = tr_client_ctx(f->client);
+  for (uint64_t k = 0; k < HIGH - 1; k++) /* with the "block" being handled: full */
+    assert_int_equal(tr_sendf(ctx, c, f->v, "[uu]", (uint64_t)0, k), 0);
+  assert_int_equal(info_of(f, c).dropped, 0);
+  tr_msg_t *reply = NULL;
+  assert_int_equal(tr_client_request(f->client, c, f->more, NULL, 0, SUP_WAIT_MS, &reply),
+                   TR_EBUSY);
+  assert_null(reply);
+  assert_int_equal(info_of(f, c).dropped, 1);
+
+  unsigned char init[32];
+  size_t len;
+  assert_int_equal(tr_pack_into(init, sizeof init, &len, "[uu]", sup_ptr(f), c.id), 0);
+  tr_pid_t asker;
+  assert_int_equal(tr_spawn(tr_system_ctx(f->sys), &asker_b, init, len, &asker), 0);
+  tr_msg_t *m = expect(f, f->done);
+  uint64_t tag;
+  const char *why;
+  size_t n;
+  assert_int_equal(tr_msg_unpack(m, "[us]", &tag, &why, &n), 0);
+  assert_int_equal(tag, TR_ATOM_TIMEOUT);
+  assert_int_equal(n, strlen("overloaded"));
+  assert_memory_equal(why, "overloaded", n);
+  tr_msg_free(m);
+  assert_int_equal(info_of(f, c).dropped, 2);
+}
+
 /* Guards fail: the same, but the sender gets TR_EBUSY for each refused message, and the
  * consumer counts them as refused. */
 static void the_fail_policy_returns_ebusy_for_exactly_what_it_refuses(void **state) {
@@ -642,6 +707,7 @@ int main(void) {
       TEST(a_muted_watcher_still_gets_its_down),
       TEST(muted_senders_are_released_when_their_receiver_exits),
       TEST(the_drop_policy_counts_exactly_what_it_drops),
+      TEST(a_request_a_full_mailbox_drops_is_answered_at_once),
       TEST(the_fail_policy_returns_ebusy_for_exactly_what_it_refuses),
       TEST(an_outside_sender_gets_ebusy_or_waits_for_the_drain),
       TEST(an_unmutable_sender_is_never_muted),
