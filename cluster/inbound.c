@@ -85,7 +85,14 @@ static void deliver_user(tr_cconn_t *c, tr_pid_t to, tr_msg_t *m) {
   int rc = tr__overload_full(ctx, a);
   if (rc == 1 || rc == TR_EBUSY) {
     tr__overload_count(a, rc == 1);
-    tr__msg_free(tr__ctx_pool(ctx), m);
+    /* A request refused so gets its answer now, over the link: the TIMEOUT that says
+     * "overloaded" (the requester's node makes it TR_EBUSY), not its whole timeout. */
+    if (m->ref && !tr_pid_is_none(m->from))
+      tr__request_fail(ctx, m->from, m->ref, TR_REPLY_BUSY, "overloaded");
+    if (rc == 1)
+      tr__dead_letter(ctx, m); /* dropped: a dead letter, as a local sender's would be */
+    else
+      tr__msg_free(tr__ctx_pool(ctx), m);
     return;
   }
   tr__enqueue(ctx, a, m);
@@ -130,13 +137,20 @@ static tr_msg_t *envelope(tr_cconn_t *c, tr_atom_t tag, tr_pid_t from, const uin
   return m;
 }
 
-/* A reply is the peer's "no such actor" (tr__request_fail's TIMEOUT, its payload the string
- * "noproc"): the wire carries no reply reason of its own, so a node without this check sees
- * an early timeout instead. */
-static bool is_noproc(const tr_msg_t *m) {
+/* Why a peer's TIMEOUT reply came before any answer (tr__request_fail's, its payload the
+ * string "noproc": no such actor, or "overloaded": its full mailbox dropped or refused the
+ * request), as the reply's aux; 0 for any other. The wire carries no reply reason of its
+ * own, so a node without this check sees an early timeout instead. */
+static uint32_t early_reason(const tr_msg_t *m) {
   const char *s;
   size_t n;
-  return tr_msg_unpack(m, "s", &s, &n) == 0 && n == strlen("noproc") && memcmp(s, "noproc", n) == 0;
+  if (tr_msg_unpack(m, "s", &s, &n) != 0)
+    return 0;
+  if (n == strlen("noproc") && memcmp(s, "noproc", n) == 0)
+    return TR_REPLY_NOPROC;
+  if (n == strlen("overloaded") && memcmp(s, "overloaded", n) == 0)
+    return TR_REPLY_BUSY;
+  return 0;
 }
 
 static void unknown_tag(tr_cconn_t *c) {
@@ -188,8 +202,8 @@ static bool on_send(tr_cconn_t *c, const uint8_t *body, size_t len) {
     if (!tr__u64map_del(&p->reqs, ref, &v))
       tr__u64map_del(&p->reqs_old, ref, &v);
     tr__out_unlock(p);
-    if (tag == TR_ATOM_TIMEOUT && is_noproc(m))
-      m->aux = TR_REPLY_NOPROC; /* the peer found no such actor: TR_ENOENT for a client */
+    if (tag == TR_ATOM_TIMEOUT) /* TR_ENOENT or TR_EBUSY for a client (client.c) */
+      m->aux = early_reason(m);
   }
   tr__deliver(ctx, to, m); /* the runtime's own messages pass no gate */
   return true;

@@ -16,6 +16,8 @@
  *   burst [p to, u n]  sends "bmsg" [u 0..n) to `to`, then an exit signal (error "burst")
  *   block          stays in its handler until the actor "gate" gets "unblock" (a stuck actor
  *                  for the console's `stuck`; the other worker runs the rest meanwhile)
+ *   narrow         -> reply [p narrow]: the actor "narrow", whose mailbox drops what comes
+ *                  once it holds NARROW_HIGH messages (policy drop); it too handles "block"
  * and an actor "victim" that does nothing, for the console to kill. */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -28,6 +30,11 @@
 #include "troupe.h"
 
 static atomic_bool unblocked;
+static tr_pid_t narrow; /* written before the system is a node, read-only afterwards */
+
+/* The mailbox marks of "narrow": small, so that a test fills it with a few messages. */
+#define NARROW_HIGH 2
+#define NARROW_LOW 1
 
 typedef struct {
   uint64_t seq_next, seq_bad, g_next, g_bad;
@@ -42,6 +49,11 @@ static int echo_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
   (void)state;
   (void)init;
   return tr_group_join(ctx, tr_atom(tr_ctx_system(ctx), "chat"), "room", 4);
+}
+
+static void hold_until_unblocked(void) {
+  while (!atomic_exchange(&unblocked, false))
+    usleep(1000);
 }
 
 static int echo_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
@@ -68,8 +80,9 @@ static int echo_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
       tr_exit(ctx, to, tr_reason_set(&r, TR_REASON_ERROR, 7, "burst"));
     }
   } else if (is(ctx, m, "block")) {
-    while (!atomic_exchange(&unblocked, false))
-      usleep(1000);
+    hold_until_unblocked();
+  } else if (is(ctx, m, "narrow")) {
+    tr_replyf(ctx, m, tr_atom(sys, "narrow"), "[p]", narrow);
   } else if (is(ctx, m, "count")) {
     tr_replyf(ctx, m, tr_atom(sys, "count"), "[uu]", s->seq_next, s->seq_bad);
   } else if (is(ctx, m, "gcount")) {
@@ -107,7 +120,15 @@ static int idle_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   return 0;
 }
 
+static int narrow_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
+  (void)state;
+  if (is(ctx, m, "block"))
+    hold_until_unblocked();
+  return 0;
+}
+
 static const tr_behaviour_t gate_b = {.name = "gate", .receive = gate_receive};
+static const tr_behaviour_t narrow_b = {.name = "narrow", .receive = narrow_receive};
 static const tr_behaviour_t victim_b = {.name = "victim", .receive = idle_receive};
 
 int main(int argc, char **argv) {
@@ -128,12 +149,15 @@ int main(int argc, char **argv) {
     return 1;
   /* Tags from the wire are looked up, never interned (cluster.h): the ones this node
    * understands exist before the first message comes. */
-  const char *tags[] = {"ping",  "pong", "seq",   "gmsg", "count", "gcount", "links",
-                        "stats", "chat", "burst", "bmsg", "block", "unblock"};
+  const char *tags[] = {"ping",  "pong", "seq",   "gmsg", "count", "gcount",  "links",
+                        "stats", "chat", "burst", "bmsg", "block", "unblock", "narrow"};
   for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
     tr_atom(sys, tags[i]);
   tr_pid_t echo, gate, victim;
-  if (tr_spawn(tr_system_ctx(sys), &echo_b, NULL, 0, &echo) != 0 ||
+  tr_spawn_opts_t narrow_opts = {
+      .mailbox = {.policy = TR_OVERLOAD_DROP, .high_water = NARROW_HIGH, .low_water = NARROW_LOW}};
+  if (tr_spawn_opts(tr_system_ctx(sys), &narrow_b, NULL, 0, &narrow_opts, &narrow) != 0 ||
+      tr_spawn(tr_system_ctx(sys), &echo_b, NULL, 0, &echo) != 0 ||
       tr_register(sys, "echo", echo) != 0 ||
       tr_spawn(tr_system_ctx(sys), &gate_b, NULL, 0, &gate) != 0 ||
       tr_register(sys, "gate", gate) != 0 ||

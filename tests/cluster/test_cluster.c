@@ -385,6 +385,27 @@ static void console_reaches_c(tr_system_t *a, tr_client_t *cl, tr_pid_t ec, uint
   assert_null(none);
 }
 
+/* A request from a to an actor of c whose full mailbox drops it fails at once, its answer
+ * coming back over the link: TR_EBUSY, as for a full mailbox of this node, not TR_ETIMEDOUT
+ * after the wait. c's "narrow" drops what comes once it holds 2 messages (node_main.c): a
+ * "block" that holds it in its handler and one more fill it, in the link's order. */
+static void a_full_mailbox_there_answers_a_request_at_once(tr_system_t *a, tr_client_t *cl,
+                                                           tr_pid_t ec) {
+  tr_msg_t *r = sup_request_within(cl, ec, tr_atom(a, "narrow"), SUP_WAIT_MS);
+  tr_pid_t narrow;
+  assert_int_equal(tr_msg_unpack(r, "[p]", &narrow), 0);
+  tr_msg_free(r);
+  assert_true(tr_pid_is_remote(narrow));
+  tr_ctx_t *ctx = tr_client_ctx(cl);
+  assert_int_equal(tr_send(ctx, narrow, tr_atom(a, "block"), NULL, 0), 0);
+  assert_int_equal(tr_send(ctx, narrow, tr_atom(a, "ping"), NULL, 0), 0);
+  tr_msg_t *none = NULL;
+  assert_int_equal(tr_client_request(cl, narrow, tr_atom(a, "count"), NULL, 0, SUP_WAIT_MS, &none),
+                   TR_EBUSY);
+  assert_null(none);
+  assert_int_equal(tr_send_name(ctx, "c", "gate", tr_atom(a, "unblock"), NULL, 0), 0);
+}
+
 static void test_cluster(void **st) {
   (void)st;
   write_cookie(cookie_path, COOKIE);
@@ -439,6 +460,7 @@ static void test_cluster(void **st) {
   assert_non_null(strstr(replies[4], "\"name\":\"a\"")); /* c's view: its link to a */
   assert_non_null(strstr(replies[5], "no console on node nowhere"));
   console_reaches_c(a, cl, ec, tr_listener_port(a, con));
+  a_full_mailbox_there_answers_a_request_at_once(a, cl, ec);
 
   /* 1,000,000 sequenced sends from an actor of a to b, as fast as it can (so the link gets
    * busy and the sender is muted on it): all arrive, in order, once. Then 1,000 more from an
