@@ -44,7 +44,14 @@ enum {
    * set by the owner as the last thing its turn does, cleared by whoever wins the CAS that
    * releases it (overload.c), and that one schedules it. */
   TR_AF_MUTED = 1u << 12,
+  /* Parked on one full mailbox, it waits on more (its ext's remute): once released, it
+   * parks on each that is still full before it runs again (overload.c). Owner only. */
+  TR_AF_REMUTE = 1u << 13,
 };
+
+/* Full mailboxes (or busy links) besides the first that one handler's sends may make its
+ * actor wait on (overload.c); a handler that fills more waits on these many. */
+#define TR_MUTE_MORE 4u
 
 /* tr_actor.ov: what a sender must know of the receiver, immutable after spawn. The overload
  * policy is MUTE unless DROP or FAIL (OFF when high is 0). */
@@ -139,6 +146,10 @@ typedef struct tr_actor_ext {
    * park (overload.c). */
   _Atomic uint64_t downs;
   uint64_t downs_taken;
+  /* Owner only: the mailboxes (or links) it still waits on after the one it parked on, in
+   * the order its handler found them full (TR_AF_REMUTE). */
+  uint64_t remute[TR_MUTE_MORE];
+  uint32_t nremute;
 } tr_actor_ext_t;
 
 /* Two cache lines. The first holds what a sender touches (the pid it checks, the counters
@@ -217,8 +228,11 @@ struct tr_ctx {
    * send paths test a flag already in the worker's cache (one predictable branch). */
   bool traced;
   /* Set by a send into a full mailbox with the mute policy: the running actor parks on it
-   * once its current handler returns (overload.c). */
+   * once its current handler returns (overload.c); mute_more: further ones the same
+   * handler found full (tr__mute_note), which it then waits on too. */
   tr_pid_t mute_on;
+  uint32_t nmute_more;
+  tr_pid_t mute_more[TR_MUTE_MORE];
   /* Messages the running actor has taken off its mailbox in this turn (its deq moves only at
    * the turn's end): its own depth is enq - deq - this. */
   uint32_t turn_popped;
@@ -379,10 +393,17 @@ int tr__overload_full(tr_ctx_t *ctx, tr_actor_t *a);
 bool tr__overload_wait(tr_ctx_t *ctx, uint64_t *deadline_ns);
 /* After a push into a full mailbox: release a when it is muted (it must drain). */
 void tr__overload_pushed(tr_ctx_t *ctx, tr_actor_t *a);
-/* The running actor's turn ends muted on ctx->mute_on: park it. False when it should not
- * park after all (the receiver is gone or drained, or a itself is full): then the caller
- * ends the turn as usual. */
+/* A send of the running actor (which may be muted) found `to` full: it will wait on it
+ * (ctx->mute_on, or the next of ctx->mute_more). */
+void tr__mute_note(tr_ctx_t *ctx, tr_pid_t to);
+/* The running actor's turn ends muted on ctx->mute_on (and ctx->mute_more): park it on the
+ * first that is still full, keeping the others for tr__mute_repark. False when it should
+ * not park after all (each is gone or drained, or a itself is full): then the caller ends
+ * the turn as usual. */
 bool tr__mute_park(tr_ctx_t *ctx, tr_actor_t *a);
+/* At the start of a turn of an actor with TR_AF_REMUTE (released from one park): park on
+ * the next mailbox it still waits on. True when it parked (the turn ends there). */
+bool tr__mute_repark(tr_ctx_t *ctx, tr_actor_t *a);
 /* The receiver's side: the MUTED signal (a sender parked on it), and the end of its turns
  * (release them all once below the low-water mark, or when it exits). */
 void tr__mute_noted(tr_ctx_t *ctx, tr_actor_t *a, tr_pid_t sender);

@@ -9,11 +9,14 @@
  * an idle actor run, so R cannot miss it) and, at the end of every turn that leaves it
  * below its low-water mark, releases them all. Releasing is a CAS that clears MUTED; the
  * winner schedules the actor, so a parked actor is scheduled exactly once, whoever else
- * tries. Besides its receiver, a parked actor is released by any signal or DOWN sent to it
- * (it must still handle exits), and by a push that finds its own mailbox full (it must
- * drain). Each of these senders looks at the flag after its push behind a seq_cst fence,
- * and the parking actor looks at its depth, its signal lane and its count of DOWNs after
- * setting the flag, behind one too: whichever comes second sees the other.
+ * tries. A handler that found several mailboxes full parks on the first still full and keeps
+ * the others (TR_AF_REMUTE): released, it parks on the next still full before it runs again
+ * (tr__mute_repark), unless it is full itself or a DOWN waits. Besides its receiver, a parked
+ * actor is released by any signal or DOWN sent to it (it must still handle exits), and by a
+ * push that finds its own mailbox full (it must drain). Each of these senders looks at the flag
+ * after its push behind a seq_cst fence, and the parking actor looks at its depth, its signal lane
+ * and its count of DOWNs after setting the flag, behind one too: whichever comes second sees the
+ * other.
  *
  * Why no cycle of muted actors lasts. A mute edge S -> R is made only when R is full. A
  * parked actor is released as soon as it is seen full, by the pusher (after its push, with
@@ -179,9 +182,23 @@ int tr__overload_full(tr_ctx_t *ctx, tr_actor_t *a) {
     return TR_EBUSY;
   if (!actor)
     return TR_EAGAIN; /* the caller waits (tr__overload_wait) or gives up with TR_EBUSY */
-  if (tr__may_mute(ctx) && ctx->mute_on.id == 0)
-    ctx->mute_on = a->pid;
+  if (tr__may_mute(ctx))
+    tr__mute_note(ctx, a->pid);
   return 0;
+}
+
+void tr__mute_note(tr_ctx_t *ctx, tr_pid_t to) {
+  if (ctx->mute_on.id == 0) {
+    ctx->mute_on = to;
+    return;
+  }
+  if (ctx->mute_on.id == to.id)
+    return;
+  for (uint32_t i = 0; i < ctx->nmute_more; i++)
+    if (ctx->mute_more[i].id == to.id)
+      return;
+  if (ctx->nmute_more < TR_MUTE_MORE)
+    ctx->mute_more[ctx->nmute_more++] = to;
 }
 
 bool tr__may_mute(tr_ctx_t *ctx) {
@@ -204,26 +221,49 @@ void tr__overload_pushed(tr_ctx_t *ctx, tr_actor_t *a) {
 
 /* ---- parking ---- */
 
+/* Is `to` (a mailbox here, or the busy link to another node, actors/remote.h) a reason to
+ * wait: alive and not yet drained below its low-water mark? */
+static bool worth_waiting(tr_system_t *sys, tr_pid_t to) {
+  const tr_remote_ops_t *ops = tr__pid_remote(to) ? tr__remote(sys) : NULL;
+  if (ops)
+    return ops->busy(sys, to);
+  tr_actor_t *r = tr__table_get(&sys->table, to);
+  return r && tr__depth(r) >= r->low;
+}
+
 bool tr__mute_park(tr_ctx_t *ctx, tr_actor_t *a) {
   tr_system_t *sys = ctx->sys;
-  tr_pid_t to = ctx->mute_on;
+  /* Every mailbox the handler found full, in order: it waits on the first that still is,
+   * and after that on each of the others that still is then (tr__mute_repark), so that no
+   * receiver gets more than one handler's sends past its mark while another releases it. */
+  tr_pid_t all[1 + TR_MUTE_MORE];
+  uint32_t n = 0, first = 0;
+  all[n++] = ctx->mute_on;
+  for (uint32_t i = 0; i < ctx->nmute_more; i++)
+    all[n++] = ctx->mute_more[i];
   ctx->mute_on = TR_PID_NONE;
-  /* Muted on a mailbox here, or on the busy link to another node (actors/remote.h). */
-  const tr_remote_ops_t *ops = tr__pid_remote(to) ? tr__remote(sys) : NULL;
-  tr_actor_t *r = ops ? NULL : tr__table_get(&sys->table, to);
-  tr_actor_ext_t *e = tr__actor_ext(a);
-  if (ops ? !ops->busy(sys, to) : (!r || tr__depth(r) < r->low))
+  ctx->nmute_more = 0;
+  while (first < n && !worth_waiting(sys, all[first]))
+    first++;
+  if (first == n)
     return false; /* gone, or drained already: no reason to wait */
+  tr_pid_t to = all[first];
+  const tr_remote_ops_t *ops = tr__pid_remote(to) ? tr__remote(sys) : NULL;
+  tr_actor_ext_t *e = tr__actor_ext(a);
   if (!e)
     return false;
+  e->nremute = 0;
+  for (uint32_t i = first + 1; i < n; i++)
+    e->remute[e->nremute++] = all[i].id;
   atomic_store_explicit(&e->muted_by, to.id, memory_order_relaxed);
   atomic_fetch_add_explicit(&e->mutes, 1, memory_order_relaxed);
   tr_pid_t self = a->pid;
   uint64_t high = a->high, taken = e->downs_taken; /* owner-only: read before the flag */
   uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
+  uint32_t remute = e->nremute ? TR_AF_REMUTE : 0u;
   /* The last write of the turn (seq_cst: the other half of tr__overload_pushed's fence).
    * From here on another worker may run the actor: this one only reads its counters. */
-  atomic_store_explicit(&a->flags, (f & ~(uint32_t)TR_AF_RUNNING) | TR_AF_MUTED,
+  atomic_store_explicit(&a->flags, (f & ~(uint32_t)TR_AF_RUNNING) | TR_AF_MUTED | remute,
                         memory_order_seq_cst);
   if ((high && tr__depth(a) >= high) ||
       atomic_load_explicit(&e->downs, memory_order_relaxed) != taken ||
@@ -237,4 +277,23 @@ bool tr__mute_park(tr_ctx_t *ctx, tr_actor_t *a) {
   if (!noted)
     tr__unmute(ctx, a); /* it exited (or drained) meanwhile: nobody would release us */
   return true;
+}
+
+bool tr__mute_repark(tr_ctx_t *ctx, tr_actor_t *a) {
+  uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
+  atomic_store_explicit(&a->flags, f & ~(uint32_t)TR_AF_REMUTE, memory_order_relaxed);
+  tr_actor_ext_t *e = atomic_load_explicit(&a->ext, memory_order_acquire); /* set by the park */
+  uint32_t n = e ? e->nremute : 0;
+  if (e)
+    e->nremute = 0;
+  /* Full itself, or a DOWN waits (released to handle it): it runs, and forgets the rest, as
+   * tr__may_mute and the park would have it. */
+  if (n == 0 || (a->high && tr__depth(a) >= a->high) ||
+      atomic_load_explicit(&e->downs, memory_order_relaxed) != e->downs_taken)
+    return false;
+  ctx->mute_on = (tr_pid_t){e->remute[0]};
+  ctx->nmute_more = n - 1;
+  for (uint32_t i = 1; i < n; i++)
+    ctx->mute_more[i - 1] = (tr_pid_t){e->remute[i]};
+  return tr__mute_park(ctx, a);
 }

@@ -145,6 +145,7 @@ void tr__actor_run(void *task, tr_worker_t *w) {
   ctx->self = a;
   ctx->stop = false;
   ctx->mute_on = TR_PID_NONE;
+  ctx->nmute_more = 0;
   ctx->turn_popped = 0;
   bool timed = sample_now(L, w);
   uint64_t t0 = timed ? tr__ticks() : 0;
@@ -165,6 +166,13 @@ void tr__actor_run(void *task, tr_worker_t *w) {
     return;
   if (TR_UNLIKELY(f & TR_AF_INIT_PENDING) && run_init(ctx, a, f))
     return;
+  /* Released from a park while other mailboxes it filled may still be full: it waits on
+   * those first (its signals were handled above, and what that sent goes out first). */
+  if (TR_UNLIKELY(f & TR_AF_REMUTE)) {
+    tr__outbox_done(ctx);
+    if (tr__mute_repark(ctx, a))
+      return;
+  }
 
   uint32_t handled = 0, popped = 0;
   int end = run_batch(ctx, L, a, &handled, &popped);

@@ -27,8 +27,8 @@ static tr_peer_t *lock_live(tr_cluster_t *cl, uint32_t index) {
  * that made the link busy. */
 static void queued(tr_ctx_t *ctx, tr_peer_t *p, uint32_t index, bool busy) {
   tr__out_queued(ctx, p, true);
-  if (busy && tr_pid_is_none(ctx->mute_on) && tr__may_mute(ctx))
-    ctx->mute_on = tr__link_pid(index);
+  if (busy && tr__may_mute(ctx))
+    tr__mute_note(ctx, tr__link_pid(index));
 }
 
 /* Append [len][kind][fixed header][payload with its pids in the wire form] (mu held). */

@@ -28,9 +28,10 @@ typedef struct {
   tr_system_t *sys;
   tr_client_t *client;
   tr_pid_t me;
-  tr_atom_t v, more, done, block, report;
-  _Atomic uint64_t gate_open; /* a "block" message holds its handler until this is set */
-  _Atomic uint64_t entered;   /* ... and counts here that it is holding */
+  tr_atom_t v, more, done, block, block2, report;
+  _Atomic uint64_t gate_open;  /* a "block" message holds its handler until this is set */
+  _Atomic uint64_t gate2_open; /* ... and a "block2" until this one is */
+  _Atomic uint64_t entered;    /* ... and counts here that it is holding */
   _Atomic uint64_t bad;
   tr_msg_t *held[HELD_MAX]; /* reports that came while the test waited for another kind */
   size_t nheld;
@@ -76,10 +77,11 @@ static int consumer_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   check(f, tr_actor_info(f->sys, tr_self(ctx), &info) == 0);
   if (info.mailbox > s->deepest)
     s->deepest = info.mailbox;
-  if (tr_msg_tag(m) == f->block) {
+  if (tr_msg_tag(m) == f->block || tr_msg_tag(m) == f->block2) {
+    _Atomic uint64_t *gate = tr_msg_tag(m) == f->block ? &f->gate_open : &f->gate2_open;
     sup_bump(&f->entered);
     uint64_t deadline = sup_now_ms() + SUP_WAIT_MS;
-    while (!sup_read(&f->gate_open) && sup_now_ms() < deadline)
+    while (!sup_read(gate) && sup_now_ms() < deadline)
       sup_sleep_ms(1);
     return 0;
   }
@@ -145,24 +147,31 @@ static const tr_behaviour_t producer_b = {.name = "producer",
 
 /* ---- fixture ---- */
 
-static int setup(void **state) {
+static int setup_workers(void **state, unsigned workers) {
   fix_t *f = calloc(1, sizeof *f);
   assert_non_null(f);
-  f->sys = sup_system_new(2, 0);
+  f->sys = sup_system_new(workers, 0);
   assert_int_equal(tr_client_open(f->sys, &f->client), 0);
   f->me = tr_client_pid(f->client);
   f->v = tr_atom(f->sys, "v");
   f->more = tr_atom(f->sys, "more");
   f->done = tr_atom(f->sys, "done");
   f->block = tr_atom(f->sys, "block");
+  f->block2 = tr_atom(f->sys, "block2");
   f->report = tr_atom(f->sys, "report");
   *state = f;
   return 0;
 }
 
+static int setup(void **state) { return setup_workers(state, 2); }
+
+/* Three workers: two consumers held in their handlers and the producer all run at once. */
+static int setup3(void **state) { return setup_workers(state, 3); }
+
 static int teardown(void **state) {
   fix_t *f = *state;
   atomic_store(&f->gate_open, 1);
+  atomic_store(&f->gate2_open, 1);
   for (size_t i = 0; i < f->nheld; i++)
     tr_msg_free(f->held[i]);
   tr_client_close(f->client);
@@ -251,9 +260,13 @@ static void wait_muted(fix_t *f, tr_pid_t pid) {
 }
 
 /* Hold a consumer in its handler: "block" from the test, then wait until it is holding. */
-static void hold(fix_t *f, tr_pid_t consumer, uint64_t times) {
-  assert_int_equal(tr_send(tr_system_ctx(f->sys), consumer, f->block, NULL, 0), 0);
+static void hold_on(fix_t *f, tr_pid_t consumer, tr_atom_t block, uint64_t times) {
+  assert_int_equal(tr_send(tr_system_ctx(f->sys), consumer, block, NULL, 0), 0);
   assert_int_equal(sup_wait_count(&f->entered, times), times);
+}
+
+static void hold(fix_t *f, tr_pid_t consumer, uint64_t times) {
+  hold_on(f, consumer, f->block, times);
 }
 
 /* ---- tests ---- */
@@ -306,6 +319,46 @@ static void a_producer_into_two_slow_consumers_is_muted_by_both(void **state) {
     assert_true(ci.mailbox_hwm <= HIGH + CHUNK);
     assert_int_equal(ci.dropped, 0);
   }
+}
+
+/* Guards waiting on every full mailbox: a producer alternating between two consumers, both
+ * held in their handlers, fills both in its third handler and parks on the first; when only
+ * that one is let go, drains and releases it, it parks on the other, still held, before it
+ * sends again: no mailbox gets more than one handler's sends past its mark (before, it went
+ * on after the first drain, and the held mailbox took half a chunk more per release). */
+static void a_producer_waits_for_every_mailbox_it_filled(void **state) {
+  fix_t *f = *state;
+  enum { N = 2000 };
+  tr_pid_t c[2] = {spawn_consumer(f, &small, N / 2, 0), spawn_consumer(f, &small, N / 2, 0)};
+  hold_on(f, c[0], f->block2, 1);
+  hold_on(f, c[1], f->block, 2);
+  tr_pid_t p = spawn_producer_to(f, c[0], c[1], N, 0, false);
+  uint64_t deadline = sup_now_ms() + SUP_WAIT_MS;
+  while (info_of(f, p).muted_by.id != c[0].id && sup_now_ms() < deadline)
+    sup_sleep_ms(1);
+  assert_int_equal(info_of(f, p).muted_by.id, c[0].id); /* the first it found full */
+  uint64_t before = info_of(f, c[1]).mailbox;
+  atomic_store(&f->gate2_open, 1); /* c[0] drains and releases the producer */
+  while (info_of(f, p).muted_by.id != c[1].id && sup_now_ms() < deadline)
+    sup_sleep_ms(1);
+  tr_actor_info_t pi = info_of(f, p);
+  assert_true(pi.muted);
+  assert_int_equal(pi.muted_by.id, c[1].id);
+  uint64_t after = info_of(f, c[1]).mailbox;
+  print_message("held consumer: %llu queued when the producer parked, %llu after its release "
+                "(high %u, a handler sends %u)\n",
+                (unsigned long long)before, (unsigned long long)after, HIGH, CHUNK);
+  /* Nothing sent in between: only the nudge of the producer's MUTED signal (links.c). */
+  assert_true(after <= before + 1);
+  assert_true(after <= HIGH + CHUNK);
+  atomic_store(&f->gate_open, 1);
+  for (int i = 0; i < 2; i++) {
+    uint64_t count, deepest;
+    expect_report(f, &count, &deepest);
+    assert_int_equal(count, N / 2);
+    assert_true(deepest <= HIGH + CHUNK);
+  }
+  assert_int_equal(expect_done(f), 0);
 }
 
 /* ---- a relay: init [fix, to]; forwards every "v" to `to` (a chain: producers -> relay ->
@@ -545,7 +598,7 @@ static void the_drop_policy_counts_exactly_what_it_drops(void **state) {
 }
 
 /* ---- the asker: init [fix, to]; makes one request to `to` (tag "more", which the consumer
- * ignores) and reports "done" [u answer's tag, s answer's payload string] when it is
+ * ignores) and reports "done" [u answer's tag, x answer's payload string] when it is
  * answered ---- */
 
 typedef struct {
@@ -567,7 +620,7 @@ static int asker_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *m) {
   if (tr_msg_ref(m) != s->ref)
     return 0;
   check(s->f, tr_msg_unpack(m, "s", &why, &n) == 0);
-  return tr_sendf(ctx, s->f->me, s->f->done, "[us]", (uint64_t)tr_msg_tag(m), why, n);
+  return tr_sendf(ctx, s->f->me, s->f->done, "[ux]", (uint64_t)tr_msg_tag(m), why, n);
 }
 
 static const tr_behaviour_t asker_b = {
@@ -598,9 +651,9 @@ static void a_request_a_full_mailbox_drops_is_answered_at_once(void **state) {
   assert_int_equal(tr_spawn(tr_system_ctx(f->sys), &asker_b, init, len, &asker), 0);
   tr_msg_t *m = expect(f, f->done);
   uint64_t tag;
-  const char *why;
+  const void *why;
   size_t n;
-  assert_int_equal(tr_msg_unpack(m, "[us]", &tag, &why, &n), 0);
+  assert_int_equal(tr_msg_unpack(m, "[ux]", &tag, &why, &n), 0);
   assert_int_equal(tag, TR_ATOM_TIMEOUT);
   assert_int_equal(n, strlen("overloaded"));
   assert_memory_equal(why, "overloaded", n);
@@ -701,6 +754,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       TEST(a_fast_producer_is_muted_and_nothing_is_lost),
       TEST(a_producer_into_two_slow_consumers_is_muted_by_both),
+      cmocka_unit_test_setup_teardown(a_producer_waits_for_every_mailbox_it_filled, setup3,
+                                      teardown),
       TEST(a_chain_of_mutes_keeps_every_mailbox_bounded),
       TEST(two_actors_that_flood_each_other_never_deadlock),
       TEST(a_muted_actor_still_handles_exit_signals),
