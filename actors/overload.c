@@ -9,14 +9,14 @@
  * an idle actor run, so R cannot miss it) and, at the end of every turn that leaves it
  * below its low-water mark, releases them all. Releasing is a CAS that clears MUTED; the
  * winner schedules the actor, so a parked actor is scheduled exactly once, whoever else
- * tries. A handler that found several mailboxes full parks on the first still full and keeps
- * the others (TR_AF_REMUTE): released, it parks on the next still full before it runs again
- * (tr__mute_repark), unless it is full itself or a DOWN waits. Besides its receiver, a parked
- * actor is released by any signal or DOWN sent to it (it must still handle exits), and by a
- * push that finds its own mailbox full (it must drain). Each of these senders looks at the flag
- * after its push behind a seq_cst fence, and the parking actor looks at its depth, its signal lane
- * and its count of DOWNs after setting the flag, behind one too: whichever comes second sees the
- * other.
+ * tries. A handler that found several mailboxes full parks on the first still full and
+ * keeps the others (TR_AF_REMUTE): released, it parks on the next still full before it runs
+ * again (tr__mute_repark), unless it is full itself or a DOWN waits. Besides its receiver, a
+ * parked actor is released by any signal or DOWN sent to it (it must still handle exits),
+ * and by a push that finds its own mailbox full (it must drain). Each of these senders looks
+ * at the flag after its push behind a seq_cst fence, and the parking actor looks at its
+ * depth, its signal lane and its count of DOWNs after setting the flag, behind one too:
+ * whichever comes second sees the other.
  *
  * Why no cycle of muted actors lasts. A mute edge S -> R is made only when R is full. A
  * parked actor is released as soon as it is seen full, by the pusher (after its push, with
