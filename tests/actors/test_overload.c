@@ -294,6 +294,18 @@ static void a_fast_producer_is_muted_and_nothing_is_lost(void **state) {
   assert_int_equal(ci.dropped, 0);
 }
 
+/* The reports of two consumers that each expected `each` messages, every one within its
+ * mark plus one handler's sends, then the producer's "done" with nothing refused. */
+static void expect_two_reports(fix_t *f, uint64_t each) {
+  for (int i = 0; i < 2; i++) {
+    uint64_t count, deepest;
+    expect_report(f, &count, &deepest);
+    assert_int_equal(count, each);
+    assert_true(deepest <= HIGH + CHUNK);
+  }
+  assert_int_equal(expect_done(f), 0);
+}
+
 /* Guards muting when a handler's sends go to several mailboxes at once (the outbox pushes
  * them together at the handler's end): a producer alternating between two slow consumers
  * is muted by them, both mailboxes stay under their mark plus one handler's sends, and
@@ -304,13 +316,7 @@ static void a_producer_into_two_slow_consumers_is_muted_by_both(void **state) {
   tr_pid_t c[2] = {spawn_consumer(f, &small, N / 2, WORK_NS),
                    spawn_consumer(f, &small, N / 2, WORK_NS)};
   tr_pid_t p = spawn_producer_to(f, c[0], c[1], N, 0, false);
-  for (int i = 0; i < 2; i++) {
-    uint64_t count, deepest;
-    expect_report(f, &count, &deepest);
-    assert_int_equal(count, N / 2);
-    assert_true(deepest <= HIGH + CHUNK);
-  }
-  assert_int_equal(expect_done(f), 0);
+  expect_two_reports(f, N / 2);
   tr_actor_info_t pi;
   if (tr_actor_info(f->sys, p, &pi) == 0) /* it may have exited already */
     assert_true(pi.mutes > 0);
@@ -352,13 +358,7 @@ static void a_producer_waits_for_every_mailbox_it_filled(void **state) {
   assert_true(after <= before + 1);
   assert_true(after <= HIGH + CHUNK);
   atomic_store(&f->gate_open, 1);
-  for (int i = 0; i < 2; i++) {
-    uint64_t count, deepest;
-    expect_report(f, &count, &deepest);
-    assert_int_equal(count, N / 2);
-    assert_true(deepest <= HIGH + CHUNK);
-  }
-  assert_int_equal(expect_done(f), 0);
+  expect_two_reports(f, N / 2);
 }
 
 /* ---- a relay: init [fix, to]; forwards every "v" to `to` (a chain: producers -> relay ->
