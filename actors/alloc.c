@@ -5,8 +5,32 @@
 #include "actors/alloc.h"
 #include "base/base.h"
 
+/* Size (1..TR_ALLOC_MAX) -> class, and each class's block size, batch and mark. */
 static inline unsigned class_of(size_t size) {
-  return (unsigned)((size + TR_ALLOC_ALIGN - 1) / TR_ALLOC_ALIGN) - 1;
+  if (size <= TR_ALLOC_SMALL_MAX)
+    return (unsigned)((size + TR_ALLOC_ALIGN - 1) / TR_ALLOC_ALIGN) - 1;
+  return TR_ALLOC_SMALL_CLASSES + (unsigned)((size + TR_ALLOC_BIG_STEP - 1) / TR_ALLOC_BIG_STEP) -
+         2;
+}
+
+static inline size_t class_size(unsigned c) {
+  if (c < TR_ALLOC_SMALL_CLASSES)
+    return (size_t)(c + 1) * TR_ALLOC_ALIGN;
+  return (size_t)(c - TR_ALLOC_SMALL_CLASSES + 2) * TR_ALLOC_BIG_STEP;
+}
+
+static inline uint32_t class_batch(unsigned c) {
+  if (c < TR_ALLOC_SMALL_CLASSES)
+    return TR_ALLOC_BATCH;
+  size_t n = TR_ALLOC_BIG_BATCH_BYTES / class_size(c);
+  return n ? (uint32_t)n : 1u;
+}
+
+static inline uint32_t class_high(unsigned c) {
+  if (c < TR_ALLOC_SMALL_CLASSES)
+    return TR_ALLOC_HIGH;
+  size_t n = TR_ALLOC_BIG_HIGH_BYTES / class_size(c);
+  return n > class_batch(c) ? (uint32_t)n : 2u * class_batch(c);
 }
 
 int tr__alloc_init(tr_alloc_t *a) {
@@ -55,8 +79,8 @@ static void refill(tr_alloc_t *a, tr_alloc_local_t *local, unsigned c) {
     local->count[c] = b->n;
     return;
   }
-  size_t size = (size_t)(c + 1) * TR_ALLOC_ALIGN;
-  for (uint32_t i = 0; i < TR_ALLOC_BATCH; i++) {
+  size_t size = class_size(c);
+  for (uint32_t i = 0, n = class_batch(c); i < n; i++) {
     if ((size_t)(a->carve_end - a->carve) < size && !new_slab(a))
       return;
     tr_alloc_block_t *blk = (tr_alloc_block_t *)a->carve;
@@ -69,13 +93,14 @@ static void refill(tr_alloc_t *a, tr_alloc_local_t *local, unsigned c) {
 
 /* Under mu: give a batch of `local`'s class c to the depot. */
 static void spill(tr_alloc_t *a, tr_alloc_local_t *local, unsigned c) {
+  uint32_t n = class_batch(c);
   tr_alloc_block_t *first = local->free[c], *last = first;
-  for (uint32_t i = 1; i < TR_ALLOC_BATCH; i++)
+  for (uint32_t i = 1; i < n; i++)
     last = last->next;
   local->free[c] = last->next;
-  local->count[c] -= TR_ALLOC_BATCH;
+  local->count[c] -= n;
   last->next = NULL;
-  first->n = TR_ALLOC_BATCH;
+  first->n = n;
   first->next_batch = a->batches[c];
   a->batches[c] = first;
 }
@@ -120,7 +145,7 @@ void tr__alloc_free(tr_alloc_t *a, tr_alloc_local_t *local, void *p, size_t size
   tr_alloc_block_t *b = p;
   b->next = local->free[c];
   local->free[c] = b;
-  if (TR_UNLIKELY(++local->count[c] > TR_ALLOC_HIGH)) {
+  if (TR_UNLIKELY(++local->count[c] > class_high(c))) {
     if (!locked)
       pthread_mutex_lock(&a->mu);
     spill(a, local, c);

@@ -7,7 +7,14 @@
  * quarter of its time in the allocator. Here a worker frees into its own list; lists past a
  * high mark give a batch to the depot, empty lists take one back. Blocks carry no header,
  * so a million small actors cost exactly their size. Slabs are returned to the system only
- * when the system is freed. Blocks larger than the biggest class come from malloc. */
+ * when the system is freed. Blocks larger than the biggest class come from malloc.
+ *
+ * Size classes: 16..1024 bytes in steps of 16, then 2 KiB..32 KiB in steps of 1 KiB (an
+ * actor with a buffer in its state, as a chat session with its output line is): with
+ * malloc, such blocks, line-aligned, left holes between the envelopes and other small
+ * allocations of a wave of connections that the next wave's blocks did not fit, and each
+ * wave of a few thousand connections took megabytes more. Batches and the per-worker mark
+ * are counted in bytes for the large classes, so that one idle worker keeps little. */
 #ifndef TR_ACTORS_ALLOC_H
 #define TR_ACTORS_ALLOC_H
 
@@ -16,11 +23,17 @@
 #include <stdint.h>
 
 #define TR_ALLOC_ALIGN 16u
-#define TR_ALLOC_CLASSES 64u /* sizes 16..1024 in steps of 16 */
-#define TR_ALLOC_MAX (TR_ALLOC_CLASSES * TR_ALLOC_ALIGN)
+#define TR_ALLOC_SMALL_CLASSES 64u /* sizes 16..1024 in steps of 16 */
+#define TR_ALLOC_SMALL_MAX (TR_ALLOC_SMALL_CLASSES * TR_ALLOC_ALIGN)
+#define TR_ALLOC_BIG_STEP 1024u /* then 2048..TR_ALLOC_MAX in steps of this */
+#define TR_ALLOC_MAX ((size_t)32 << 10)
+#define TR_ALLOC_CLASSES (TR_ALLOC_SMALL_CLASSES + TR_ALLOC_MAX / TR_ALLOC_BIG_STEP - 1u)
 #define TR_ALLOC_SLAB ((size_t)256 << 10) /* bytes carved at a time: 2^18 */
-#define TR_ALLOC_BATCH 64u                /* blocks moved between a worker and the depot at once */
-#define TR_ALLOC_HIGH 256u /* a worker keeps at most this many free blocks per class */
+#define TR_ALLOC_BATCH 64u /* blocks moved between a worker and the depot at once (small) */
+#define TR_ALLOC_HIGH 256u /* a worker keeps at most this many free blocks per class (small) */
+/* The large classes' batch and mark, in bytes. */
+#define TR_ALLOC_BIG_BATCH_BYTES ((size_t)64 << 10)
+#define TR_ALLOC_BIG_HIGH_BYTES ((size_t)256 << 10)
 
 /* Under AddressSanitizer every block comes from malloc and goes back to free, so that the
  * sanitizer's quarantine catches a use of an actor after it was freed. */
