@@ -211,6 +211,7 @@ void tr__actor_reclaim(void *obj, void *arg) {
     tr__u64map_free(&e->timers);
     tr__u64map_free(&e->muters);
     free(e->requests.ring);
+    free(e->remute);
     free(e);
   }
   if (w) {

@@ -147,9 +147,12 @@ typedef struct tr_actor_ext {
   _Atomic uint64_t downs;
   uint64_t downs_taken;
   /* Owner only: the mailboxes (or links) it still waits on after the one it parked on, in
-   * the order its handler found them full (TR_AF_REMUTE). */
-  uint64_t remute[TR_MUTE_MORE];
-  uint32_t nremute;
+   * the order its handler found them full (TR_AF_REMUTE); allocated the first time it
+   * waits on more than one, so that an ext costs one pointer for it. */
+  struct tr_remute {
+    uint32_t n;
+    uint64_t pid[TR_MUTE_MORE];
+  } * remute;
 } tr_actor_ext_t;
 
 /* Two cache lines. The first holds what a sender touches (the pid it checks, the counters

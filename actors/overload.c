@@ -252,15 +252,19 @@ bool tr__mute_park(tr_ctx_t *ctx, tr_actor_t *a) {
   tr_actor_ext_t *e = tr__actor_ext(a);
   if (!e)
     return false;
-  e->nremute = 0;
-  for (uint32_t i = first + 1; i < n; i++)
-    e->remute[e->nremute++] = all[i].id;
+  if (first + 1 < n && !e->remute)
+    e->remute = calloc(1, sizeof *e->remute); /* without it: it waits on the first only */
+  if (e->remute) {
+    e->remute->n = 0;
+    for (uint32_t i = first + 1; i < n; i++)
+      e->remute->pid[e->remute->n++] = all[i].id;
+  }
   atomic_store_explicit(&e->muted_by, to.id, memory_order_relaxed);
   atomic_fetch_add_explicit(&e->mutes, 1, memory_order_relaxed);
   tr_pid_t self = a->pid;
   uint64_t high = a->high, taken = e->downs_taken; /* owner-only: read before the flag */
   uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
-  uint32_t remute = e->nremute ? TR_AF_REMUTE : 0u;
+  uint32_t remute = e->remute && e->remute->n ? TR_AF_REMUTE : 0u;
   /* The last write of the turn (seq_cst: the other half of tr__overload_pushed's fence).
    * From here on another worker may run the actor: this one only reads its counters. */
   atomic_store_explicit(&a->flags, (f & ~(uint32_t)TR_AF_RUNNING) | TR_AF_MUTED | remute,
@@ -283,17 +287,18 @@ bool tr__mute_repark(tr_ctx_t *ctx, tr_actor_t *a) {
   uint32_t f = atomic_load_explicit(&a->flags, memory_order_relaxed);
   atomic_store_explicit(&a->flags, f & ~(uint32_t)TR_AF_REMUTE, memory_order_relaxed);
   tr_actor_ext_t *e = atomic_load_explicit(&a->ext, memory_order_acquire); /* set by the park */
-  uint32_t n = e ? e->nremute : 0;
-  if (e)
-    e->nremute = 0;
+  struct tr_remute *r = e ? e->remute : NULL;
+  uint32_t n = r ? r->n : 0;
+  if (r)
+    r->n = 0;
   /* Full itself, or a DOWN waits (released to handle it): it runs, and forgets the rest, as
    * tr__may_mute and the park would have it. */
   if (n == 0 || (a->high && tr__depth(a) >= a->high) ||
       atomic_load_explicit(&e->downs, memory_order_relaxed) != e->downs_taken)
     return false;
-  ctx->mute_on = (tr_pid_t){e->remute[0]};
+  ctx->mute_on = (tr_pid_t){r->pid[0]};
   ctx->nmute_more = n - 1;
   for (uint32_t i = 1; i < n; i++)
-    ctx->mute_more[i - 1] = (tr_pid_t){e->remute[i]};
+    ctx->mute_more[i - 1] = (tr_pid_t){r->pid[i]};
   return tr__mute_park(ctx, a);
 }
