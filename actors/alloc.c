@@ -19,18 +19,20 @@ static inline size_t class_size(unsigned c) {
   return (size_t)(c - TR_ALLOC_SMALL_CLASSES + 2) * TR_ALLOC_BIG_STEP;
 }
 
+/* Even the largest class moves at least one block per batch, and keeps more than a batch. */
+_Static_assert(TR_ALLOC_BIG_BATCH_BYTES >= TR_ALLOC_MAX, "a batch holds a largest block");
+_Static_assert(TR_ALLOC_BIG_HIGH_BYTES > TR_ALLOC_BIG_BATCH_BYTES, "the mark is above a batch");
+
 static inline uint32_t class_batch(unsigned c) {
   if (c < TR_ALLOC_SMALL_CLASSES)
     return TR_ALLOC_BATCH;
-  size_t n = TR_ALLOC_BIG_BATCH_BYTES / class_size(c);
-  return n ? (uint32_t)n : 1u;
+  return (uint32_t)(TR_ALLOC_BIG_BATCH_BYTES / class_size(c));
 }
 
 static inline uint32_t class_high(unsigned c) {
   if (c < TR_ALLOC_SMALL_CLASSES)
     return TR_ALLOC_HIGH;
-  size_t n = TR_ALLOC_BIG_HIGH_BYTES / class_size(c);
-  return n > class_batch(c) ? (uint32_t)n : 2u * class_batch(c);
+  return (uint32_t)(TR_ALLOC_BIG_HIGH_BYTES / class_size(c));
 }
 
 int tr__alloc_init(tr_alloc_t *a) {
