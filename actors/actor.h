@@ -216,6 +216,9 @@ static inline tr_actor_t *tr__table_get(tr_table_t *t, tr_pid_t pid) {
 /* Receivers one handler's sends are gathered for at once (the outbox, send.c). */
 #define TR_OUTBOX_WAYS 8u
 
+/* A pid's bit in the outbox's filter of its receivers (from the slot's low bits). */
+static inline uint64_t tr__outbox_bit(tr_pid_t pid) { return (uint64_t)1 << (pid.id & 63); }
+
 /* Links one handler's sends may leave queued before the oldest is written out. */
 #define TR_RDIRTY_MAX 4u
 
@@ -250,7 +253,9 @@ struct tr_ctx {
    * receivers were first sent to) when the handler returns, when a chain is full, when a
    * further receiver comes, or before a send that cannot wait. Worker contexts only. */
   struct {
-    uint32_t n; /* chains in use */
+    uint32_t n;    /* chains in use */
+    uint64_t seen; /* tr__outbox_bit of each chain's pid: a send to none of them skips the
+                    * search (mesh's sends mostly go to receivers not in the outbox yet) */
     struct tr_out_chain {
       tr_actor_t *to; /* valid until the flush: no quiescent point can pass in between */
       tr_pid_t pid;   /* the pid sent to: to's, unless its slot was reused meanwhile */

@@ -254,6 +254,7 @@ static inline void flush_one(tr_ctx_t *ctx, const struct tr_out_chain *c) {
 void tr__outbox_flush(tr_ctx_t *ctx) {
   uint32_t n = ctx->out.n;
   ctx->out.n = 0; /* nothing below gathers: its paths are send_now and the runtime's */
+  ctx->out.seen = 0;
   if (TR_LIKELY(n == 1))
     flush_one(ctx, &ctx->out.c[0]);
   else
@@ -264,7 +265,8 @@ void tr__outbox_flush(tr_ctx_t *ctx) {
  * (not alive as far as the table says, or a receiver whose answer is needed now). */
 static inline bool gather(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
   uint32_t n = ctx->out.n;
-  for (uint32_t i = 0; i < n; i++) {
+  uint64_t bit = tr__outbox_bit(to);
+  for (uint32_t i = 0; (ctx->out.seen & bit) && i < n; i++) {
     struct tr_out_chain *c = &ctx->out.c[i];
     if (c->pid.id == to.id) {
       atomic_store_explicit(&c->last->node.next, &m->node, memory_order_relaxed);
@@ -286,10 +288,13 @@ static inline bool gather(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m) {
   }
   ctx->out.c[n] = (struct tr_out_chain){.to = a, .pid = to, .first = m, .last = m, .n = 1};
   ctx->out.n = n + 1;
+  ctx->out.seen |= bit;
   return true;
 }
 
-int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
+/* tr__send_to, inline for the send paths of this file (the commonest sends skip a call). */
+static inline __attribute__((always_inline)) int send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m,
+                                                         bool *delivered) {
   *delivered = false;
   if (TR_UNLIKELY(tr__pid_remote(to)))
     return tr__remote_send(ctx, to, m, delivered);
@@ -306,13 +311,18 @@ int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
   return send_now(ctx, to, m, delivered);
 }
 
+int tr__send_to(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
+  return send_to(ctx, to, m, delivered);
+}
+
 /* Count a send of the running actor and, while it is traced, report it to its tracer. The
  * untraced cost is one predictable branch on ctx->traced, a byte of the worker's own context
  * that the turn already loaded (turn.c). */
 static inline void count_out(tr_ctx_t *ctx, tr_pid_t to, const tr_msg_t *m) {
   if (tr__in_handler(ctx)) {
     tr__bump(&ctx->self->out, 1);
-    tr__bump(&((tr_wlocal_t *)ctx->w->local)->sent, 1); /* a handler's ctx is its worker's */
+    /* A handler's ctx is its worker's own (turn.c), inside that worker's tr_wlocal_t. */
+    tr__bump(&((tr_wlocal_t *)((char *)ctx - offsetof(tr_wlocal_t, ctx)))->sent, 1);
     if (TR_UNLIKELY(ctx->traced))
       tr__trace_event(ctx, ctx->self, TR_TRACE_OUT, to, m);
   }
@@ -346,7 +356,7 @@ static int send_one(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data,
   m->kind = kind;
   count_out(ctx, to, m);
   bool ok;
-  if (TR_UNLIKELY((rc = tr__send_to(ctx, to, m, &ok)) != 0))
+  if (TR_UNLIKELY((rc = send_to(ctx, to, m, &ok)) != 0))
     tr__msg_free(pool, m);
   if (delivered)
     *delivered = ok;
@@ -512,7 +522,30 @@ static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8
   m->aux = 0; /* m->sig: set by pack_into_msg */
   count_out(ctx, to, m);
   bool ok;
-  if (TR_UNLIKELY((rc = tr__send_to(ctx, to, m, &ok)) != 0))
+  if (TR_UNLIKELY((rc = send_to(ctx, to, m, &ok)) != 0))
+    tr__msg_free(pool, m);
+  return rc;
+}
+
+int tr_send_uint(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t v) {
+  int rc = check_send(ctx, tag, 0);
+  if (rc)
+    return rc;
+  tr_pool_t *pool = tr__ctx_pool(ctx);
+  tr_msg_t *m = tr__msg_alloc(pool);
+  if (TR_UNLIKELY(!m))
+    return TR_ENOMEM;
+  m->from = tr__self(ctx);
+  m->ref = 0;
+  m->tag = tag;
+  m->len = (uint32_t)tr__mp_put_uint(m->u.bytes, v);
+  m->store = TR_STORE_INLINE;
+  m->kind = TR_KIND_USER;
+  m->sig = 0;
+  m->aux = 0;
+  count_out(ctx, to, m);
+  bool ok;
+  if (TR_UNLIKELY((rc = send_to(ctx, to, m, &ok)) != 0))
     tr__msg_free(pool, m);
   return rc;
 }
@@ -520,6 +553,11 @@ static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8
 int tr_sendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
+  if (tr__fmt_is_u(fmt)) { /* the commonest format: as tr_send_uint, without vsendf */
+    int rc = tr_send_uint(ctx, to, tag, va_arg(ap, uint64_t));
+    va_end(ap);
+    return rc;
+  }
   int rc = vsendf(ctx, to, tag, 0, TR_KIND_USER, fmt, ap, false);
   va_end(ap);
   if (TR_UNLIKELY(rc == TR_EMSGSIZE)) { /* too big for the envelope: again, onto the heap */

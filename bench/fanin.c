@@ -32,7 +32,7 @@ typedef struct {
 static int receiver_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   receiver_t *st = state;
   uint64_t v = 0;
-  int err = tr_msg_unpack(msg, "u", &v);
+  int err = tr_msg_uint(msg, &v);
   if (err != 0) {
     return bench_fail(ctx, g.env, err);
   }
@@ -64,7 +64,7 @@ static int sender_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   uint64_t stop = st->end - st->next > FANIN_CHUNK ? st->next + FANIN_CHUNK : st->end;
   int err = 0;
   for (; err == 0 && st->next < stop; st->next++) {
-    err = tr_sendf(ctx, st->receiver, g.value, "u", st->next);
+    err = tr_send_uint(ctx, st->receiver, g.value, st->next);
   }
   if (err == 0 && st->next < st->end) {
     err = tr_send(ctx, tr_self(ctx), g.more, NULL, 0);

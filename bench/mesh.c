@@ -83,7 +83,7 @@ static int peer_send_chunk(tr_ctx_t *ctx, peer_t *st) {
   int err = 0;
   for (int k = 0; err == 0 && k < MESH_CHUNK && st->sent < g.per_actor; k++, st->sent++) {
     tr_pid_t to = g.pids[next_target(st->id, &st->x)];
-    err = tr_sendf(ctx, to, g.value, "u", st->id * MESH_PAYLOAD_STRIDE + st->sent);
+    err = tr_send_uint(ctx, to, g.value, st->id * MESH_PAYLOAD_STRIDE + st->sent);
   }
   if (err == 0 && st->sent < g.per_actor) {
     err = tr_send(ctx, tr_self(ctx), g.more, NULL, 0);
@@ -97,7 +97,7 @@ static int peer_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   int err = 0;
   if (tag == g.value) {
     uint64_t v = 0;
-    err = tr_msg_unpack(msg, "u", &v);
+    err = tr_msg_uint(msg, &v);
     st->received++;
     st->sum += v;
   } else {

@@ -23,9 +23,9 @@ typedef struct {
 static int ponger_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   (void)state;
   uint64_t i = 0;
-  int err = tr_msg_unpack(msg, "u", &i);
+  int err = tr_msg_uint(msg, &i);
   if (err == 0) {
-    err = tr_sendf(ctx, tr_msg_from(msg), g.pong, "u", i);
+    err = tr_send_uint(ctx, tr_msg_from(msg), g.pong, i);
   }
   return err != 0 ? bench_fail(ctx, g.env, err) : 0;
 }
@@ -45,7 +45,7 @@ static int pinger_init(tr_ctx_t *ctx, void *state, const tr_msg_t *init) {
 static int pinger_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   pinger_t *st = state;
   uint64_t i = 0;
-  int err = tr_msg_unpack(msg, "u", &i);
+  int err = tr_msg_uint(msg, &i);
   if (err != 0) {
     return bench_fail(ctx, g.env, err);
   }
@@ -56,7 +56,7 @@ static int pinger_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
     err = tr_sendf(ctx, g.env->client_pid, g.done, "u", seen);
   } else {
     st->next++;
-    err = tr_sendf(ctx, st->ponger, g.ping, "u", st->next);
+    err = tr_send_uint(ctx, st->ponger, g.ping, st->next);
   }
   return err != 0 ? bench_fail(ctx, g.env, err) : 0;
 }

@@ -34,7 +34,7 @@ static int member_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   member_t *st = state;
   tr_atom_t tag = tr_msg_tag(msg);
   uint64_t v = 0;
-  int err = tr_msg_unpack(msg, "u", &v);
+  int err = tr_msg_uint(msg, &v);
   if (err == 0 && tag == g.link) {
     st->next.id = v;
   } else if (err == 0 && v == 0) {
@@ -42,7 +42,7 @@ static int member_receive(tr_ctx_t *ctx, void *state, const tr_msg_t *msg) {
   } else if (err == 0 && tr_pid_is_none(st->next)) {
     err = TR_EPROTO; /* the token overtook the link: a broken ordering guarantee */
   } else if (err == 0) {
-    err = tr_sendf(ctx, st->next, g.token, "u", v - 1);
+    err = tr_send_uint(ctx, st->next, g.token, v - 1);
   }
   return err != 0 ? bench_fail(ctx, g.env, err) : 0;
 }

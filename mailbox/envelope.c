@@ -150,6 +150,23 @@ int tr_msg_unpack(const tr_msg_t *m, const char *fmt, ...) {
   return rc;
 }
 
+int tr_msg_uint(const tr_msg_t *m, uint64_t *out) {
+  if (TR_LIKELY(m->store == TR_STORE_INLINE && out != NULL)) {
+    const uint8_t *d = m->u.bytes; /* inline: at least TR_MSG_INLINE bytes to read */
+    uint32_t len = m->len;
+    uint8_t t = d[0];
+    if (len == 1 && t <= 0x7f) {
+      *out = t;
+      return 0;
+    }
+    if (t >= 0xcc && t <= 0xcf && len == 1u + (1u << (t - 0xcc))) { /* uint 8, 16, 32, 64 */
+      *out = tr__mp_load_be(d + 1, len - 1);
+      return 0;
+    }
+  }
+  return tr_msg_unpack(m, "u", out); /* anything else: the general answer, and its error */
+}
+
 void tr_msg_free(tr_msg_t *m) {
   if (!m)
     return;

@@ -192,8 +192,9 @@ static inline tr_limits_t tr__limits(const tr_limits_t *lim) {
 }
 
 /* ---- one unsigned integer, the commonest payload (a count, an id, a sequence number) ----
- * tr_sendf and tr_msg_unpack take a format of exactly "u" without the format walk and its
- * calls (actors/send.c, mailbox/envelope.c); the walk uses the same reader. */
+ * tr_send_uint and tr_msg_uint, and a format of exactly "u" in tr_sendf and tr_msg_unpack,
+ * take it without the format walk and its calls (actors/send.c, mailbox/envelope.c); the
+ * walk uses the same reader. */
 
 /* A big-endian unsigned integer of n bytes (1, 2, 4 or 8). Spelled out per width rather
  * than as a loop, so that the compiler makes each a single load (and a byte swap). */
@@ -236,17 +237,42 @@ static inline bool tr__mp_get_uint(const uint8_t *d, size_t len, size_t *pos, ui
 }
 
 /* The smallest encoding of v, as msgpack-c writes it, into out (9 bytes at least); returns
- * its length. */
+ * its length. Spelled out per width, as tr__mp_load_be, so that each width is one store (and
+ * a byte swap) rather than a loop of byte stores. */
 static inline size_t tr__mp_put_uint(uint8_t *out, uint64_t v) {
   if (v <= 0x7f) {
     out[0] = (uint8_t)v;
     return 1;
   }
-  size_t w = v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffffu ? 4 : 8;
-  out[0] = (uint8_t)(w == 1 ? 0xcc : w == 2 ? 0xcd : w == 4 ? 0xce : 0xcf);
-  for (size_t k = 0; k < w; k++)
-    out[1 + k] = (uint8_t)(v >> (8 * (w - 1 - k)));
-  return 1 + w;
+  if (v <= 0xff) {
+    out[0] = 0xcc;
+    out[1] = (uint8_t)v;
+    return 2;
+  }
+  if (v <= 0xffff) {
+    out[0] = 0xcd;
+    out[1] = (uint8_t)(v >> 8);
+    out[2] = (uint8_t)v;
+    return 3;
+  }
+  if (v <= 0xffffffffu) {
+    out[0] = 0xce;
+    out[1] = (uint8_t)(v >> 24);
+    out[2] = (uint8_t)(v >> 16);
+    out[3] = (uint8_t)(v >> 8);
+    out[4] = (uint8_t)v;
+    return 5;
+  }
+  out[0] = 0xcf;
+  out[1] = (uint8_t)(v >> 56);
+  out[2] = (uint8_t)(v >> 48);
+  out[3] = (uint8_t)(v >> 40);
+  out[4] = (uint8_t)(v >> 32);
+  out[5] = (uint8_t)(v >> 24);
+  out[6] = (uint8_t)(v >> 16);
+  out[7] = (uint8_t)(v >> 8);
+  out[8] = (uint8_t)v;
+  return 9;
 }
 
 /* Whether fmt is exactly "u". */

@@ -212,6 +212,11 @@ TR_API int tr_spawnf(tr_ctx_t *ctx, const tr_behaviour_t *b, tr_pid_t *out, cons
 TR_API int tr_send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len);
 /* As tr_send, with the payload packed from a format. TR_EINVAL also for a bad format. */
 TR_API int tr_sendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const char *fmt, ...);
+/* As tr_sendf(ctx, to, tag, "u", v), without the format: the same payload (v in msgpack's
+ * smallest encoding), so the receiver reads it with tr_msg_uint or tr_msg_unpack "u" alike.
+ * For the commonest message, one integer, it skips the varargs and the format checks.
+ * Errors: those of tr_send. */
+TR_API int tr_send_uint(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t v);
 /* Send a local-only pointer payload without copying. On success the runtime owns ptr and
  * calls free_fn(ptr) once the message has been handled (or dropped); on failure the caller
  * keeps it. free_fn may be NULL. */

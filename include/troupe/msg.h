@@ -117,6 +117,11 @@ TR_API void *tr_msg_take_ptr(const tr_msg_t *m);
  * match the format, TR_EPROTO when it is not valid msgpack, TR_ELIMIT past the default limits. */
 TR_API int tr_msg_unpack(const tr_msg_t *m, const char *fmt, ...);
 
+/* As tr_msg_unpack(m, "u", out): the payload is exactly one unsigned integer (tr_send_uint,
+ * or a format of "u"), read without the varargs and the format. Errors: those of
+ * tr_msg_unpack (TR_EINVAL when out is NULL). */
+TR_API int tr_msg_uint(const tr_msg_t *m, uint64_t *out);
+
 /* Free a message that the runtime handed over to the caller (tr_client_receive,
  * tr_client_request). Messages passed to handlers are never freed by the handler. */
 TR_API void tr_msg_free(tr_msg_t *m);

@@ -281,34 +281,44 @@ static void refused_as_by_the_walk(tr_msg_t *m) {
   int fast = tr_msg_unpack(m, "u", &v);
   assert_int_not_equal(fast, 0);
   assert_int_equal(fast, tr_msg_unpack(m, " u", &v));
+  assert_int_equal(tr_msg_uint(m, &v), fast);
   tr_msg_free(m);
 }
 
 /* Guards the fast path of a format of exactly "u" (tr_sendf and tr_msg_unpack skip the
- * format walk for it): every width of the encoding, byte for byte what tr_pack writes, read
- * back the same as through the walk; and the walk's answers where the fast path must not
- * take the message (a NULL pointer, more values, another type, a negative integer). */
+ * format walk for it) and its typed twins tr_send_uint and tr_msg_uint: every width of the
+ * encoding, byte for byte what tr_pack writes, read back the same as through the walk; and
+ * the walk's answers where the fast path must not take the message (a NULL pointer, more
+ * values, another type, a negative integer). */
 static void one_unsigned_integer_is_packed_and_read_as_the_walk_would(void **state) {
   fix_t *f = *state;
   tr_ctx_t *ctx = tr_client_ctx(f->client);
   tr_pid_t me = tr_client_pid(f->client);
   const uint64_t values[] = {
       0, 1, 127, 128, 255, 256, 65535, 65536, 0xffffffffu, UINT64_C(1) << 32, UINT64_MAX};
-  for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-    assert_int_equal(tr_sendf(ctx, me, f->note, "u", values[i]), 0);
+  for (size_t i = 0; i < 2 * sizeof values / sizeof values[0]; i++) {
+    size_t k = i / 2; /* each value twice: by the format, then by tr_send_uint */
+    if (i % 2 == 0)
+      assert_int_equal(tr_sendf(ctx, me, f->note, "u", values[k]), 0);
+    else
+      assert_int_equal(tr_send_uint(ctx, me, f->note, values[k]), 0);
     tr_msg_t *m = self_sent(f);
     uint8_t want[16];
     size_t want_len, len;
-    assert_int_equal(tr_pack_into(want, sizeof want, &want_len, " u", values[i]), 0);
+    assert_int_equal(tr_pack_into(want, sizeof want, &want_len, " u", values[k]), 0);
     const void *got = tr_msg_data(m, &len);
     assert_int_equal(len, want_len);
     assert_memory_equal(got, want, len);
     uint64_t fast = 1, walked = 2;
     assert_int_equal(tr_msg_unpack(m, "u", &fast), 0);
     assert_int_equal(tr_msg_unpack(m, " u", &walked), 0); /* the same format, walked */
-    assert_int_equal(fast, values[i]);
-    assert_int_equal(walked, values[i]);
+    assert_int_equal(fast, values[k]);
+    assert_int_equal(walked, values[k]);
     assert_int_equal(tr_msg_unpack(m, "u", NULL), TR_EINVAL);
+    uint64_t typed = 3;
+    assert_int_equal(tr_msg_uint(m, &typed), 0);
+    assert_int_equal(typed, values[k]);
+    assert_int_equal(tr_msg_uint(m, NULL), TR_EINVAL);
     tr_msg_free(m);
   }
   /* Not one unsigned integer: the answer is the walk's, an error. */
@@ -325,6 +335,9 @@ static void one_unsigned_integer_is_packed_and_read_as_the_walk_would(void **sta
   tr_msg_t *m = self_sent(f);
   uint64_t v = 0;
   assert_int_equal(tr_msg_unpack(m, "u", &v), 0);
+  assert_int_equal(v, 300);
+  v = 0;
+  assert_int_equal(tr_msg_uint(m, &v), 0);
   assert_int_equal(v, 300);
   tr_msg_free(m);
 }
