@@ -12,14 +12,17 @@
 static void run_commands(tr_io_t *io, bool discard) {
   for (;;) {
     tr_mq_node_t *released, *n = tr__mq_pop(&io->cmds, &released);
-    if (released)
+    if (released) {
       ((tr_io_cmd_t *)released)->run(io, (tr_io_cmd_t *)released, discard);
+      io->ran++;
+    }
     if (n)
       continue;
     tr_mq_node_t *last = tr__mq_retire_tail(&io->cmds);
-    if (last)
+    if (last) {
       ((tr_io_cmd_t *)last)->run(io, (tr_io_cmd_t *)last, discard);
-    else if (io->cmds.tail != &io->cmds.stub)
+      io->ran++;
+    } else if (io->cmds.tail != &io->cmds.stub)
       continue; /* a post is linking its node after the tail: pop again */
     if (discard || tr__mq_try_idle(&io->cmds))
       return;
@@ -136,6 +139,7 @@ int tr__io_start(tr_system_t *sys, tr_io_t *io, tr_qsbr_rec_t *qs) {
   io->timer.timer_cb = on_timer; /* arm() restarts it with this callback */
   io->wake.data = io;
   io->timer.data = io;
+  tr__io_trim_init(io);
   if (pthread_create(&io->thread, NULL, io_main, io) != 0) {
     tr_log(TR_LOG_ERROR, "cannot start the I/O thread");
     uv_close((uv_handle_t *)&io->wake, NULL);

@@ -77,6 +77,16 @@ struct tr_io {
   uint64_t next_due; /* when `timer` is set to fire (ns), or UINT64_MAX */
   /* Attached parts: appended under parts_mu, read lock-free (acquire on nparts, which the
    * append publishes with release once the entry is filled in). */
+  uint64_t ran; /* commands run, ever (the I/O thread's; trim.c tells a quiet loop by it) */
+  /* The heap trim's state (trim.c); the I/O thread's. */
+  struct tr_io_trim {
+    uv_timer_t timer;
+    bool was_idle;    /* every worker asleep at the last look */
+    uint64_t ran;     /* `ran` at the last look */
+    size_t free_low;  /* the least malloc held free at an idle look since the last trim */
+    size_t rss_after; /* the RSS right after the last trim */
+    uint64_t trims;   /* trims done (statistics) */
+  } trim;
   pthread_mutex_t parts_mu;
   _Atomic uint32_t nparts;
   struct {
@@ -84,6 +94,13 @@ struct tr_io {
     void *state;
   } parts[TR_IO_PARTS_MAX];
 };
+
+/* The heap trim (trim.c): how often the I/O thread looks, and how much free memory makes a
+ * trim worth it. */
+#define TR_TRIM_TICK_MS 1000u
+#define TR_TRIM_SLACK ((size_t)16 << 20)
+/* Before the loop runs: start the trim's timer (nothing without glibc). */
+void tr__io_trim_init(tr_io_t *io);
 
 /* Start the loop's thread. qs: the reclamation record reserved for it. Returns 0, TR_ENOMEM
  * or TR_ESYS. */
