@@ -86,6 +86,10 @@ idle_round() { # memory per idle subscribed connection, each server
     local port=$tport pid=$tpid
     [[ $server == redis ]] && port=$rport pid=$rpid
     local before during
+    # After the loads, idle long enough that the memory they freed has gone back to the
+    # system (troupe's I/O thread trims an idle node's heap, io/trim.c): otherwise a trim
+    # during the hold would be counted against the connections.
+    sleep 3
     before=$(rss_kb "$pid")
     coproc IDLE { "$load" --port "$port" --idle "$n" --hold-ms 3000; }
     local ready
