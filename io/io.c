@@ -144,6 +144,7 @@ int tr__io_start(tr_system_t *sys, tr_io_t *io, tr_qsbr_rec_t *qs) {
     tr_log(TR_LOG_ERROR, "cannot start the I/O thread");
     uv_close((uv_handle_t *)&io->wake, NULL);
     uv_close((uv_handle_t *)&io->timer, NULL);
+    uv_close((uv_handle_t *)&io->trim.timer, NULL);
     uv_run(&io->loop, UV_RUN_DEFAULT);
     uv_loop_close(&io->loop);
     undo_start(io);

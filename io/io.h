@@ -75,18 +75,18 @@ struct tr_io {
   struct tr_ctx ctx; /* how the I/O thread sends: lock-free lookups, its own envelope pool */
   tr_io_heap_t heap;
   uint64_t next_due; /* when `timer` is set to fire (ns), or UINT64_MAX */
-  /* Attached parts: appended under parts_mu, read lock-free (acquire on nparts, which the
-   * append publishes with release once the entry is filled in). */
-  uint64_t ran; /* commands run, ever (the I/O thread's; trim.c tells a quiet loop by it) */
+  uint64_t ran;      /* commands run, ever (the I/O thread's; trim.c tells a quiet loop by it) */
   /* The heap trim's state (trim.c); the I/O thread's. */
   struct tr_io_trim {
     uv_timer_t timer;
-    bool was_idle;    /* every worker asleep at the last look */
-    uint64_t ran;     /* `ran` at the last look */
-    size_t free_low;  /* the least malloc held free at an idle look since the last trim */
-    size_t rss_after; /* the RSS right after the last trim */
-    uint64_t trims;   /* trims done (statistics) */
+    bool was_idle;          /* every worker asleep at the last look */
+    uint64_t ran;           /* `ran` at the last look */
+    size_t free_low;        /* the least malloc held free at an idle look since the last trim */
+    size_t rss_after;       /* the RSS right after the last trim */
+    _Atomic uint64_t trims; /* trims done (statistics, relaxed) */
   } trim;
+  /* Attached parts: appended under parts_mu, read lock-free (acquire on nparts, which the
+   * append publishes with release once the entry is filled in). */
   pthread_mutex_t parts_mu;
   _Atomic uint32_t nparts;
   struct {
@@ -99,7 +99,7 @@ struct tr_io {
  * trim worth it. */
 #define TR_TRIM_TICK_MS 1000u
 #define TR_TRIM_SLACK ((size_t)16 << 20)
-/* Before the loop runs: start the trim's timer (nothing without glibc). */
+/* Before the loop runs: set up the trim's timer, and start it (only with glibc). */
 void tr__io_trim_init(tr_io_t *io);
 
 /* Start the loop's thread. qs: the reclamation record reserved for it. Returns 0, TR_ENOMEM

@@ -68,15 +68,11 @@ static void on_tick(uv_timer_t *h) {
 #endif
 
 void tr__io_trim_init(tr_io_t *io) {
-#if TR_TRIM
   struct tr_io_trim *t = &io->trim;
-  t->free_low = 0;
-  t->rss_after = 0;
-  uv_timer_init(&io->loop, &t->timer);
+  uv_timer_init(&io->loop, &t->timer); /* closed with the loop's other handles */
   t->timer.data = io;
-  uv_timer_start(&t->timer, on_tick, TR_TRIM_TICK_MS, TR_TRIM_TICK_MS);
   uv_unref((uv_handle_t *)&t->timer); /* it never keeps the loop alive by itself */
-#else
-  (void)io;
+#if TR_TRIM
+  uv_timer_start(&t->timer, on_tick, TR_TRIM_TICK_MS, TR_TRIM_TICK_MS);
 #endif
 }
