@@ -338,29 +338,44 @@ static inline int check_send(tr_ctx_t *ctx, tr_atom_t tag, size_t len) {
   return 0;
 }
 
-/* The common path of every send; *delivered (when not NULL) says whether it reached a mailbox. */
+/* The start of a send: the checks, then an empty envelope; NULL with *rc set when the send
+ * cannot be made. */
+static inline tr_msg_t *send_begin(tr_ctx_t *ctx, tr_atom_t tag, size_t len, int *rc) {
+  if ((*rc = check_send(ctx, tag, len)) != 0)
+    return NULL;
+  tr_msg_t *m = tr__msg_alloc(tr__ctx_pool(ctx));
+  if (TR_UNLIKELY(!m))
+    *rc = TR_ENOMEM;
+  return m;
+}
+
+/* The end of a send whose payload the envelope owns: count it, deliver it, and free it when
+ * it was refused; *delivered (when not NULL) says whether it reached a mailbox. */
+static inline int send_end(tr_ctx_t *ctx, tr_pid_t to, tr_msg_t *m, bool *delivered) {
+  count_out(ctx, to, m);
+  bool ok;
+  int rc = send_to(ctx, to, m, &ok);
+  if (TR_UNLIKELY(rc != 0))
+    tr__msg_free(tr__ctx_pool(ctx), m);
+  if (delivered)
+    *delivered = ok;
+  return rc;
+}
+
+/* The common path of every send of a copied payload. */
 static int send_one(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len,
                     uint64_t ref, uint8_t kind, bool *delivered) {
-  int rc = check_send(ctx, tag, len);
-  if (rc)
+  int rc;
+  tr_msg_t *m = send_begin(ctx, tag, len, &rc);
+  if (!m)
     return rc;
-  tr_pool_t *pool = tr__ctx_pool(ctx);
-  tr_msg_t *m = tr__msg_alloc(pool);
-  if (TR_UNLIKELY(!m))
-    return TR_ENOMEM;
   if (TR_UNLIKELY((rc = tr__msg_fill(m, tag, tr__self(ctx), data, len)) != 0)) {
-    tr__msg_recycle(pool, m);
+    tr__msg_recycle(tr__ctx_pool(ctx), m);
     return rc;
   }
   m->ref = ref;
   m->kind = kind;
-  count_out(ctx, to, m);
-  bool ok;
-  if (TR_UNLIKELY((rc = send_to(ctx, to, m, &ok)) != 0))
-    tr__msg_free(pool, m);
-  if (delivered)
-    *delivered = ok;
-  return rc;
+  return send_end(ctx, to, m, delivered);
 }
 
 int tr__send(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const void *data, size_t len, uint64_t ref,
@@ -520,21 +535,14 @@ static int vsendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t ref, uint8
   m->tag = tag;
   m->kind = kind;
   m->aux = 0; /* m->sig: set by pack_into_msg */
-  count_out(ctx, to, m);
-  bool ok;
-  if (TR_UNLIKELY((rc = send_to(ctx, to, m, &ok)) != 0))
-    tr__msg_free(pool, m);
-  return rc;
+  return send_end(ctx, to, m, NULL);
 }
 
 int tr_send_uint(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t v) {
-  int rc = check_send(ctx, tag, 0);
-  if (rc)
+  int rc;
+  tr_msg_t *m = send_begin(ctx, tag, 0, &rc);
+  if (!m)
     return rc;
-  tr_pool_t *pool = tr__ctx_pool(ctx);
-  tr_msg_t *m = tr__msg_alloc(pool);
-  if (TR_UNLIKELY(!m))
-    return TR_ENOMEM;
   m->from = tr__self(ctx);
   m->ref = 0;
   m->tag = tag;
@@ -543,11 +551,7 @@ int tr_send_uint(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, uint64_t v) {
   m->kind = TR_KIND_USER;
   m->sig = 0;
   m->aux = 0;
-  count_out(ctx, to, m);
-  bool ok;
-  if (TR_UNLIKELY((rc = send_to(ctx, to, m, &ok)) != 0))
-    tr__msg_free(pool, m);
-  return rc;
+  return send_end(ctx, to, m, NULL);
 }
 
 int tr_sendf(tr_ctx_t *ctx, tr_pid_t to, tr_atom_t tag, const char *fmt, ...) {
