@@ -2,14 +2,25 @@
  * system starts (runtime/), its timers started on the loop's thread, and, when the system
  * stops, every socket closed silently and the state freed. Also the connection options. */
 #include <string.h>
+#include <unistd.h>
 
 #include "net/net.h"
+
+/* tr_config_t.out_budget, or its default: an eighth of the machine's memory. */
+static size_t out_budget(const tr_system_t *sys) {
+  if (sys->cfg.out_budget)
+    return sys->cfg.out_budget;
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  size_t ram = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
+  return ram / 8 > TR_NET_OUT_BUDGET_MIN ? ram / 8 : TR_NET_OUT_BUDGET_MIN;
+}
 
 static void *create(tr_io_t *io) {
   tr_net_t *net = calloc(1, sizeof *net);
   if (!net)
     return NULL;
   net->io = io;
+  net->out_budget = out_budget(io->sys);
   pthread_mutex_init(&net->mu, NULL);
   return net;
 }

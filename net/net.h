@@ -48,6 +48,8 @@
 #define TR_NET_RESUME_MS 1u
 /* Defaults of tr_conn_opts_t (net.h). */
 #define TR_NET_OUT_LIMIT ((size_t)1 << 20)
+/* The floor of the default node-wide output budget (tr_config_t.out_budget). */
+#define TR_NET_OUT_BUDGET_MIN ((size_t)64 << 20)
 #define TR_NET_HIGH_WATER 256u
 #define TR_NET_LINGER_MS 5000u
 /* The listen backlog when none is given: the kernel's somaxconn (which caps whatever is asked
@@ -120,6 +122,10 @@ typedef struct tr_tcp_conn {
   size_t stash_off, stash_len;
   tr_net_write_t *pending, **pending_tail; /* writes queued while dialling */
   size_t pending_bytes;
+  /* Output of this connection counted in the net's out_total (write.c); out_gone: taken out
+   * of the total at once when the connection began to close, its writes about to end. */
+  size_t out_held;
+  bool out_gone;
   struct tr_tcp_conn *prev, *next;             /* every connection not yet freed */
   struct tr_tcp_conn *pause_prev, *pause_next; /* paused connections */
   char *host;                                  /* a dial's target */
@@ -180,6 +186,8 @@ struct tr_net {
   uv_timer_t accept_retry; /* runs while some acceptor is starved */
   tr_acceptor_t *starved;  /* acceptors waiting for a descriptor */
   bool stopping;           /* the part is being discarded: deliver nothing, read no actor */
+  size_t out_budget;       /* tr_config_t.out_budget, resolved */
+  size_t out_total;        /* output the connections not closing hold (libuv's or pending) */
   unsigned char rbuf[TR_NET_READ_CHUNK]; /* every read lands here (one read at a time) */
 };
 
@@ -282,6 +290,8 @@ void tr__net_owner_del(tr_net_t *net, uint64_t id);
 void tr__net_direct_open(tr_tcp_conn_t *c);
 /* Write what was queued while dialling; free it instead when `discard`. */
 void tr__net_flush_pending(tr_tcp_conn_t *c, bool discard);
+/* c begins to close: its output no longer counts against the node's budget (write.c). */
+void tr__net_out_forget(tr_tcp_conn_t *c);
 
 /* ---- listen.c ---- */
 

@@ -34,6 +34,7 @@ struct tr_net_write {
   uv_write_t req;
   tr_net_write_t *next;     /* in a dialling connection's pending list */
   tr_conn_shared_t *shared; /* a reference, released with the write's end */
+  tr_tcp_conn_t *counted;   /* set once the write counts in that connection's out_held */
   uint64_t conn;
   size_t len; /* bytes, as they go on the wire (a frame's header included) */
   unsigned char bytes[];
@@ -119,6 +120,12 @@ static tr_conn_shared_t *acquire(tr_net_t *net, const tr_ctx_t *ctx, uint64_t id
 
 /* A handed-over write is done (written, failed or dropped): let go of it. */
 static void release(tr_net_write_t *w) {
+  tr_tcp_conn_t *c = w->counted; /* alive: its writes end before it is freed */
+  if (c) {
+    c->out_held -= w->len;
+    if (!c->out_gone)
+      c->net->out_total -= w->len;
+  }
   tr_conn_shared_t *sh = w->shared;
   pthread_mutex_lock(&sh->mu);
   sh->queued--;
@@ -166,19 +173,41 @@ void tr__net_flush_pending(tr_tcp_conn_t *c, bool discard) {
   }
 }
 
+/* Whether w may join c's queued output: under the connection's own limit, and, when the
+ * node's connections hold their budget already, not more than c's share of it. */
+static bool within_limits(tr_tcp_conn_t *c, const tr_net_write_t *w, size_t queued) {
+  tr_net_t *net = c->net;
+  if (queued + w->len > c->opts.out_limit) {
+    tr_log(TR_LOG_WARN, "tcp: dropping slow consumer %s: %zu bytes queued over limit (%zu)",
+           c->peer, queued + w->len, c->opts.out_limit);
+    return false;
+  }
+  if (net->out_total + w->len <= net->out_budget)
+    return true;
+  size_t share = net->out_budget / (net->conns.count ? net->conns.count : 1);
+  if (queued + w->len <= share)
+    return true;
+  tr_log(TR_LOG_WARN,
+         "tcp: dropping slow consumer %s: %zu bytes queued, over its share (%zu) of the node's "
+         "output budget (%zu), which the connections hold",
+         c->peer, queued + w->len, share, net->out_budget);
+  return false;
+}
+
 static void write_conn(tr_tcp_conn_t *c, tr_net_write_t *w) {
   size_t queued = c->state == TR_CONN_DIALING
                       ? c->pending_bytes
                       : uv_stream_get_write_queue_size((uv_stream_t *)c->tcp);
-  if (queued + w->len > c->opts.out_limit) {
-    tr_log(TR_LOG_WARN, "tcp: dropping slow consumer %s: %zu bytes queued over limit (%zu)",
-           c->peer, queued + w->len, c->opts.out_limit);
+  if (!within_limits(c, w, queued)) {
     release(w);
     if (c->lst)
       c->lst->dropped_slow++;
     tr__net_conn_close(c, TR_ELIMIT, false);
     return;
   }
+  w->counted = c;
+  c->out_held += w->len;
+  c->net->out_total += w->len;
   c->bytes_out += w->len;
   if (c->lst)
     c->lst->bytes_out += w->len;
@@ -190,6 +219,12 @@ static void write_conn(tr_tcp_conn_t *c, tr_net_write_t *w) {
   *c->pending_tail = w;
   c->pending_tail = &w->next;
   c->pending_bytes += w->len;
+}
+
+void tr__net_out_forget(tr_tcp_conn_t *c) {
+  if (!c->out_gone)
+    c->net->out_total -= c->out_held;
+  c->out_gone = true;
 }
 
 static void run_write(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
@@ -228,6 +263,7 @@ static int hand_over(tr_net_t *net, tr_ctx_t *ctx, tr_conn_shared_t *sh, uint64_
     return TR_ENOMEM;
   w->cmd.run = run_write;
   w->shared = sh;
+  w->counted = NULL;
   w->conn = id;
   w->len = total;
   size_t o = 0;

@@ -24,6 +24,7 @@ typedef struct {
   const char *bind;
   uint16_t port;
   uint64_t out_limit;
+  uint64_t out_budget; /* 0: the runtime's default */
   unsigned workers;
   const char *console; /* --console ADDR:PORT, or NULL */
   const char *metrics; /* --metrics ADDR:PORT, or NULL */
@@ -34,13 +35,17 @@ typedef struct {
 /* The options as docs/man/troupe-pubsub.1 describes them (keep both the same). */
 static void usage(FILE *to) {
   fprintf(to, "usage: troupe-pubsub --port N [--bind ADDR] [--out-limit BYTES]"
-              " [--requirepass PASSWORD] [--workers N] [--console ADDR:PORT]\n"
-              "       [--metrics ADDR:PORT] [--node NAME --cluster HOST:PORT --seeds H:P,... "
+              " [--out-budget BYTES] [--requirepass PASSWORD] [--workers N]\n"
+              "       [--console ADDR:PORT] [--metrics ADDR:PORT] [--node NAME --cluster HOST:PORT "
+              "--seeds H:P,... "
               "--cookie-file PATH]\n"
               "  --port N             TCP port to listen on (0: any free port, printed at start)\n"
               "  --bind ADDR          IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
               "  --out-limit BYTES    output queued for a client before it is dropped\n"
               "                       (at least 1024; default 33554432)\n"
+              "  --out-budget BYTES   output queued for all clients together; past it, a client\n"
+              "                       holding more than its share is dropped (at least 1048576;\n"
+              "                       default: an eighth of the machine's memory)\n"
               "  --requirepass PASSWORD\n"
               "                       clients must AUTH with it first, as Redis's requirepass\n"
               "  --workers N          scheduler threads, 1 to 1024 (default: one per CPU)\n"
@@ -56,6 +61,7 @@ static int parse(int argc, char **argv, options_t *o) {
   static const struct option longs[] = {{"port", required_argument, NULL, 'p'},
                                         {"bind", required_argument, NULL, 'b'},
                                         {"out-limit", required_argument, NULL, 'o'},
+                                        {"out-budget", required_argument, NULL, 'B'},
                                         {"workers", required_argument, NULL, 'w'},
                                         {"console", required_argument, NULL, 'c'},
                                         {"metrics", required_argument, NULL, 'm'},
@@ -84,6 +90,8 @@ static int parse(int argc, char **argv, options_t *o) {
       o->bind = optarg;
     else if (c == 'o' && !ex_number(optarg, 1024, (uint64_t)1 << 40, &o->out_limit))
       bad = "--out-limit wants a number of bytes, at least 1024";
+    else if (c == 'B' && !ex_number(optarg, 1 << 20, (uint64_t)1 << 50, &o->out_budget))
+      bad = "--out-budget wants a number of bytes, at least 1048576";
     else if (c == 'w' && !ex_number(optarg, 1, 1024, &v))
       bad = "--workers wants a number from 1 to 1024";
     else if (c == 'w')
@@ -143,6 +151,7 @@ int main(int argc, char **argv) {
   tr_config_t cfg;
   tr_config_init(&cfg);
   cfg.workers = o.workers;
+  cfg.out_budget = (size_t)o.out_budget;
   tr_system_t *sys;
   if ((rc = tr_system_new(&cfg, &sys)) != 0) {
     fprintf(stderr, "troupe-pubsub: cannot start: %s\n", tr_strerror(rc));

@@ -139,6 +139,14 @@ typedef struct {
    * mark before it gives up with TR_EBUSY. 0: TR_SEND_WAIT_MS; TR_SEND_NOWAIT: it gives up
    * at once. */
   int send_wait_ms;
+  /* Bytes of socket output that all of the node's connections together may hold (written by
+   * their owners, not yet taken by the kernel). Each connection has its own limit
+   * (tr_conn_opts_t.out_limit); this bounds their sum, which many peers that stop reading
+   * would otherwise take to their number times that limit. Past it, a write drops its
+   * connection when that connection holds more than its share (the budget over the open
+   * connections), so the few that hold the most go first and readers keep theirs. 0: an
+   * eighth of the machine's memory, at least 64 MiB. */
+  size_t out_budget;
 } tr_config_t;
 
 #define TR_SEND_WAIT_MS 1000 /* the default send_wait_ms */

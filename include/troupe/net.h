@@ -31,7 +31,11 @@
  * client and nothing else. Output that troupe holds for one connection (written by the
  * owner, not yet taken by the kernel's socket buffer, which is bounded on its own) is capped
  * at `out_limit` bytes; a client that stops reading is disconnected when it passes it
- * (reason TR_ELIMIT, with a log line), and no one else slows down. */
+ * (reason TR_ELIMIT, with a log line), and no one else slows down. All connections together
+ * hold at most the node's budget (tr_config_t.out_budget): past it, a write drops its
+ * connection if that one holds more than its share (the budget over the open connections),
+ * also with TR_ELIMIT and a log line, so that many peers that stop reading cannot take
+ * their number times out_limit. */
 #ifndef TROUPE_NET_H
 #define TROUPE_NET_H
 
