@@ -204,7 +204,7 @@ void tr__net_conn_close(tr_tcp_conn_t *c, int reason, bool graceful) {
     return;
   bool open = c->state == TR_CONN_OPEN;
   c->state = TR_CONN_CLOSING;
-  tr__net_out_forget(c);
+  tr__net_out_forget(c); /* once: the state says it is out of the total from here on */
   forget(c);
   tr__net_unpause(c);
   tr__net_flush_pending(c, true);

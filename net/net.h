@@ -122,10 +122,9 @@ typedef struct tr_tcp_conn {
   size_t stash_off, stash_len;
   tr_net_write_t *pending, **pending_tail; /* writes queued while dialling */
   size_t pending_bytes;
-  /* Output of this connection counted in the net's out_total (write.c); out_gone: taken out
-   * of the total at once when the connection began to close, its writes about to end. */
+  /* Output of this connection counted in the net's out_total (write.c); taken out of the
+   * total at once when the connection begins to close, its writes about to end. */
   size_t out_held;
-  bool out_gone;
   struct tr_tcp_conn *prev, *next;             /* every connection not yet freed */
   struct tr_tcp_conn *pause_prev, *pause_next; /* paused connections */
   char *host;                                  /* a dial's target */
@@ -290,7 +289,8 @@ void tr__net_owner_del(tr_net_t *net, uint64_t id);
 void tr__net_direct_open(tr_tcp_conn_t *c);
 /* Write what was queued while dialling; free it instead when `discard`. */
 void tr__net_flush_pending(tr_tcp_conn_t *c, bool discard);
-/* c begins to close: its output no longer counts against the node's budget (write.c). */
+/* c has just become TR_CONN_CLOSING: its output no longer counts against the node's budget
+ * (write.c). Once per connection. */
 void tr__net_out_forget(tr_tcp_conn_t *c);
 
 /* ---- listen.c ---- */

@@ -123,7 +123,7 @@ static void release(tr_net_write_t *w) {
   tr_tcp_conn_t *c = w->counted; /* alive: its writes end before it is freed */
   if (c) {
     c->out_held -= w->len;
-    if (!c->out_gone)
+    if (c->state != TR_CONN_CLOSING) /* a closing one's left the total (tr__net_out_forget) */
       c->net->out_total -= w->len;
   }
   tr_conn_shared_t *sh = w->shared;
@@ -221,11 +221,7 @@ static void write_conn(tr_tcp_conn_t *c, tr_net_write_t *w) {
   c->pending_bytes += w->len;
 }
 
-void tr__net_out_forget(tr_tcp_conn_t *c) {
-  if (!c->out_gone)
-    c->net->out_total -= c->out_held;
-  c->out_gone = true;
-}
+void tr__net_out_forget(tr_tcp_conn_t *c) { c->net->out_total -= c->out_held; }
 
 static void run_write(tr_io_t *io, tr_io_cmd_t *cmd, bool discard) {
   tr_net_write_t *w = (tr_net_write_t *)cmd;

@@ -35,10 +35,10 @@ typedef struct {
 /* The options as docs/man/troupe-pubsub.1 describes them (keep both the same). */
 static void usage(FILE *to) {
   fprintf(to, "usage: troupe-pubsub --port N [--bind ADDR] [--out-limit BYTES]"
-              " [--out-budget BYTES] [--requirepass PASSWORD] [--workers N]\n"
-              "       [--console ADDR:PORT] [--metrics ADDR:PORT] [--node NAME --cluster HOST:PORT "
-              "--seeds H:P,... "
-              "--cookie-file PATH]\n"
+              " [--out-budget BYTES]\n"
+              "       [--requirepass PASSWORD] [--workers N] [--console ADDR:PORT]"
+              " [--metrics ADDR:PORT]\n"
+              "       [--node NAME --cluster HOST:PORT --seeds H:P,... --cookie-file PATH]\n"
               "  --port N             TCP port to listen on (0: any free port, printed at start)\n"
               "  --bind ADDR          IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
               "  --out-limit BYTES    output queued for a client before it is dropped\n"
